@@ -1,0 +1,476 @@
+/*
+ * client.c - client settings (flags > environment > client file) and the HTTPS GET helper.
+ *
+ * Used once per CLI invocation, so clarity beats speed. The three sources are collected first
+ * as borrowed strings (the file's values in a parsed JSON object), the winner for each setting
+ * is validated under its source's name, and only then copied into the settings. The token is
+ * handled as a secret from end to end: the file buffer and the parsed copy are wiped, messages
+ * never quote it (not even a JSON parse error, which could echo the bytes near it), and the
+ * Authorization header copies are wiped after the request.
+ */
+#include "cli/client.h"
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/str.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_FILE "/.config/rampart/client.json" /* under $HOME */
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The value of NAME in envp, or NULL if absent or empty. */
+static const char *env_get(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (envp == NULL)
+        return NULL;
+    for (char **e = envp; *e != NULL; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return (*e)[n + 1] != '\0' ? *e + n + 1 : NULL;
+    return NULL;
+}
+
+/* One candidate value and the name of where it came from (for messages). */
+typedef struct source_val {
+    const char *val;
+    char src[320];
+} source_val;
+
+/* Picks the highest-precedence non-NULL value. */
+static void pick(source_val *out, const char *flag, const char *flag_name, const char *env,
+                 const char *env_name, const char *file_val, const char *file, const char *member)
+{
+    out->val = NULL;
+    out->src[0] = '\0';
+    if (flag != NULL) {
+        out->val = flag;
+        rp_strlcpy(out->src, flag_name, sizeof(out->src));
+    } else if (env != NULL) {
+        out->val = env;
+        rp_strlcpy(out->src, env_name, sizeof(out->src));
+    } else if (file_val != NULL) {
+        out->val = file_val;
+        snprintf(out->src, sizeof(out->src), "%s: %s", file, member);
+    }
+}
+
+/*
+ * Reads the client file into a wiped-on-free buffer and parses it. Returns 0 and *root (NULL
+ * when an implicit default file is absent), or an error with a message. Refuses a file holding
+ * a token that group or others can access.
+ */
+static int load_file(const char *path, int explicit_path, json_t **root, char *err, size_t errlen)
+{
+    int fd, rc = 0;
+    struct stat st;
+    rp_buf b;
+    json_error_t jerr;
+    json_t *j = NULL, *tok;
+    const char *member;
+    json_t *v;
+
+    rp_buf_init(&b, RP_CLIENT_FILE_MAX);
+    *root = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT && !explicit_path)
+            return 0;
+        return fail(err, errlen, e == ENOENT ? RP_ENOENT : RP_EIO, "%s: %s", path, strerror(e));
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fail(err, errlen, RP_EIO, "%s: not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > RP_CLIENT_FILE_MAX) {
+        rc = fail(err, errlen, RP_ETOOBIG, "%s: larger than %d bytes", path, RP_CLIENT_FILE_MAX);
+        goto out;
+    }
+    rc = rp_buf_reserve(&b, (size_t)st.st_size);
+    if (rc != 0)
+        goto out;
+    for (;;) {
+        char chunk[4096];
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = fail(err, errlen, RP_EIO, "%s: %s", path, strerror(errno));
+            OPENSSL_cleanse(chunk, sizeof(chunk));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        rc = rp_buf_append(&b, chunk, (size_t)r);
+        OPENSSL_cleanse(chunk, sizeof(chunk));
+        if (rc == RP_ETOOBIG)
+            rc =
+                fail(err, errlen, RP_ETOOBIG, "%s: larger than %d bytes", path, RP_CLIENT_FILE_MAX);
+        if (rc != 0)
+            goto out;
+    }
+    /* jerr.text can quote the bytes near the error, which may be the token: not reported. */
+    j = json_loadb(b.data ? b.data : "", b.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL || !json_is_object(j)) {
+        rc = j == NULL ? fail(err, errlen, RP_EPARSE, "%s: invalid JSON at line %d column %d", path,
+                              jerr.line, jerr.column)
+                       : fail(err, errlen, RP_EPARSE, "%s: must hold a JSON object", path);
+        goto out;
+    }
+    json_object_foreach(j, member, v)
+    {
+        if (strcmp(member, "url") != 0 && strcmp(member, "ca") != 0 &&
+            strcmp(member, "token") != 0) {
+            rc = fail(err, errlen, RP_EPARSE,
+                      "%s: unknown key (expected \"url\", \"ca\" and \"token\")", path);
+            goto out;
+        }
+        if (!json_is_null(v) &&
+            (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))) {
+            rc = fail(err, errlen, RP_EINVAL, "%s: %s: must be a string", path, member);
+            goto out;
+        }
+    }
+    tok = json_object_get(j, "token");
+    if (json_is_string(tok) && (st.st_mode & 077) != 0) {
+        rc = fail(err, errlen, RP_EPERM,
+                  "%s: holds a token but is accessible by group or others (mode %04o); "
+                  "run: chmod 600 %s",
+                  path, (unsigned)(st.st_mode & 07777), path);
+        goto out;
+    }
+    *root = j;
+    j = NULL;
+out:
+    if (j != NULL) {
+        tok = json_object_get(j, "token");
+        if (json_is_string(tok))
+            OPENSSL_cleanse((char *)json_string_value(tok), json_string_length(tok));
+        json_decref(j);
+    }
+    rp_buf_free_secret(&b);
+    close(fd);
+    return rc;
+}
+
+/* Checks an https URL and stores a copy without trailing slashes in *out. */
+static int take_url(const source_val *sv, char **out, char *err, size_t errlen)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *part = NULL;
+    size_t n;
+    int rc = 0;
+
+    if (u == NULL)
+        return RP_ENOMEM;
+    if (curl_url_set(u, CURLUPART_URL, sv->val, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        rc = fail(err, errlen, RP_EINVAL, "%s: not a valid URL (expected https://HOST[:PORT])",
+                  sv->src);
+        goto out;
+    }
+    if (strcmp(scheme, "http") == 0) {
+        rc = fail(err, errlen, RP_EINVAL,
+                  "%s: http:// is refused: the server's plain-HTTP port only redirects and a "
+                  "token must not travel in clear; use https://",
+                  sv->src);
+        goto out;
+    }
+    if (strcmp(scheme, "https") != 0) {
+        rc = fail(err, errlen, RP_EINVAL, "%s: must be an https:// URL", sv->src);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK) {
+        rc = fail(err, errlen, RP_EINVAL,
+                  "%s: must not hold user or password (use a token instead)", sv->src);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+        rc = fail(err, errlen, RP_EINVAL, "%s: must not have a query or fragment", sv->src);
+        goto out;
+    }
+    n = strlen(sv->val);
+    while (n > 0 && sv->val[n - 1] == '/')
+        n--;
+    *out = rp_strndup(sv->val, n);
+    if (*out == NULL)
+        rc = RP_ENOMEM;
+out:
+    curl_free(part);
+    curl_free(host);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int take_ca(const source_val *sv, char **out, char *err, size_t errlen)
+{
+    int fd;
+
+    if (sv->val[0] == '\0')
+        return fail(err, errlen, RP_EINVAL, "%s: must be a non-empty path", sv->src);
+    /* Checked here so the operator hears "no such file" rather than a TLS error later. */
+    fd = open(sv->val, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(err, errlen, RP_EINVAL, "%s: %s: %s", sv->src, sv->val, strerror(errno));
+    close(fd);
+    *out = rp_strdup(sv->val);
+    return *out == NULL ? RP_ENOMEM : 0;
+}
+
+static int take_token(const source_val *sv, char **out, char *err, size_t errlen)
+{
+    size_t n = strlen(sv->val);
+
+    /* Printable ASCII without space: anything else could split or inject a header line. */
+    if (n == 0 || n > RP_CLIENT_TOKEN_MAX)
+        return fail(err, errlen, RP_EINVAL, "%s: token must be 1 to %d characters", sv->src,
+                    RP_CLIENT_TOKEN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (sv->val[i] < 0x21 || sv->val[i] > 0x7e)
+            return fail(err, errlen, RP_EINVAL, "%s: token must be printable ASCII without spaces",
+                        sv->src);
+    *out = rp_strdup(sv->val);
+    return *out == NULL ? RP_ENOMEM : 0;
+}
+
+static const char *file_str(json_t *root, const char *member)
+{
+    return json_string_value(json_object_get(root, member)); /* NULL for null / missing */
+}
+
+int rp_client_settings_load(rp_client_settings *s, const char *file, char **envp,
+                            const char *flag_url, const char *flag_ca, const char *flag_token,
+                            char *err, size_t errlen)
+{
+    char *default_path = NULL;
+    const char *path = file, *home;
+    json_t *root = NULL;
+    source_val sv;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    if (path == NULL && (home = env_get(envp, "HOME")) != NULL) {
+        size_t n;
+        if (rp_size_add(strlen(home), sizeof(DEFAULT_FILE), &n) != 0)
+            return RP_ETOOBIG;
+        default_path = rp_malloc(n);
+        if (default_path == NULL)
+            return RP_ENOMEM;
+        snprintf(default_path, n, "%s%s", home, DEFAULT_FILE);
+        path = default_path;
+    }
+    if (path != NULL) {
+        rc = load_file(path, file != NULL, &root, err, errlen);
+        if (rc != 0)
+            goto out;
+    }
+
+    pick(&sv, flag_url, "--url", env_get(envp, "RAMPART_URL"), "RAMPART_URL", file_str(root, "url"),
+         path, "url");
+    if (sv.val != NULL && (rc = take_url(&sv, &s->url, err, errlen)) != 0)
+        goto out;
+    pick(&sv, flag_ca, "--ca", env_get(envp, "RAMPART_CA"), "RAMPART_CA", file_str(root, "ca"),
+         path, "ca");
+    if (sv.val != NULL && (rc = take_ca(&sv, &s->ca_file, err, errlen)) != 0)
+        goto out;
+    pick(&sv, flag_token, "--token", env_get(envp, "RAMPART_TOKEN"), "RAMPART_TOKEN",
+         file_str(root, "token"), path, "token");
+    if (sv.val != NULL && (rc = take_token(&sv, &s->token, err, errlen)) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (root != NULL) {
+        json_t *tok = json_object_get(root, "token");
+        if (json_is_string(tok))
+            OPENSSL_cleanse((char *)json_string_value(tok), json_string_length(tok));
+        json_decref(root);
+    }
+    rp_free(default_path);
+    if (rc != 0)
+        rp_client_settings_free(s);
+    return rc;
+}
+
+void rp_client_settings_free(rp_client_settings *s)
+{
+    if (s == NULL)
+        return;
+    if (s->token != NULL)
+        OPENSSL_cleanse(s->token, strlen(s->token));
+    rp_free(s->token);
+    rp_free(s->url);
+    rp_free(s->ca_file);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- GET ---- */
+
+typedef struct sink {
+    rp_buf *out;
+    size_t limit;
+    int too_big;
+    int nomem;
+} sink;
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    sink *k = arg;
+    size_t n = size * nmemb; /* libcurl guarantees size == 1 */
+
+    if (k->out->len > k->limit || n > k->limit - k->out->len) {
+        k->too_big = 1;
+        return 0;
+    }
+    if (rp_buf_append(k->out, p, n) != 0) {
+        k->nomem = 1;
+        return 0;
+    }
+    return n;
+}
+
+static int map_curl(CURLcode cc, const sink *k)
+{
+    if (k->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+        return RP_ETOOBIG;
+    if (k->nomem || cc == CURLE_OUT_OF_MEMORY)
+        return RP_ENOMEM;
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT: return RP_ETIMEDOUT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED: return RP_ECRYPTO;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT: return RP_EINVAL;
+    default: return RP_EIO;
+    }
+}
+
+int rp_client_get(const rp_client_settings *s, const char *path, long *status, rp_buf *out,
+                  char *err, size_t errlen)
+{
+    CURL *h = NULL;
+    struct curl_slist *headers = NULL, *hdr;
+    char errbuf[CURL_ERROR_SIZE];
+    rp_buf url, auth;
+    sink k;
+    CURLcode cc;
+    int rc = 0;
+    size_t shown;
+
+    rp_buf_init(&url, 16384);
+    rp_buf_init(&auth, RP_CLIENT_TOKEN_MAX + 64);
+    if (s == NULL || s->url == NULL)
+        return fail(err, errlen, RP_EINVAL,
+                    "no server URL: pass --url, set RAMPART_URL or put \"url\" in the client "
+                    "file");
+    if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n\t") != NULL)
+        return fail(err, errlen, RP_EINVAL,
+                    "request path must start with '/' and hold no "
+                    "spaces or line breaks");
+    if (rp_buf_append_str(&url, s->url) != 0 || rp_buf_append_str(&url, path) != 0) {
+        rc = fail(err, errlen, RP_ETOOBIG, "request URL too long");
+        goto out;
+    }
+    /* Messages show the URL without its query string, which may carry parameters. */
+    shown = strcspn(url.data, "?");
+    if (shown > 512)
+        shown = 512;
+
+    h = curl_easy_init();
+    if (h == NULL) {
+        rc = fail(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
+        goto out;
+    }
+    k = (sink){out, RP_CLIENT_BODY_MAX < out->max ? RP_CLIENT_BODY_MAX : out->max, 0, 0};
+    errbuf[0] = '\0';
+    if (rp_buf_append_str(&auth, "Accept: application/json") != 0 ||
+        (hdr = curl_slist_append(headers, auth.data)) == NULL) {
+        rc = RP_ENOMEM;
+        goto out;
+    }
+    headers = hdr;
+    if (s->token != NULL) {
+        rp_buf_reset(&auth);
+        if (rp_buf_appendf(&auth, "Authorization: Bearer %s", s->token) != 0 ||
+            (hdr = curl_slist_append(headers, auth.data)) == NULL) {
+            rc = RP_ENOMEM;
+            goto out;
+        }
+        headers = hdr;
+    }
+    if (curl_easy_setopt(h, CURLOPT_URL, url.data) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+        (s->ca_file != NULL && curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file) != CURLE_OK) ||
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "rampart/" RP_VERSION) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)RP_CLIENT_TIMEOUT_MS) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)k.limit) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &k) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK) {
+        rc = fail(err, errlen, RP_EIO, "libcurl lacks a required option (too old?)");
+        goto out;
+    }
+    cc = curl_easy_perform(h);
+    if (cc != CURLE_OK) {
+        rc = map_curl(cc, &k);
+        if (rc == RP_ETOOBIG)
+            fail(err, errlen, rc, "GET %.*s: response body larger than %zu bytes", (int)shown,
+                 url.data, k.limit);
+        else
+            fail(err, errlen, rc, "GET %.*s: %s", (int)shown, url.data,
+                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        goto out;
+    }
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) {
+        rc = fail(err, errlen, RP_EIO, "GET %.*s: no response status", (int)shown, url.data);
+        goto out;
+    }
+out:
+    curl_easy_cleanup(h);
+    for (hdr = headers; hdr != NULL; hdr = hdr->next)
+        OPENSSL_cleanse(hdr->data, strlen(hdr->data));
+    curl_slist_free_all(headers);
+    rp_buf_free_secret(&auth);
+    rp_buf_free(&url);
+    return rc;
+}

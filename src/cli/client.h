@@ -1,0 +1,71 @@
+/*
+ * client.h - what client commands (`rampart status`, ...) need to reach a server: its URL, the
+ * CA file to verify it, and an API token; plus one HTTPS GET helper built on libcurl.
+ *
+ * Settings come from command-line flags, the environment (RAMPART_URL, RAMPART_CA,
+ * RAMPART_TOKEN) and a client file (JSON: optional "url", "ca", "token"), in that order of
+ * precedence. The token is a secret: it is wiped on free, never appears in a message, and a
+ * client file holding one must not be accessible by group or others (the ssh rule).
+ *
+ * Only https:// URLs are accepted: the server's plain-HTTP listener only redirects, and a token
+ * must never travel in clear. Redirects are not followed, so the token goes only where the
+ * operator pointed it.
+ *
+ * The struct is public so callers can embed it; fields are read-only for them except
+ * json_output, which the caller sets from its own --output flag.
+ */
+#ifndef RP_CLI_CLIENT_H
+#define RP_CLI_CLIENT_H
+
+#include "base/buf.h"
+
+#include <stddef.h>
+
+#define RP_CLIENT_FILE_MAX   (64 * 1024)   /* a larger client file is refused */
+#define RP_CLIENT_TOKEN_MAX  4096          /* bytes in a token */
+#define RP_CLIENT_BODY_MAX   (1024 * 1024) /* response bodies larger than this are refused */
+#define RP_CLIENT_TIMEOUT_MS 10000         /* whole-request deadline */
+
+typedef struct rp_client_settings {
+    char *url;     /* "https://host[:port][/base]" without a trailing '/'; NULL = not configured */
+    char *ca_file; /* PEM bundle to verify the server; NULL = the system store */
+    char *token;   /* API token or NULL; wiped by rp_client_settings_free */
+    int json_output; /* set by the caller; load leaves it 0 */
+} rp_client_settings;
+
+/*
+ * Fills s (previous contents are overwritten, not freed) from, highest precedence first:
+ * flag_url/flag_ca/flag_token (NULL = flag not given), the RAMPART_URL/RAMPART_CA/RAMPART_TOKEN
+ * entries of envp (a NULL-terminated "NAME=value" array; NULL = empty; empty values count as
+ * unset), and the client file. file NULL means $HOME/.config/rampart/client.json ($HOME taken
+ * from envp), skipped silently if it does not exist; an explicitly named file that does not
+ * exist is RP_ENOENT.
+ * Returns 0; RP_EPERM if the file holds a token and is accessible by group or others;
+ * RP_EINVAL for a bad value (non-https URL, unreadable CA file, token with control bytes...);
+ * RP_EPARSE for bad JSON or unknown members; RP_EIO; RP_ETOOBIG; RP_ENOMEM. On failure s is
+ * left empty (nothing to free) and err[errlen] names the source and the problem, never the
+ * token.
+ */
+int rp_client_settings_load(rp_client_settings *s, const char *file, char **envp,
+                            const char *flag_url, const char *flag_ca, const char *flag_token,
+                            char *err, size_t errlen);
+
+/* Frees the strings after wiping the token, then zeroes s. Accepts NULL. */
+void rp_client_settings_free(rp_client_settings *s);
+
+/*
+ * GET s->url + path (path must start with '/') with libcurl: TLS 1.2 minimum, peer and host
+ * name verified against s->ca_file or the system store, "Authorization: Bearer" when s->token
+ * is set, redirects not followed, RP_CLIENT_TIMEOUT_MS overall. The body is appended to out,
+ * which the caller has initialised (rp_buf_init) and frees; at most RP_CLIENT_BODY_MAX bytes
+ * (or out->max if smaller) are accepted.
+ * Returns 0 and the HTTP status in *status (any status, 4xx/5xx included: the caller judges);
+ * RP_EINVAL (no URL configured, bad path); RP_EIO (cannot connect, connection broke);
+ * RP_ECRYPTO (TLS handshake or verification failed); RP_ETIMEDOUT; RP_ETOOBIG (body too big);
+ * RP_ENOMEM. err[errlen] then says what failed and where, never with the token.
+ * libcurl is initialised on first use (curl_global_init), so call this first from one thread.
+ */
+int rp_client_get(const rp_client_settings *s, const char *path, long *status, rp_buf *out,
+                  char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * tls.h - the front door's TLS policy, certificates and session tickets.
+ *
+ * One rp_tls per process, shared by every loop thread. It owns a "certificate set": one
+ * SSL_CTX per certificate, each configured with the same policy (TLS 1.2+ or 1.3 only,
+ * forward-secret AEAD suites, no compression, no renegotiation, server preference, ALPN
+ * http/1.1). The first certificate is the default; SNI picks another whose names match.
+ * rp_tls_reload builds a new set and swaps it in: new handshakes use it, connections that
+ * exist keep the context they started with (an SSL holds a reference to its SSL_CTX), so a
+ * reload drops nothing.
+ *
+ * Session tickets are encrypted with keys that rotate every ticket_rotate_s seconds; the two
+ * previous keys still decrypt (and trigger a fresh ticket), so a ticket lives at most three
+ * periods. Keys are random per process and wiped when replaced.
+ */
+#ifndef RP_NET_TLS_H
+#define RP_NET_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+typedef struct rp_tls rp_tls;
+
+typedef struct rp_tls_cert_source {
+    const char *cert_file; /* PEM chain: leaf first */
+    const char *key_file;  /* PEM private key (operator certificates) ... */
+    const char *sealed_key_file; /* ... or a key sealed under the root key (built-in one) */
+} rp_tls_cert_source;
+
+struct rp_rootkey;
+
+typedef struct rp_tls_opts {
+    int min_version; /* 12 or 13 */
+    unsigned ticket_rotate_s;
+    const rp_tls_cert_source *certs; /* first = default */
+    size_t ncerts;
+    const struct rp_rootkey *rootkey; /* needed for sealed keys */
+} rp_tls_opts;
+
+/* Builds the policy and loads the certificates. 0, or an RP_E* code with a reason in err. */
+int rp_tls_create(const rp_tls_opts *o, rp_tls **out, char *err, size_t errlen);
+/* Loads the certificates again and swaps them in; on failure the old set stays in use. */
+int rp_tls_reload(rp_tls *t, const rp_tls_opts *o, char *err, size_t errlen);
+/* Rotates the session ticket keys (call every ticket_rotate_s seconds). */
+void rp_tls_rotate_tickets(rp_tls *t);
+/* A new server-side SSL for an accepted connection, using the current default context. */
+SSL *rp_tls_ssl_new(rp_tls *t);
+void rp_tls_free(rp_tls *t); /* accepts NULL; existing SSLs stay valid */
+
+/* The SNI host name the client sent, or NULL. */
+const char *rp_tls_sni(SSL *ssl);
+/* Times the certificate set was swapped (for tests and metrics). */
+unsigned long rp_tls_generation(rp_tls *t);
+
+#endif

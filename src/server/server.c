@@ -1,0 +1,649 @@
+/*
+ * server.c - start-up, loop threads, signals, reload and graceful drain.
+ *
+ * Start-up order: logs, data directory, root key, store, credentials, TLS, router, then the
+ * listeners (all bound before the ready line), then the loop threads. Anything that fails
+ * before the ready line aborts start-up with a message naming what and why.
+ *
+ * Drain (SIGTERM/SIGINT): every worker closes its listeners at once (the kernel refuses new
+ * connections), closes idle connections, lets busy ones finish their current response with
+ * "Connection: close", and exits when it has none left. After limits.drain_timeout_ms the
+ * stragglers are closed. The process exits 0.
+ */
+#include "server/server.h"
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "crypto/rootkey.h"
+#include "http/conn.h"
+#include "http/router.h"
+#include "http/static.h"
+#include "net/listen.h"
+#include "net/tls.h"
+#include "server/admin.h"
+#include "server/datadir.h"
+#include "server/mgmt.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define RP_LISTEN_BACKLOG 4096
+#define RP_ACCEPT_BATCH 64
+#define RP_PATH_MAX 4096
+
+enum { CMD_NONE = 0, CMD_DRAIN = 1, CMD_STOP = 2 };
+
+typedef struct server server;
+
+typedef struct listener {
+    uv_poll_t poll;
+    int fd;
+    rp_conn_kind kind;
+    int active;
+    int open;
+    struct worker *w;
+} listener;
+
+typedef struct worker {
+    server *srv;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t cmd_async;
+    uv_timer_t backoff; /* accept paused after EMFILE */
+    listener ls[2];
+    size_t nls;
+    rp_http_ctx *http;
+    size_t max_conns;
+    atomic_int cmd;
+    int draining;
+    int closing;
+    int started;
+} worker;
+
+struct server {
+    const rp_config *cfg;
+    char domain[256];
+    char paths[4][RP_PATH_MAX];
+    rp_rootkey *rk;
+    rp_store *store;
+    rp_mgmt *mgmt;
+    rp_tls *tls;
+    rp_tls_cert_source *srcs;
+    size_t nsrcs;
+    rp_tls_opts tls_opts;
+    rp_router *router;
+    rp_static *stat;
+    worker *workers;
+    int nworkers;
+    int https_port, http_port;
+    uv_loop_t loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t ticket_timer, drain_timer;
+    uv_async_t exited_async;
+    atomic_int alive;
+    int draining;
+    int access_fd, error_fd;
+};
+
+/* ---------------------------------------------------------------- logging */
+
+static int open_log(const char *spec, int *fd, char *err, size_t errlen)
+{
+    if (strcmp(spec, "off") == 0) {
+        *fd = -1;
+    } else if (strcmp(spec, "stderr") == 0) {
+        *fd = 2;
+    } else if (strcmp(spec, "stdout") == 0) {
+        *fd = 1;
+    } else {
+        *fd = open(spec, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (*fd < 0) {
+            snprintf(err, errlen, "log: cannot open %s: %s", spec, strerror(errno));
+            return RP_EIO;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- worker */
+
+static void listener_close_cb(uv_handle_t *h)
+{
+    listener *l = h->data;
+
+    close(l->fd);
+    l->fd = -1;
+}
+
+static void handle_close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void worker_shutdown(worker *w)
+{
+    if (w->closing)
+        return;
+    w->closing = 1;
+    for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].open) {
+            w->ls[i].open = 0;
+            uv_close((uv_handle_t *)&w->ls[i].poll, listener_close_cb);
+        }
+    }
+    uv_close((uv_handle_t *)&w->cmd_async, handle_close_noop);
+    uv_close((uv_handle_t *)&w->backoff, handle_close_noop);
+}
+
+static void on_accept(uv_poll_t *p, int status, int events);
+
+static void set_accepting(worker *w, int on)
+{
+    for (size_t i = 0; i < w->nls; i++) {
+        listener *l = &w->ls[i];
+        if (!l->open || l->active == on)
+            continue;
+        l->active = on;
+        if (on)
+            uv_poll_start(&l->poll, UV_READABLE, on_accept);
+        else
+            uv_poll_stop(&l->poll);
+    }
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    worker *w = t->data;
+
+    if (!w->draining && rp_http_ctx_conns(w->http) < w->max_conns)
+        set_accepting(w, 1);
+}
+
+static void on_accept(uv_poll_t *p, int status, int events)
+{
+    listener *l = p->data;
+    worker *w = l->w;
+
+    (void)events;
+    if (status < 0 || w->draining)
+        return;
+    for (int i = 0; i < RP_ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int one = 1, fd;
+
+        if (rp_http_ctx_conns(w->http) >= w->max_conns) {
+            /* Back-pressure: leave further connections in the kernel's backlog. */
+            set_accepting(w, 0);
+            return;
+        }
+        fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                rp_log_msg(RP_LOG_WARN, "accept.paused", "out of descriptors or memory");
+                set_accepting(w, 0);
+                uv_timer_start(&w->backoff, on_backoff, 100, 0);
+            }
+            return; /* EAGAIN, or a connection that died in the backlog */
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        rp_http_conn_start(w->http, fd, &peer, l->kind);
+    }
+}
+
+static void on_conn_closed(rp_http_ctx *ctx, void *arg)
+{
+    worker *w = arg;
+
+    if (w->draining) {
+        if (rp_http_ctx_conns(ctx) == 0)
+            worker_shutdown(w);
+        return;
+    }
+    if (rp_http_ctx_conns(ctx) < w->max_conns)
+        set_accepting(w, 1);
+}
+
+static void stop_listening(worker *w)
+{
+    for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].open) {
+            w->ls[i].open = 0;
+            w->ls[i].active = 0;
+            uv_close((uv_handle_t *)&w->ls[i].poll, listener_close_cb);
+        }
+    }
+}
+
+static void on_cmd(uv_async_t *a)
+{
+    worker *w = a->data;
+    int cmd = atomic_load(&w->cmd);
+
+    if (cmd == CMD_DRAIN && !w->draining) {
+        w->draining = 1;
+        stop_listening(w);
+        rp_http_ctx_drain(w->http);
+        if (rp_http_ctx_conns(w->http) == 0)
+            worker_shutdown(w);
+    } else if (cmd == CMD_STOP) {
+        w->draining = 1;
+        stop_listening(w);
+        rp_http_ctx_close_all(w->http);
+        worker_shutdown(w);
+    }
+}
+
+static void worker_main(void *arg)
+{
+    worker *w = arg;
+    server *s = w->srv;
+
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Everything is closed; let close callbacks finish, then release. */
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    rp_http_ctx_free(w->http);
+    w->http = NULL;
+    if (uv_loop_close(&w->loop) != 0)
+        rp_log_msg(RP_LOG_WARN, "worker.exit", "loop closed with handles still open");
+    atomic_fetch_sub(&s->alive, 1);
+    uv_async_send(&s->exited_async);
+}
+
+static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *err,
+                       size_t errlen)
+{
+    const rp_config *cfg = s->cfg;
+    rp_http_limits limits = {cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms,
+                             cfg->write_timeout_ms};
+    int fds[2] = {https_fd, http_fd};
+    rp_conn_kind kinds[2] = {RP_CONN_HTTPS, RP_CONN_REDIRECT};
+
+    w->srv = s;
+    if (uv_loop_init(&w->loop) != 0) {
+        snprintf(err, errlen, "worker: cannot create loop");
+        return RP_EIO;
+    }
+    if (rp_http_ctx_create(&w->loop, s->router, s->tls, &limits, s->https_port, &w->http) != 0) {
+        snprintf(err, errlen, "worker: out of memory");
+        uv_loop_close(&w->loop);
+        return RP_ENOMEM;
+    }
+    rp_http_ctx_on_closed(w->http, on_conn_closed, w);
+    uv_async_init(&w->loop, &w->cmd_async, on_cmd);
+    w->cmd_async.data = w;
+    uv_timer_init(&w->loop, &w->backoff);
+    w->backoff.data = w;
+    for (int i = 0; i < 2; i++) {
+        listener *l;
+        if (fds[i] < 0)
+            continue;
+        l = &w->ls[w->nls++];
+        l->fd = fds[i];
+        l->kind = kinds[i];
+        l->w = w;
+        uv_poll_init(&w->loop, &l->poll, l->fd);
+        l->poll.data = l;
+        l->open = 1;
+        l->active = 1;
+        uv_poll_start(&l->poll, UV_READABLE, on_accept);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main loop */
+
+static int load_creds(server *s, rp_admin_creds **out)
+{
+    sqlite3 *db = NULL;
+    int rc = rp_store_reader_open(s->store, &db);
+
+    if (rc == 0)
+        rc = rp_admin_creds_load(db, out);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void on_hup(uv_signal_t *h, int sig)
+{
+    server *s = h->data;
+    char err[512];
+    rp_admin_creds *creds = NULL;
+    int rc;
+
+    (void)sig;
+    rc = rp_tls_reload(s->tls, &s->tls_opts, err, sizeof(err));
+    if (rc != 0)
+        rp_log_msg(RP_LOG_ERROR, "reload.tls", err);
+    else
+        rp_log_msg(RP_LOG_INFO, "reload.tls", "certificates reloaded");
+    if (load_creds(s, &creds) == 0)
+        rp_mgmt_set_creds(s->mgmt, creds);
+    else
+        rp_log_msg(RP_LOG_ERROR, "reload.credentials", "cannot reload administrator credentials");
+}
+
+static void on_ticket_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+
+    rp_tls_rotate_tickets(s->tls);
+}
+
+static void broadcast(server *s, int cmd)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        atomic_store(&s->workers[i].cmd, cmd);
+        uv_async_send(&s->workers[i].cmd_async);
+    }
+}
+
+static void main_close_all(server *s)
+{
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_close((uv_handle_t *)&s->ticket_timer, NULL);
+    uv_close((uv_handle_t *)&s->drain_timer, NULL);
+    uv_close((uv_handle_t *)&s->exited_async, NULL);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    server *s = t->data;
+
+    rp_log_msg(RP_LOG_WARN, "drain.timeout", "closing connections still open");
+    broadcast(s, CMD_STOP);
+}
+
+static void on_worker_exited(uv_async_t *a)
+{
+    server *s = a->data;
+
+    if (atomic_load(&s->alive) == 0)
+        main_close_all(s);
+}
+
+static void on_term(uv_signal_t *h, int sig)
+{
+    server *s = h->data;
+
+    (void)sig;
+    if (s->draining)
+        return;
+    s->draining = 1;
+    rp_log_msg(RP_LOG_INFO, "drain.start", "draining connections");
+    uv_timer_stop(&s->ticket_timer);
+    if (s->cfg->drain_timeout_ms == 0)
+        broadcast(s, CMD_STOP);
+    else {
+        broadcast(s, CMD_DRAIN);
+        uv_timer_start(&s->drain_timer, on_drain_timeout, s->cfg->drain_timeout_ms, 0);
+    }
+}
+
+/* ---------------------------------------------------------------- start-up */
+
+static void harden_process(void)
+{
+    struct rlimit rl;
+    struct sigaction sa;
+
+    /* No core dumps and no ptrace by other users: key material lives in this process. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    rl.rlim_cur = rl.rlim_max = 0;
+    setrlimit(RLIMIT_CORE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void server_free(server *s)
+{
+    rp_static_close(s->stat);
+    rp_router_free(s->router);
+    rp_tls_free(s->tls);
+    rp_mgmt_free(s->mgmt);
+    rp_store_close(s->store);
+    rp_rootkey_free(s->rk);
+    rp_free(s->srcs);
+    rp_free(s->workers);
+    if (s->access_fd > 2)
+        close(s->access_fd);
+    if (s->error_fd > 2)
+        close(s->error_fd);
+}
+
+/* Everything up to (not including) binding: shared by serve and --check-config. */
+static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen)
+{
+    char install_id[37];
+    rp_admin_creds *creds = NULL;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    s->access_fd = s->error_fd = -1;
+    if (cfg->data_dir == NULL) {
+        snprintf(err, errlen, "no data directory: pass --data DIR or set RAMPART_DATA");
+        return RP_EINVAL;
+    }
+    rc = rp_datadir_read(cfg->data_dir, s->domain, sizeof(s->domain), install_id);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s is not an initialised data directory (run rampart init): %s",
+                 cfg->data_dir, rp_strerror(rc));
+        return rc;
+    }
+    if (cfg->domain != NULL)
+        rp_strlcpy(s->domain, cfg->domain, sizeof(s->domain));
+    if (rp_datadir_path(cfg->data_dir, RP_DATADIR_ROOT_KEY, s->paths[0], RP_PATH_MAX) != 0 ||
+        rp_datadir_path(cfg->data_dir, RP_DATADIR_DB, s->paths[1], RP_PATH_MAX) != 0 ||
+        rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_CERT, s->paths[2], RP_PATH_MAX) != 0 ||
+        rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_KEY, s->paths[3], RP_PATH_MAX) != 0) {
+        snprintf(err, errlen, "data directory path too long");
+        return RP_ETOOBIG;
+    }
+    rc = rp_rootkey_file_load(s->paths[0], &s->rk);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot load the root key %s: %s", s->paths[0], rp_strerror(rc));
+        return rc;
+    }
+    rc = rp_store_open(s->paths[1], &s->store);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot open the store %s: %s", s->paths[1], rp_strerror(rc));
+        return rc;
+    }
+    rc = load_creds(s, &creds);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot load administrator credentials: %s", rp_strerror(rc));
+        return rc;
+    }
+    rc = rp_mgmt_create(creds, s->domain, &s->mgmt);
+    if (rc != 0) {
+        rp_admin_creds_free(creds);
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    /* Operator certificates replace the built-in one; the first is the default. */
+    s->nsrcs = cfg->ncerts ? cfg->ncerts : 1;
+    s->srcs = rp_calloc(s->nsrcs, sizeof(*s->srcs));
+    if (s->srcs == NULL)
+        return RP_ENOMEM;
+    if (cfg->ncerts == 0) {
+        s->srcs[0].cert_file = s->paths[2];
+        s->srcs[0].sealed_key_file = s->paths[3];
+    } else {
+        for (size_t i = 0; i < cfg->ncerts; i++) {
+            s->srcs[i].cert_file = cfg->certs[i].cert;
+            s->srcs[i].key_file = cfg->certs[i].key;
+        }
+    }
+    s->tls_opts.min_version = cfg->tls_min_version;
+    s->tls_opts.ticket_rotate_s = (unsigned)cfg->ticket_rotate_s;
+    s->tls_opts.certs = s->srcs;
+    s->tls_opts.ncerts = s->nsrcs;
+    s->tls_opts.rootkey = s->rk;
+    rc = rp_tls_create(&s->tls_opts, &s->tls, err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = rp_router_create(s->domain, &s->router);
+    if (rc == 0)
+        rc = rp_mgmt_register(s->mgmt, s->router);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot build the router: %s", rp_strerror(rc));
+        return rc;
+    }
+    if (cfg->static_root != NULL) {
+        rp_route_opts o = {RP_M_READ, 0, NULL};
+        rc = rp_static_open(cfg->static_root, &s->stat);
+        if (rc != 0) {
+            snprintf(err, errlen, "static: %s is not a readable directory", cfg->static_root);
+            return rc;
+        }
+        o.data = s->stat;
+        rc = rp_router_add(s->router, "@", "/", rp_static_handle, &o);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int rp_server_check(const rp_config *cfg, char *err, size_t errlen)
+{
+    server s;
+    int rc = server_load(&s, cfg, err, errlen);
+
+    server_free(&s);
+    return rc;
+}
+
+static long ncpu(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n < 1 ? 1 : (n > 256 ? 256 : n);
+}
+
+int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
+{
+    server s;
+    rp_log_level lvl = RP_LOG_INFO;
+    int rc, i;
+
+    harden_process();
+    rc = server_load(&s, cfg, err, errlen);
+    if (rc != 0)
+        goto out;
+    if (rp_log_level_parse(cfg->log_level, &lvl) != 0 ||
+        open_log(cfg->error_log, &s.error_fd, err, errlen) != 0 ||
+        open_log(cfg->access_log, &s.access_fd, err, errlen) != 0) {
+        rc = RP_EINVAL;
+        goto out;
+    }
+    rp_log_configure(s.error_fd, lvl, s.access_fd);
+    s.nworkers = cfg->workers > 0 ? cfg->workers : (int)ncpu();
+    s.workers = rp_calloc((size_t)s.nworkers, sizeof(*s.workers));
+    if (s.workers == NULL) {
+        rc = RP_ENOMEM;
+        goto out;
+    }
+    s.https_port = cfg->listen.port;
+    s.http_port = cfg->http_listen.port;
+    for (i = 0; i < s.nworkers; i++) {
+        int hfd, pfd = -1;
+        hfd = rp_listen_tcp(cfg->listen.host, &s.https_port, RP_LISTEN_BACKLOG, err, errlen);
+        if (hfd < 0) {
+            rc = hfd;
+            goto out_workers;
+        }
+        if (cfg->http_enabled) {
+            pfd = rp_listen_tcp(cfg->http_listen.host, &s.http_port, RP_LISTEN_BACKLOG, err,
+                                errlen);
+            if (pfd < 0) {
+                close(hfd);
+                rc = pfd;
+                goto out_workers;
+            }
+        }
+        s.workers[i].max_conns = (cfg->max_connections + (size_t)s.nworkers - 1) / (size_t)s.nworkers;
+        atomic_init(&s.workers[i].cmd, CMD_NONE);
+        rc = worker_init(&s, &s.workers[i], hfd, pfd, err, errlen);
+        if (rc != 0) {
+            close(hfd);
+            if (pfd >= 0)
+                close(pfd);
+            goto out_workers;
+        }
+        s.workers[i].started = 1;
+    }
+    uv_loop_init(&s.loop);
+    uv_signal_init(&s.loop, &s.sig_term);
+    uv_signal_init(&s.loop, &s.sig_int);
+    uv_signal_init(&s.loop, &s.sig_hup);
+    uv_timer_init(&s.loop, &s.ticket_timer);
+    uv_timer_init(&s.loop, &s.drain_timer);
+    uv_async_init(&s.loop, &s.exited_async, on_worker_exited);
+    s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
+    s.ticket_timer.data = s.drain_timer.data = s.exited_async.data = &s;
+    uv_signal_start(&s.sig_term, on_term, SIGTERM);
+    uv_signal_start(&s.sig_int, on_term, SIGINT);
+    uv_signal_start(&s.sig_hup, on_hup, SIGHUP);
+    uv_timer_start(&s.ticket_timer, on_ticket_timer, (uint64_t)cfg->ticket_rotate_s * 1000,
+                   (uint64_t)cfg->ticket_rotate_s * 1000);
+    atomic_init(&s.alive, s.nworkers);
+    for (i = 0; i < s.nworkers; i++) {
+        if (uv_thread_create(&s.workers[i].thread, worker_main, &s.workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker threads");
+            abort(); /* half a server is worse than none; nothing is listening yet */
+        }
+    }
+    {
+        char https[300], http[300] = "";
+        int v6 = strchr(cfg->listen.host, ':') != NULL;
+        snprintf(https, sizeof(https), v6 ? "[%s]:%d" : "%s:%d", cfg->listen.host, s.https_port);
+        if (cfg->http_enabled)
+            snprintf(http, sizeof(http), strchr(cfg->http_listen.host, ':') ? "[%s]:%d" : "%s:%d",
+                     cfg->http_listen.host, s.http_port);
+        printf("{\"event\":\"ready\",\"https\":\"%s\",\"http\":\"%s\",\"domain\":\"%s\","
+               "\"workers\":%d,\"pid\":%d}\n",
+               https, http, s.domain, s.nworkers, (int)getpid());
+        fflush(stdout);
+    }
+    rp_log_msg(RP_LOG_INFO, "serve.ready", "accepting connections");
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    for (i = 0; i < s.nworkers; i++)
+        uv_thread_join(&s.workers[i].thread);
+    uv_loop_close(&s.loop);
+    rp_log_msg(RP_LOG_INFO, "serve.stopped", "drained");
+    rc = 0;
+    goto out;
+out_workers:
+    for (int j = 0; j < s.nworkers; j++) {
+        worker *w = &s.workers[j];
+        if (!w->started)
+            continue;
+        worker_shutdown(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        rp_http_ctx_free(w->http);
+        uv_loop_close(&w->loop);
+    }
+out:
+    server_free(&s);
+    return rc;
+}

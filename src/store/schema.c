@@ -1,0 +1,101 @@
+/*
+ * schema.c - the migrations, in order, as SQL text.
+ *
+ * Workload: runs once per process start (and per `rampart` CLI call that opens the store), so
+ * clarity beats speed. A migration is plain SQL executed with sqlite3_exec inside a transaction
+ * that also sets PRAGMA user_version; SQLite's DDL is transactional, so a failed migration
+ * leaves no half-created tables behind.
+ */
+#include "store/schema.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#include <stdio.h>
+
+/* Append only. Index i holds the migration that produces user_version i+1. */
+static const char *const migrations[] = {
+    /* 1: bootstrap - key/value metadata and the administrator credentials. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE admin_credentials (id TEXT PRIMARY KEY, hash BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL);",
+};
+
+#define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int rp_schema_version(void)
+{
+    return RP_SCHEMA_COUNT;
+}
+
+int rp_schema_current(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = RP_EDB;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    *out = sqlite3_column_int(st, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RP_EDB;
+}
+
+/*
+ * Applies the next migration if one is due. *done is set when the database is current.
+ * The version is read inside the write transaction so two processes migrating the same file
+ * at once cannot both apply the same step.
+ */
+static int migrate_step(sqlite3 *db, int *done)
+{
+    char sql[64];
+    int v, rc;
+
+    if (exec(db, "BEGIN IMMEDIATE") != 0)
+        return RP_EDB;
+    rc = rp_schema_current(db, &v);
+    if (rc != 0)
+        goto fail;
+    if (v < 0 || v > RP_SCHEMA_COUNT) {
+        rc = RP_EUNSUPPORTED;
+        goto fail;
+    }
+    if (v == RP_SCHEMA_COUNT) {
+        *done = 1;
+        exec(db, "ROLLBACK"); /* nothing was written */
+        return 0;
+    }
+    rc = RP_EDB;
+    if (exec(db, migrations[v]) != 0) {
+        rp_log_msg(RP_LOG_ERROR, "store.migrate", sqlite3_errmsg(db));
+        goto fail;
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+    if (exec(db, sql) != 0 || exec(db, "COMMIT") != 0)
+        goto fail;
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(db))
+        exec(db, "ROLLBACK");
+    return rc;
+}
+
+int rp_schema_migrate(sqlite3 *db)
+{
+    int done = 0;
+
+    while (!done) {
+        int rc = migrate_step(db, &done);
+
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,361 @@
+/*
+ * client_test.c - unit tests for cli/client: flags > environment > client file, https-only
+ * URLs, the permission rule for a file holding a token, messages that never carry the token,
+ * and rp_client_get failing cleanly against a closed port. Files are real, under $RP_TEST_TMP.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "cli/client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TOKEN "rpt_s3cr3t-T0ken.value"
+
+static char tmpdir[1024];
+static char ca_a[1200], ca_b[1200];
+
+static void make_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static int setup_tmp(void **state)
+{
+    const char *base = getenv("RP_TEST_TMP");
+
+    (void)state;
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    mkdir(base, 0700);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/client_test.%ld", base, (long)getpid());
+    mkdir(tmpdir, 0700);
+    snprintf(ca_a, sizeof(ca_a), "%s/a.pem", tmpdir);
+    snprintf(ca_b, sizeof(ca_b), "%s/b.pem", tmpdir);
+    make_file(ca_a, "not really a PEM\n", 0644);
+    make_file(ca_b, "not really a PEM\n", 0644);
+    /* rp_client_get must reach 127.0.0.1 directly, whatever the test host's proxy is. */
+    unsetenv("https_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("all_proxy");
+    unsetenv("ALL_PROXY");
+    return 0;
+}
+
+static int teardown_tmp(void **state)
+{
+    (void)state;
+    unlink(ca_a);
+    unlink(ca_b);
+    rmdir(tmpdir);
+    return 0;
+}
+
+static const char *client_file(const char *text, mode_t mode)
+{
+    static char path[1200];
+
+    snprintf(path, sizeof(path), "%s/client.json", tmpdir);
+    make_file(path, text, mode);
+    return path;
+}
+
+static void test_precedence(void **state)
+{
+    rp_client_settings s;
+    char err[512] = "", text[3000], env_ca[1300];
+    const char *path;
+    char *envp[] = {"RAMPART_URL=https://env.example:9443/", env_ca, NULL};
+    char *empty_env[] = {"RAMPART_URL=", NULL};
+
+    (void)state;
+    snprintf(text, sizeof(text),
+             "{\"url\": \"https://file.example:8443\", \"ca\": \"%s\", \"token\": \"" TOKEN "\"}",
+             ca_a);
+    path = client_file(text, 0600);
+    snprintf(env_ca, sizeof(env_ca), "RAMPART_CA=%s", ca_b);
+
+    /* file only */
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "https://file.example:8443");
+    assert_string_equal(s.ca_file, ca_a);
+    assert_string_equal(s.token, TOKEN);
+    assert_int_equal(s.json_output, 0);
+    rp_client_settings_free(&s);
+    assert_null(s.token);
+
+    /* env over file; empty variables count as unset */
+    assert_int_equal(rp_client_settings_load(&s, path, envp, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "https://env.example:9443"); /* trailing '/' dropped */
+    assert_string_equal(s.ca_file, ca_b);
+    assert_string_equal(s.token, TOKEN);
+    rp_client_settings_free(&s);
+    assert_int_equal(
+        rp_client_settings_load(&s, path, empty_env, NULL, NULL, NULL, err, sizeof(err)), 0);
+    assert_string_equal(s.url, "https://file.example:8443");
+    rp_client_settings_free(&s);
+
+    /* flags over env */
+    assert_int_equal(rp_client_settings_load(&s, path, envp, "https://flag.example", ca_a,
+                                             "flag-token", err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "https://flag.example");
+    assert_string_equal(s.ca_file, ca_a);
+    assert_string_equal(s.token, "flag-token");
+    rp_client_settings_free(&s);
+    unlink(path);
+    rp_client_settings_free(NULL);
+}
+
+static void test_default_file(void **state)
+{
+    rp_client_settings s;
+    char err[512] = "", home[1200], env_home[1300], dir[1300], path[1400];
+    char *envp[] = {env_home, NULL};
+
+    (void)state;
+    snprintf(home, sizeof(home), "%s/home", tmpdir);
+    snprintf(env_home, sizeof(env_home), "HOME=%s", home);
+    mkdir(home, 0700);
+
+    /* Missing default file: fine, nothing configured. */
+    assert_int_equal(rp_client_settings_load(&s, NULL, envp, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_null(s.url);
+    assert_null(s.ca_file);
+    assert_null(s.token);
+    rp_client_settings_free(&s);
+    /* No HOME at all: fine too. */
+    assert_int_equal(rp_client_settings_load(&s, NULL, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    rp_client_settings_free(&s);
+
+    /* Present default file is read. */
+    snprintf(dir, sizeof(dir), "%s/.config", home);
+    mkdir(dir, 0700);
+    snprintf(dir, sizeof(dir), "%s/.config/rampart", home);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/client.json", dir);
+    make_file(path, "{\"url\": \"https://home.example\", \"token\": null}", 0600);
+    assert_int_equal(rp_client_settings_load(&s, NULL, envp, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "https://home.example");
+    assert_null(s.token);
+    rp_client_settings_free(&s);
+    unlink(path);
+    rmdir(dir);
+    snprintf(dir, sizeof(dir), "%s/.config", home);
+    rmdir(dir);
+    rmdir(home);
+
+    /* An explicitly named file that does not exist is an error. */
+    snprintf(path, sizeof(path), "%s/missing.json", tmpdir);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     RP_ENOENT);
+    assert_non_null(strstr(err, "missing.json"));
+}
+
+typedef struct url_case {
+    const char *url;
+    const char *want;
+} url_case;
+
+static void test_https_only(void **state)
+{
+    static const url_case bad[] = {
+        {"http://127.0.0.1:8080", "http:// is refused"},
+        {"HTTP://127.0.0.1:8080", "http:// is refused"},
+        {"ftp://example.com", "must be an https:// URL"},
+        {"127.0.0.1:8443", "not a valid URL"},
+        {"example.com", "not a valid URL"},
+        {"https://", "not a valid URL"},
+        {"", "not a valid URL"},
+        {"https://user:pw@example.com", "must not hold user or password"},
+        {"https://example.com/?x=1", "must not have a query"},
+        {"https://exa mple.com", "not a valid URL"},
+    };
+    rp_client_settings s;
+    char err[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc;
+        err[0] = '\0';
+        rc = rp_client_settings_load(&s, NULL, NULL, bad[i].url, NULL, NULL, err, sizeof(err));
+        if (rc != RP_EINVAL || strstr(err, bad[i].want) == NULL || strncmp(err, "--url: ", 7) != 0)
+            fail_msg("%s: rc %d, err \"%s\"", bad[i].url, rc, err);
+        assert_null(s.url);
+    }
+    assert_int_equal(rp_client_settings_load(&s, NULL, NULL, "HTTPS://[::1]:8443/base//", NULL,
+                                             NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "HTTPS://[::1]:8443/base");
+    rp_client_settings_free(&s);
+
+    /* The source is named whatever it is. */
+    {
+        char *envp[] = {"RAMPART_URL=http://x.example", NULL};
+        assert_int_equal(
+            rp_client_settings_load(&s, NULL, envp, NULL, NULL, NULL, err, sizeof(err)), RP_EINVAL);
+        assert_non_null(strstr(err, "RAMPART_URL: http:// is refused"));
+    }
+}
+
+static void test_file_permissions(void **state)
+{
+    rp_client_settings s;
+    char err[512] = "";
+    const char *path;
+
+    (void)state;
+    path = client_file("{\"url\": \"https://x.example\", \"token\": \"" TOKEN "\"}", 0644);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     RP_EPERM);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_non_null(strstr(err, "0644"));
+    assert_null(strstr(err, TOKEN));
+    assert_null(s.url);
+    /* Overriding the token does not make the file safe. */
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, "other", err, sizeof(err)),
+                     RP_EPERM);
+
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     RP_EPERM);
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    rp_client_settings_free(&s);
+
+    /* Without a token the file may be world-readable. */
+    path = client_file("{\"url\": \"https://x.example\"}", 0644);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "https://x.example");
+    rp_client_settings_free(&s);
+    unlink(path);
+}
+
+typedef struct file_case {
+    const char *json;
+    int rc;
+    const char *want;
+} file_case;
+
+static void test_bad_input(void **state)
+{
+    static const file_case cases[] = {
+        {"{\"url\": \"https://x\", \"tokn\": \"a\"}", RP_EPARSE, "unknown key"},
+        {"{\"token\": " TOKEN "}", RP_EPARSE, "invalid JSON at line 1"},
+        {"{\"token\": \"" TOKEN "\"", RP_EPARSE, "invalid JSON"},
+        {"[\"" TOKEN "\"]", RP_EPARSE, "must hold a JSON object"},
+        {"{\"url\": 5}", RP_EINVAL, "url: must be a string"},
+        {"{\"token\": \"has space\"}", RP_EINVAL, "token: token must be printable ASCII"},
+        {"{\"ca\": \"\"}", RP_EINVAL, "ca: must be a non-empty path"},
+        {"{\"ca\": \"/nonexistent/ca.pem\"}", RP_EINVAL, "No such file"},
+    };
+    rp_client_settings s;
+    char err[512];
+    char *envp[] = {"RAMPART_TOKEN=" TOKEN "\nX-Injected: 1", NULL};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *path = client_file(cases[i].json, 0600);
+        int rc;
+
+        err[0] = '\0';
+        rc = rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err));
+        if (rc != cases[i].rc || strstr(err, cases[i].want) == NULL || strstr(err, TOKEN) != NULL ||
+            strncmp(err, path, strlen(path)) != 0)
+            fail_msg("%s: rc %d, err \"%s\"", cases[i].json, rc, err);
+        unlink(path);
+    }
+    assert_int_equal(rp_client_settings_load(&s, NULL, envp, NULL, NULL, NULL, err, sizeof(err)),
+                     RP_EINVAL);
+    assert_non_null(strstr(err, "RAMPART_TOKEN"));
+    assert_null(strstr(err, TOKEN));
+    assert_int_equal(rp_client_settings_load(&s, NULL, NULL, NULL, "", NULL, err, sizeof(err)),
+                     RP_EINVAL);
+    assert_non_null(strstr(err, "--ca"));
+}
+
+/* A loopback port with nothing listening: bind, read the port, close. */
+static int closed_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void test_get_closed_port(void **state)
+{
+    rp_client_settings s;
+    char err[512] = "", url[64];
+    long status = -1;
+    rp_buf body;
+    int rc;
+
+    (void)state;
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", closed_port());
+    assert_int_equal(rp_client_settings_load(&s, NULL, NULL, url, ca_a, TOKEN, err, sizeof(err)),
+                     0);
+    rp_buf_init(&body, 1 << 20);
+    rc = rp_client_get(&s, "/v1/status?probe=1", &status, &body, err, sizeof(err));
+    assert_int_equal(rc, RP_EIO);
+    assert_int_equal(status, -1);
+    assert_int_equal(body.len, 0);
+    assert_non_null(strstr(err, url));
+    assert_non_null(strstr(err, "/v1/status"));
+    assert_null(strstr(err, "probe=1"));
+    assert_null(strstr(err, TOKEN));
+
+    /* Bad paths are refused before any I/O. */
+    assert_int_equal(rp_client_get(&s, "v1/status", &status, &body, err, sizeof(err)), RP_EINVAL);
+    assert_int_equal(rp_client_get(&s, "/a\r\nX: y", &status, &body, err, sizeof(err)), RP_EINVAL);
+    rp_client_settings_free(&s);
+
+    /* No URL configured. */
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(rp_client_get(&s, "/v1/status", &status, &body, err, sizeof(err)), RP_EINVAL);
+    assert_non_null(strstr(err, "--url"));
+    rp_buf_free(&body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_precedence), cmocka_unit_test(test_default_file),
+        cmocka_unit_test(test_https_only), cmocka_unit_test(test_file_permissions),
+        cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_get_closed_port),
+    };
+
+    return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+}
