@@ -60,11 +60,30 @@ int rp_buf_vappendf(rp_buf *b, const char *fmt, va_list ap)
     va_list ap2;
     int n, rc;
 
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0)
-        return RP_EINVAL;
+    /* Format straight into the spare capacity; measure and grow only when it does not fit. */
+    if (b->cap > b->len + 1) {
+        size_t room = b->cap - b->len;
+        va_copy(ap2, ap);
+        n = vsnprintf(b->data + b->len, room, fmt, ap2);
+        va_end(ap2);
+        if (n < 0)
+            return RP_EINVAL;
+        if ((size_t)n < room) {
+            if (b->len + (size_t)n > b->max) {
+                b->data[b->len] = '\0';
+                return RP_ETOOBIG;
+            }
+            b->len += (size_t)n;
+            return 0;
+        }
+        b->data[b->len] = '\0';
+    } else {
+        va_copy(ap2, ap);
+        n = vsnprintf(NULL, 0, fmt, ap2);
+        va_end(ap2);
+        if (n < 0)
+            return RP_EINVAL;
+    }
     rc = rp_buf_reserve(b, (size_t)n);
     if (rc != 0)
         return rc;

@@ -181,15 +181,21 @@ static const char *date_now(rp_http_ctx *ctx)
 /* Request ids: a random per-loop prefix and a counter, in UUID shape (no syscall per request). */
 static void make_request_id(rp_http_ctx *ctx, char out[37])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     uint64_t n = ++ctx->id_counter;
+    size_t o = 0;
 
     memcpy(b, ctx->id_prefix, 8);
     for (int i = 0; i < 8; i++)
         b[8 + i] = (unsigned char)(n >> (56 - 8 * i));
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
 }
 
 /* ---------------------------------------------------------------- timers */
@@ -417,6 +423,9 @@ static int write_head(rp_conn *c, int status, const char *ctype, uint64_t body_l
     rp_req *req = c->req;
     int rc;
 
+    /* One allocation that fits the head and a small body; freed again once flushed. */
+    if (o->cap == 0 && rp_buf_reserve(o, 2048) != 0)
+        return RP_ENOMEM;
     if (c->ctx->draining)
         c->close_after = 1;
     if (req != NULL && req->head != NULL && !req->head->keep_alive)
@@ -522,12 +531,14 @@ void rp_resp_send(rp_req *req, int status, const char *content_type, const void 
                   size_t len)
 {
     rp_conn *c = req->conn;
-    int bodyless = is_head_req(req) || status == 204 || status == 304;
+    int no_content = status == 204 || status == 304;
+    /* HEAD announces what GET would send; 204 and 304 have no body to describe. */
+    int bodyless = is_head_req(req) || no_content;
 
     if (c->resp_started || c->state == CS_CLOSED)
         return;
-    if (write_head(c, status, bodyless && status != 200 ? NULL : content_type,
-                   bodyless && status != 200 ? 0 : len, status == 204 || status == 304) != 0 ||
+    if (write_head(c, status, no_content ? NULL : content_type, no_content ? 0 : len,
+                   no_content) != 0 ||
         (!bodyless && len > 0 && rp_buf_append(&c->out, body, len) != 0)) {
         rp_log_msg(RP_LOG_ERROR, "http.response", "response too large for the output buffer");
         c->close_after = 1;
@@ -1128,7 +1139,8 @@ static void conn_run(rp_conn *c)
             c->out.len == 0)
             finish_request(c);
         if (c->req == NULL && c->resp_done && c->close_after) {
-            /* a front-door error with no request object */
+            /* A front-door error with no request object: log it once, like any answer. */
+            log_access(c);
             c->resp_done = 0;
         }
         if (c->close_after && c->out.len == 0 && c->file_left == 0 &&
@@ -1150,11 +1162,13 @@ static void conn_run(rp_conn *c)
             if (r < 0) {
                 c->eof = 1;
                 /* A peer that half-closes after a full request still gets its answer. */
-                if (c->req == NULL || !c->end_seen) {
+                if ((c->req == NULL || !c->end_seen) && c->out.len == 0 && c->file_left == 0) {
                     c->in_run = 0;
                     conn_close(c);
                     return;
                 }
+                c->close_after = 1;
+                c->rerun = 1;
             } else if (r > 0) {
                 if (feed(c, c->ctx->rbuf, (size_t)r) != 0)
                     send_raw_error(c, 431, "HeadersTooLarge", "too much unparsed input");
