@@ -24,7 +24,7 @@ int rp_buf_reserve(rp_buf *b, size_t n);
 int rp_buf_append(rp_buf *b, const void *p, size_t n);
 int rp_buf_append_str(rp_buf *b, const char *s);
 int rp_buf_appendf(rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int rp_buf_vappendf(rp_buf *b, const char *fmt, va_list ap);
+int rp_buf_vappendf(rp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Drops the first n bytes (n <= len). */
 void rp_buf_consume(rp_buf *b, size_t n);
 /* Empties the buffer but keeps its memory. */

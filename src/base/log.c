@@ -43,14 +43,12 @@ int rp_log_level_parse(const char *s, rp_log_level *out)
     return RP_EINVAL;
 }
 
-static void put(rp_logline *l, const char *s, size_t n)
-{
-    /* Keep room for the closing "}\n" and a truncation marker. */
-    size_t room = RP_LOGLINE_MAX - 32 - l->len;
+/* Content stops RP_LOGLINE_RESERVE bytes short of the end; closers may use the reserve. */
+#define RP_LOGLINE_RESERVE 32
 
-    if (l->truncated)
-        return;
-    if (n > room) {
+static void put_limit(rp_logline *l, const char *s, size_t n, size_t limit)
+{
+    if (l->len > limit || n > limit - l->len) {
         l->truncated = 1;
         return;
     }
@@ -58,10 +56,19 @@ static void put(rp_logline *l, const char *s, size_t n)
     l->len += n;
 }
 
+static void put(rp_logline *l, const char *s, size_t n)
+{
+    if (l->truncated)
+        return;
+    put_limit(l, s, n, RP_LOGLINE_MAX - RP_LOGLINE_RESERVE);
+}
+
 static void put_escaped(rp_logline *l, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
 
+    if (l->truncated)
+        return; /* an earlier field was cut: nothing more fits */
     put(l, "\"", 1);
     for (size_t i = 0; i < n && !l->truncated; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -92,9 +99,7 @@ static void put_escaped(rp_logline *l, const char *s, size_t n)
     }
     if (l->truncated) {
         /* Close the string so the line stays valid JSON. */
-        l->truncated = 0;
-        put(l, "...\"", 4);
-        l->truncated = 1;
+        put_limit(l, "...\"", 4, RP_LOGLINE_MAX - RP_LOGLINE_RESERVE / 2);
         return;
     }
     put(l, "\"", 1);
@@ -177,10 +182,7 @@ void rp_logline_end(rp_logline *l)
 
     if (l->skip)
         return;
-    l->truncated = 0;
-    if (l->len > RP_LOGLINE_MAX - 32)
-        l->len = RP_LOGLINE_MAX - 32;
-    put(l, "}\n", 2);
+    put_limit(l, "}\n", 2, RP_LOGLINE_MAX);
     while (off < l->len) {
         ssize_t w = write(l->fd, l->buf + off, l->len - off);
         if (w < 0) {
