@@ -29,6 +29,7 @@ typedef enum {
     PH_CHUNK_DATA_LF,
     PH_TRAILER,     /* trailer section after the last chunk */
     PH_END,         /* message complete, END not yet reported */
+    PH_DONE,        /* END reported; the head stays readable until the next message starts */
     PH_ERROR
 } phase;
 
@@ -48,13 +49,16 @@ struct rp_codec {
     uint64_t remaining;   /* body bytes left in this Content-Length body or chunk */
     unsigned chunk_digits;
     size_t chunk_ext;
-    size_t trailer_bytes;
+    size_t trailer_bytes; /* current trailer line */
+    size_t trailer_total; /* whole trailer section */
     size_t trailer_lines;
     int llhttp_complete;  /* llhttp reported on_message_complete for this message */
     int llhttp_headers;   /* llhttp reported on_headers_complete */
     rp_http_head h;
     rp_codec_event err;
 };
+
+static void next_message(rp_codec *c);
 
 static const char *const method_names[] = {"",    "GET",   "HEAD",   "POST",
                                            "PUT", "DELETE", "PATCH", "OPTIONS"};
@@ -108,7 +112,13 @@ void rp_codec_free(rp_codec *c)
 
 int rp_codec_idle(const rp_codec *c)
 {
-    return c->ph == PH_HEAD && c->head.len == 0;
+    return (c->ph == PH_HEAD && c->head.len == 0) || c->ph == PH_DONE;
+}
+
+void rp_codec_reset(rp_codec *c)
+{
+    if (c->ph == PH_DONE)
+        next_message(c);
 }
 
 int rp_codec_in_request(const rp_codec *c)
@@ -423,7 +433,8 @@ static int has_token(rp_str v, const char *tok)
 static rp_codec_kind check_semantics(rp_codec *c, rp_codec_event *ev)
 {
     rp_http_head *h = &c->h;
-    const rp_header *host = NULL, *te = NULL, *cl = NULL, *conn = NULL, *expect = NULL;
+    const rp_header *host = NULL, *te = NULL, *cl = NULL, *expect = NULL;
+    int conn_close = 0, conn_keep = 0;
     rp_str authority;
     rp_codec_kind k;
 
@@ -439,8 +450,11 @@ static rp_codec_kind check_semantics(rp_codec *c, rp_codec_event *ev)
             slot = &te;
         else if (rp_str_eq_nocase(x->name, "content-length"))
             slot = &cl;
-        else if (rp_str_eq_nocase(x->name, "connection"))
-            conn = x;
+        else if (rp_str_eq_nocase(x->name, "connection")) {
+            /* Every Connection field counts: options may be split across fields. */
+            conn_close |= has_token(x->value, "close");
+            conn_keep |= has_token(x->value, "keep-alive");
+        }
         else if (rp_str_eq_nocase(x->name, "expect"))
             slot = &expect;
         if (slot != NULL) {
@@ -481,11 +495,10 @@ static rp_codec_kind check_semantics(rp_codec *c, rp_codec_event *ev)
                         "only the chunked transfer coding is supported");
         h->chunked = 1;
     } else if (cl != NULL) {
-        int rc = rp_parse_u64(cl->value.p, cl->value.n, RP_HTTP_MAX_CONTENT_LENGTH,
-                              &h->content_length);
-        if (rc != 0)
-            return fail(c, ev, rc == RP_ETOOBIG ? 413 : 400, "InvalidContentLength",
-                        "invalid Content-Length");
+        if (rp_parse_u64(cl->value.p, cl->value.n, UINT64_MAX, &h->content_length) != 0)
+            return fail(c, ev, 400, "InvalidContentLength", "invalid Content-Length");
+        if (h->content_length > RP_HTTP_MAX_CONTENT_LENGTH)
+            return fail(c, ev, 413, "RequestBodyTooLarge", "Content-Length over the limit");
         h->has_length = 1;
     } else if (h->method == RP_METHOD_POST || h->method == RP_METHOD_PUT ||
                h->method == RP_METHOD_PATCH) {
@@ -494,12 +507,13 @@ static rp_codec_kind check_semantics(rp_codec *c, rp_codec_event *ev)
     if (expect != NULL) {
         if (!rp_str_eq_nocase(expect->value, "100-continue"))
             return fail(c, ev, 417, "ExpectationFailed", "unsupported expectation");
-        h->expect_continue = 1;
+        /* RFC 9110 10.1.1: an HTTP/1.0 client cannot understand 100 Continue. */
+        h->expect_continue = h->version == 11;
     }
     if (h->version == 11)
-        h->keep_alive = !(conn != NULL && has_token(conn->value, "close"));
+        h->keep_alive = !conn_close;
     else
-        h->keep_alive = conn != NULL && has_token(conn->value, "keep-alive");
+        h->keep_alive = conn_keep && !conn_close;
     return RP_CODEC_NEED_MORE;
 }
 
@@ -521,24 +535,26 @@ static rp_codec_kind parse_head(rp_codec *c, rp_codec_event *ev)
         x->name = (rp_str){line, (size_t)(colon - line)};
         x->value = rp_str_trim((rp_str){colon + 1, n - (size_t)(colon + 1 - line)});
     }
+    /* Our rules first, so their precise statuses (501, 505, 411...) win over llhttp's 400. */
+    k = check_semantics(c, ev);
+    if (k == RP_CODEC_ERROR)
+        return k;
     /* llhttp sees the same bytes; it must accept them and agree that a head ended here. */
     c->llhttp_headers = 0;
     c->llhttp_complete = 0;
     e = llhttp_execute(&c->parser, c->head.data, c->head.len);
-    if (e != HPE_OK && e != HPE_PAUSED)
+    if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
         return fail(c, ev, 400, "MalformedRequest", llhttp_errno_name(e));
     if (!c->llhttp_headers)
         return fail(c, ev, 400, "MalformedRequest", "incomplete request head");
-    if (e == HPE_PAUSED && llhttp_get_error_pos(&c->parser) != c->head.data + c->head.len)
+    if (e != HPE_OK && llhttp_get_error_pos(&c->parser) != c->head.data + c->head.len)
         return fail(c, ev, 400, "MalformedRequest", "ambiguous message framing");
-    k = check_semantics(c, ev);
-    if (k == RP_CODEC_ERROR)
-        return k;
     if (h->chunked) {
         c->ph = PH_CHUNK_SIZE;
         c->chunk_digits = 0;
         c->remaining = 0;
         c->trailer_bytes = 0;
+        c->trailer_total = 0;
         c->trailer_lines = 0;
     } else if (h->has_length && h->content_length > 0) {
         c->ph = PH_BODY_LEN;
@@ -682,7 +698,8 @@ static rp_codec_kind scan_chunked(rp_codec *c, const char *p, size_t n, size_t *
                 c->name_ws = 0;
                 break;
             }
-            if (++c->trailer_bytes > RP_HTTP_MAX_TRAILER)
+            c->trailer_bytes++;
+            if (++c->trailer_total > RP_HTTP_MAX_TRAILER)
                 return fail(c, ev, 431, "HeadersTooLarge", "trailer section too large");
             break;
         }
@@ -710,10 +727,10 @@ static void next_message(rp_codec *c)
     c->llhttp_complete = 0;
     c->llhttp_headers = 0;
     c->ph = PH_HEAD;
-    if (llhttp_get_errno(&c->parser) == HPE_PAUSED_UPGRADE)
-        llhttp_resume_after_upgrade(&c->parser);
-    else
-        llhttp_resume(&c->parser);
+    /* A fresh llhttp per message: no pause, upgrade or keep-alive state carries over (the
+     * connection decides keep-alive from our own reading of the head). */
+    llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+    c->parser.data = c;
 }
 
 rp_codec_kind rp_codec_execute(rp_codec *c, const char *data, size_t len, size_t *used,
@@ -730,9 +747,12 @@ rp_codec_kind rp_codec_execute(rp_codec *c, const char *data, size_t len, size_t
         return RP_CODEC_ERROR;
     case PH_END:
         ev->kind = RP_CODEC_END;
-        next_message(c);
+        c->ph = PH_DONE;
         return RP_CODEC_END;
+    case PH_DONE:
     case PH_HEAD:
+        if (c->ph == PH_DONE)
+            next_message(c); /* only now: the finished head stayed readable until here */
         k = scan_head(c, data, len, &u, ev);
         *used = u;
         if (k != RP_CODEC_HEAD)
@@ -765,7 +785,7 @@ rp_codec_kind rp_codec_execute(rp_codec *c, const char *data, size_t len, size_t
             return RP_CODEC_ERROR;
         *used = u;
         if (k == RP_CODEC_END) {
-            next_message(c);
+            c->ph = PH_DONE;
             ev->kind = RP_CODEC_END;
             return RP_CODEC_END;
         }

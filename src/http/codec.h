@@ -49,7 +49,8 @@ typedef struct rp_header {
 } rp_header;
 
 /* The parsed request head. Views point into the codec's head buffer and stay valid until the
- * next call to rp_codec_execute after the request's RP_CODEC_END (or rp_codec_free). */
+ * first call to rp_codec_execute after the request's RP_CODEC_END, or rp_codec_reset or
+ * rp_codec_free. */
 typedef struct rp_http_head {
     rp_method method;
     rp_str method_str;
@@ -82,7 +83,8 @@ typedef struct rp_codec_event {
     const rp_http_head *head;
     const char *data;
     size_t len;
-    int status;          /* HTTP status for RP_CODEC_ERROR: 400, 411, 414, 417, 431, 501, 505 */
+    int status;          /* for RP_CODEC_ERROR: 400, 411, 413 (Content-Length over 2^50),
+                            414, 417, 431, 501, 505 */
     const char *code;    /* short machine code, e.g. "BareLineFeed" (static string) */
     const char *message; /* short human text (static string); never echoes input */
 } rp_codec_event;
@@ -103,6 +105,9 @@ rp_codec_kind rp_codec_execute(rp_codec *c, const char *data, size_t len, size_t
 
 /* True when the codec is between requests with no partial request buffered. */
 int rp_codec_idle(const rp_codec *c);
+/* Forgets a finished request (releasing its head) so the codec can be pooled; call only when
+ * rp_codec_idle is true. */
+void rp_codec_reset(rp_codec *c);
 /* True when a request has started (bytes buffered or a request in progress). */
 int rp_codec_in_request(const rp_codec *c);
 

@@ -334,8 +334,10 @@ static void codec_put(rp_http_ctx *ctx, rp_codec *c)
 {
     if (c == NULL)
         return;
-    if (ctx->ncodecs < RP_CONN_POOL && rp_codec_idle(c))
+    if (ctx->ncodecs < RP_CONN_POOL && rp_codec_idle(c)) {
+        rp_codec_reset(c);
         ctx->codecs[ctx->ncodecs++] = c;
+    }
     else
         rp_codec_free(c);
 }
