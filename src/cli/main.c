@@ -50,7 +50,8 @@ static const char usage_text[] =
     "Usage:\n"
     "  rampart init   --data DIR [--domain D] [--output json]\n"
     "  rampart serve  --data DIR [--listen HOST:PORT] [--http-listen HOST:PORT|off]\n"
-    "                 [--static DIR] [--workers N] [--config FILE] [--check-config]\n"
+    "                 [--static DIR] [--workers N] [--domain D] [--config FILE]\n"
+    "                 [--check-config]\n"
     "                 [--output json]\n"
     "  rampart status [--url URL] [--ca FILE] [--token TOKEN] [--output json]\n"
     "  rampart version [--output json]\n"
@@ -334,6 +335,12 @@ static int cmd_status(int argc, char **argv)
                                  opts[2].value, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "rampart: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (cs.url == NULL) {
+        fprintf(stderr, "rampart: no server URL: pass --url, set RAMPART_URL or put \"url\" in "
+                        "the client file\n");
+        rp_client_settings_free(&cs);
         return EXIT_CONFIG;
     }
     rp_buf_init(&health, 1u << 16);

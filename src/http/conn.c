@@ -757,6 +757,7 @@ static void dispatch(rp_conn *c, rp_req *req)
 
     if (c->kind == RP_CONN_REDIRECT) {
         c->body_max = RP_CONN_DISCARD_MAX;
+        req->path = rp_arena_strndup(req->arena, h->path.p, h->path.n); /* for the access log */
         redirect(c, req);
         return;
     }
@@ -900,10 +901,16 @@ static size_t parse(rp_conn *c, const char *data, size_t n)
                 send_raw_error(c, 500, "InternalError", "out of memory");
                 break;
             }
-            set_timeout(c, TO_HEADER, c->ctx->limits.header_timeout_ms);
+            /* A new request after a keep-alive pause gets a fresh head deadline; the first
+             * request keeps the one set at accept, which covers the handshake too. */
+            if (c->to == TO_IDLE || c->to == TO_NONE)
+                set_timeout(c, TO_HEADER, c->ctx->limits.header_timeout_ms);
+            c->start_us = rp_mono_us();
         }
-        if (c->req == NULL && rp_codec_idle(c->codec) && off < n && c->to == TO_IDLE)
+        if (c->req == NULL && rp_codec_idle(c->codec) && off < n && c->to == TO_IDLE) {
             set_timeout(c, TO_HEADER, c->ctx->limits.header_timeout_ms);
+            c->start_us = rp_mono_us();
+        }
         k = rp_codec_execute(c->codec, data + off, n - off, &used, &ev);
         off += used;
         switch (k) {

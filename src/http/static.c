@@ -232,6 +232,35 @@ static int parse_range(rp_str v, off_t size, off_t *start, off_t *len)
     return 1;
 }
 
+/* Percent-encodes a decoded path for a Location header (every byte outside RFC 3986 pchar). */
+static char *encode_path(rp_arena *a, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    static const char keep[] = "-._~!$&'()*+,;=:@/";
+    size_t cap;
+    char *out, *o;
+
+    if (rp_size_mul(n, 3, &cap) != 0 || rp_size_add(cap, 2, &cap) != 0)
+        return NULL;
+    out = rp_arena_alloc(a, cap);
+    if (out == NULL)
+        return NULL;
+    o = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            (ch != 0 && memchr(keep, ch, sizeof(keep) - 1) != NULL)) {
+            *o++ = (char)ch;
+        } else {
+            *o++ = '%';
+            *o++ = hex[ch >> 4];
+            *o++ = hex[ch & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static void not_found(rp_req *req)
 {
     rp_resp_error(req, 404, "NotFound", "no such file");
@@ -273,15 +302,17 @@ void rp_static_handle(rp_req *req)
     }
     if (S_ISDIR(st.st_mode)) {
         /* "/docs" names a directory: send the client to "/docs/" so relative links work. */
-        char *loc = rp_arena_alloc(req->arena, n + 2);
+        char *loc = encode_path(req->arena, path, n);
         close(fd);
         if (loc == NULL) {
             rp_resp_error(req, 500, "InternalError", "out of memory");
             return;
         }
-        memcpy(loc, path, n);
-        loc[n] = '/';
-        loc[n + 1] = '\0';
+        {
+            size_t ln = strlen(loc); /* encode_path left room for two more bytes */
+            loc[ln] = '/';
+            loc[ln + 1] = '\0';
+        }
         rp_resp_header(req, "Location", loc);
         rp_resp_send(req, 301, NULL, NULL, 0);
         return;

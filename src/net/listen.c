@@ -4,11 +4,53 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* IP literal, "localhost", or a name resolved once at start-up. 0 or RP_EINVAL. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *slen)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    struct addrinfo hints, *res = NULL;
+
+    memset(ss, 0, sizeof(*ss));
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        *slen = sizeof(*sin);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        *slen = sizeof(*sin6);
+        return 0;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL ||
+        res->ai_addrlen > sizeof(*ss)) {
+        if (res != NULL)
+            freeaddrinfo(res);
+        return RP_EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *slen = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (ss->ss_family == AF_INET)
+        sin->sin_port = htons((uint16_t)port);
+    else
+        sin6->sin6_port = htons((uint16_t)port);
+    return 0;
+}
 
 int rp_listen_tcp(const char *host, int *port, int backlog, char *err, unsigned long errlen)
 {
@@ -16,21 +58,8 @@ int rp_listen_tcp(const char *host, int *port, int backlog, char *err, unsigned 
     socklen_t slen;
     int fd, one = 1;
 
-    memset(&ss, 0, sizeof(ss));
-    if (strcmp(host, "localhost") == 0)
-        host = "127.0.0.1";
-    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)*port);
-        slen = sizeof(*sin);
-    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)*port);
-        slen = sizeof(*sin6);
-    } else {
-        snprintf(err, errlen, "listen: %s is not an IP address", host);
+    if (resolve(host, *port, &ss, &slen) != 0) {
+        snprintf(err, errlen, "listen: cannot resolve %s", host);
         return RP_EINVAL;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -7,7 +7,7 @@
 
 /*
  * Binds a non-blocking, close-on-exec TCP listening socket on host:port with SO_REUSEPORT.
- * host is an IP literal or "localhost". When *port is 0 the kernel picks one and *port is
+ * host is an IP literal, "localhost" or a resolvable name. When *port is 0 the kernel picks one and *port is
  * updated, so later sockets for the same address can join the group.
  * Returns the fd, or a negative RP_E* code with a reason in err.
  */

@@ -45,7 +45,7 @@ typedef struct ticket_key {
 
 typedef struct cert_entry {
     SSL_CTX *ctx;
-    char *names[RP_MAX_NAMES]; /* lowercase DNS names from the SAN (or CN), "*.x" wildcards */
+    char *names[RP_MAX_NAMES]; /* lowercase DNS names from the SAN, "*.x" wildcards */
     size_t nnames;
 } cert_entry;
 
@@ -191,7 +191,7 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_
     if (enc) {
         idx = 0;
         memcpy(key_name, t->keys[0].name, 16);
-        if (RAND_bytes(iv, 12) != 1)
+        if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
             goto out;
     } else {
         for (int i = 0; i < t->nkeys; i++) {
@@ -283,13 +283,23 @@ static SSL_CTX *make_ctx(rp_tls *t, int min_version, char *err, size_t errlen)
     /* Stateless resumption only: tickets under rotating keys, no server-side cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 1);
-    SSL_CTX_set_timeout(ctx, (long)t->ticket_lifetime);
+    /* A ticket stays decryptable for two more rotations after its key stops being current. */
+    SSL_CTX_set_timeout(ctx, (long)t->ticket_lifetime * 2);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     SSL_CTX_set_ex_data(ctx, ex_index, t);
     return ctx;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
 }
 
 static int load_one(rp_tls *t, const rp_tls_opts *o, const rp_tls_cert_source *src,
@@ -317,7 +327,8 @@ static int load_one(rp_tls *t, const rp_tls_opts *o, const rp_tls_cert_source *s
             snprintf(err, errlen, "tls: cannot open private key %s", src->key_file);
             goto out;
         }
-        key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        /* No passphrase callback prompt: an encrypted key must fail, not block on a tty. */
+        key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
         fclose(f);
         if (key == NULL) {
             set_err(err, errlen, "tls: cannot read private key", src->key_file);

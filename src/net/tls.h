@@ -10,8 +10,9 @@
  * reload drops nothing.
  *
  * Session tickets are encrypted with keys that rotate every ticket_rotate_s seconds; the two
- * previous keys still decrypt (and trigger a fresh ticket), so a ticket lives at most three
- * periods. Keys are random per process and wiped when replaced.
+ * previous keys still decrypt (and trigger a fresh ticket), and a ticket's lifetime is two
+ * periods. Keys are random per process (tickets do not survive a restart) and wiped when
+ * replaced.
  */
 #ifndef RP_NET_TLS_H
 #define RP_NET_TLS_H

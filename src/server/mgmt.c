@@ -2,8 +2,8 @@
  * mgmt.c - management API handlers.
  *
  * The credential set is read on every /api/ request from several loop threads and replaced
- * rarely (SIGHUP), so it sits behind an atomic pointer; replaced sets are retired to a list
- * and freed at shutdown, which avoids any reader/reclaimer race for a few bytes per reload.
+ * rarely (SIGHUP): readers share a read lock for the few microseconds of a check, a reload
+ * swaps the set under the write lock and frees the old one.
  */
 #include "server/mgmt.h"
 #include "base/alloc.h"
@@ -11,17 +11,13 @@
 #include "base/str.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
-#define RP_MGMT_MAX_RETIRED 64
-
 struct rp_mgmt {
-    _Atomic(rp_admin_creds *) creds;
-    rp_admin_creds *retired[RP_MGMT_MAX_RETIRED];
-    size_t nretired;
-    pthread_mutex_t lock;
+    pthread_rwlock_t lock;
+    rp_admin_creds *creds;
     char *domain;
+    size_t max_body;
 };
 
 int rp_mgmt_create(rp_admin_creds *creds, const char *domain, rp_mgmt **out)
@@ -35,8 +31,12 @@ int rp_mgmt_create(rp_admin_creds *creds, const char *domain, rp_mgmt **out)
         rp_free(m);
         return RP_ENOMEM;
     }
-    atomic_init(&m->creds, creds);
-    pthread_mutex_init(&m->lock, NULL);
+    m->creds = creds;
+    if (pthread_rwlock_init(&m->lock, NULL) != 0) {
+        rp_free(m->domain);
+        rp_free(m);
+        return RP_ENOMEM;
+    }
     *out = m;
     return 0;
 }
@@ -45,15 +45,11 @@ int rp_mgmt_set_creds(rp_mgmt *m, rp_admin_creds *creds)
 {
     rp_admin_creds *old;
 
-    pthread_mutex_lock(&m->lock);
-    if (m->nretired >= RP_MGMT_MAX_RETIRED) {
-        pthread_mutex_unlock(&m->lock);
-        rp_admin_creds_free(creds);
-        return RP_ETOOBIG;
-    }
-    old = atomic_exchange(&m->creds, creds);
-    m->retired[m->nretired++] = old;
-    pthread_mutex_unlock(&m->lock);
+    pthread_rwlock_wrlock(&m->lock);
+    old = m->creds;
+    m->creds = creds;
+    pthread_rwlock_unlock(&m->lock);
+    rp_admin_creds_free(old);
     return 0;
 }
 
@@ -61,10 +57,8 @@ void rp_mgmt_free(rp_mgmt *m)
 {
     if (m == NULL)
         return;
-    rp_admin_creds_free(atomic_load(&m->creds));
-    for (size_t i = 0; i < m->nretired; i++)
-        rp_admin_creds_free(m->retired[i]);
-    pthread_mutex_destroy(&m->lock);
+    rp_admin_creds_free(m->creds);
+    pthread_rwlock_destroy(&m->lock);
     rp_free(m->domain);
     rp_free(m);
 }
@@ -72,6 +66,7 @@ void rp_mgmt_free(rp_mgmt *m)
 int rp_mgmt_authenticate(rp_mgmt *m, rp_req *req)
 {
     rp_str auth = rp_req_header(req, "authorization");
+    int rc;
 
     if (auth.p == NULL || auth.n < 7 || !rp_str_eq_nocase((rp_str){auth.p, 7}, "bearer ")) {
         rp_resp_header(req, "WWW-Authenticate", "Bearer realm=\"rampart\"");
@@ -79,7 +74,10 @@ int rp_mgmt_authenticate(rp_mgmt *m, rp_req *req)
         return RP_EPERM;
     }
     auth = rp_str_trim((rp_str){auth.p + 7, auth.n - 7});
-    if (rp_admin_creds_check(atomic_load(&m->creds), auth.p, auth.n) != 0) {
+    pthread_rwlock_rdlock(&m->lock);
+    rc = rp_admin_creds_check(m->creds, auth.p, auth.n);
+    pthread_rwlock_unlock(&m->lock);
+    if (rc != 0) {
         rp_resp_header(req, "WWW-Authenticate", "Bearer realm=\"rampart\", error=\"invalid_token\"");
         rp_resp_error(req, 401, "InvalidToken", "the bearer token is not valid");
         return RP_EPERM;
@@ -116,11 +114,11 @@ static void api(rp_req *req)
     rp_resp_error(req, 404, "NotFound", "no such resource");
 }
 
-int rp_mgmt_register(rp_mgmt *m, rp_router *r)
+int rp_mgmt_register(rp_mgmt *m, rp_router *r, size_t max_body)
 {
     rp_route_opts h = {RP_M_READ, 0, m};
     /* Every method reaches the API handler so that authentication comes before 405/404. */
-    rp_route_opts a = {RP_M_ANY, 1u << 20, m};
+    rp_route_opts a = {RP_M_ANY, max_body, m};
     int rc = rp_router_add(r, "@", "/health", health, &h);
 
     if (rc == 0)

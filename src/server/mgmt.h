@@ -17,11 +17,11 @@
 typedef struct rp_mgmt rp_mgmt;
 
 int rp_mgmt_create(rp_admin_creds *creds, const char *domain, rp_mgmt **out);
-/* Replaces the credential set (after SIGHUP); the old set is kept until rp_mgmt_free. */
+/* Replaces the credential set (after SIGHUP) and frees the old one. Takes ownership. */
 int rp_mgmt_set_creds(rp_mgmt *m, rp_admin_creds *creds);
 void rp_mgmt_free(rp_mgmt *m);
-/* Registers /health and /api/ on the bare domain. */
-int rp_mgmt_register(rp_mgmt *m, rp_router *r);
+/* Registers /health and /api on the bare domain; API request bodies are limited to max_body. */
+int rp_mgmt_register(rp_mgmt *m, rp_router *r, size_t max_body);
 /* 0 if the request carries a valid administrator bearer token; otherwise answers 401 itself. */
 int rp_mgmt_authenticate(rp_mgmt *m, rp_req *req);
 

@@ -1,7 +1,7 @@
 /*
  * server.c - start-up, loop threads, signals, reload and graceful drain.
  *
- * Start-up order: logs, data directory, root key, store, credentials, TLS, router, then the
+ * Start-up order: data directory, root key, store, credentials, TLS, router, logs, then the
  * listeners (all bound before the ready line), then the loop threads. Anything that fails
  * before the ready line aborts start-up with a message naming what and why.
  *
@@ -282,9 +282,14 @@ static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *er
         return RP_ENOMEM;
     }
     rp_http_ctx_on_closed(w->http, on_conn_closed, w);
-    uv_async_init(&w->loop, &w->cmd_async, on_cmd);
+    if (uv_async_init(&w->loop, &w->cmd_async, on_cmd) != 0 ||
+        uv_timer_init(&w->loop, &w->backoff) != 0) {
+        /* Only fails on a broken kernel or fd exhaustion: nothing is serving yet. */
+        snprintf(err, errlen, "worker: cannot create loop handles");
+        rp_http_ctx_free(w->http);
+        return RP_EIO;
+    }
     w->cmd_async.data = w;
-    uv_timer_init(&w->loop, &w->backoff);
     w->backoff.data = w;
     for (int i = 0; i < 2; i++) {
         listener *l;
@@ -294,7 +299,15 @@ static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *er
         l->fd = fds[i];
         l->kind = kinds[i];
         l->w = w;
-        uv_poll_init(&w->loop, &l->poll, l->fd);
+        if (uv_poll_init(&w->loop, &l->poll, l->fd) != 0) {
+            snprintf(err, errlen, "worker: cannot watch the listening socket");
+            w->nls--;
+            worker_shutdown(w);
+            uv_run(&w->loop, UV_RUN_DEFAULT);
+            rp_http_ctx_free(w->http);
+            uv_loop_close(&w->loop);
+            return RP_EIO;
+        }
         l->poll.data = l;
         l->open = 1;
         l->active = 1;
@@ -504,7 +517,7 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
         return rc;
     rc = rp_router_create(s->domain, &s->router);
     if (rc == 0)
-        rc = rp_mgmt_register(s->mgmt, s->router);
+        rc = rp_mgmt_register(s->mgmt, s->router, cfg->max_body_bytes);
     if (rc != 0) {
         snprintf(err, errlen, "cannot build the router: %s", rp_strerror(rc));
         return rc;
@@ -592,13 +605,15 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
         }
         s.workers[i].started = 1;
     }
-    uv_loop_init(&s.loop);
-    uv_signal_init(&s.loop, &s.sig_term);
-    uv_signal_init(&s.loop, &s.sig_int);
-    uv_signal_init(&s.loop, &s.sig_hup);
-    uv_timer_init(&s.loop, &s.ticket_timer);
-    uv_timer_init(&s.loop, &s.drain_timer);
-    uv_async_init(&s.loop, &s.exited_async, on_worker_exited);
+    if (uv_loop_init(&s.loop) != 0 || uv_signal_init(&s.loop, &s.sig_term) != 0 ||
+        uv_signal_init(&s.loop, &s.sig_int) != 0 || uv_signal_init(&s.loop, &s.sig_hup) != 0 ||
+        uv_timer_init(&s.loop, &s.ticket_timer) != 0 ||
+        uv_timer_init(&s.loop, &s.drain_timer) != 0 ||
+        uv_async_init(&s.loop, &s.exited_async, on_worker_exited) != 0) {
+        /* Before any thread or connection exists; a half-initialised loop is not worth unwinding. */
+        snprintf(err, errlen, "cannot create the main loop's handles");
+        abort();
+    }
     s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
     s.ticket_timer.data = s.drain_timer.data = s.exited_async.data = &s;
     uv_signal_start(&s.sig_term, on_term, SIGTERM);
