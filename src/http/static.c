@@ -313,6 +313,20 @@ void rp_static_handle(rp_req *req)
             loc[ln] = '/';
             loc[ln + 1] = '\0';
         }
+        if (req->head->has_query) {
+            /* keep the query: it was validated by the codec and is passed on as sent */
+            size_t ln = strlen(loc), qn = req->head->query.n;
+            char *full = rp_arena_alloc(req->arena, ln + qn + 2);
+            if (full == NULL) {
+                rp_resp_error(req, 500, "InternalError", "out of memory");
+                return;
+            }
+            memcpy(full, loc, ln);
+            full[ln] = '?';
+            memcpy(full + ln + 1, req->head->query.p, qn);
+            full[ln + qn + 1] = '\0';
+            loc = full;
+        }
         rp_resp_header(req, "Location", loc);
         rp_resp_send(req, 301, NULL, NULL, 0);
         return;

@@ -162,3 +162,224 @@ export function openssl(args, input = '') {
 }
 
 export { mkdirSync, writeFileSync, rmSync, readFileSync, join };
+
+// Like parseResponses, but also returns what is left over (bytes that are not a complete
+// HTTP/1.1 response): { responses, rest }. For responses to HEAD the announced length is not
+// sent; pass heads = number of leading responses that belong to HEAD requests.
+export function parseResponseStream(raw, { heads = 0 } = {}) {
+  const responses = [];
+  let rest = raw;
+  while (rest.startsWith('HTTP/1.1 ')) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const lines = rest.slice(0, end).split('\r\n');
+    const status = Number(lines[0].split(' ')[1]);
+    const headers = {};
+    for (const l of lines.slice(1)) { const i = l.indexOf(':'); headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim(); }
+    const noBody = responses.length < heads || status === 304 || status === 204 || (status >= 100 && status < 200);
+    const len = noBody ? 0 : Number(headers['content-length'] || 0);
+    if (rest.length < end + 4 + len) break;
+    responses.push({ status, headers, body: rest.slice(end + 4, end + 4 + len) });
+    rest = rest.slice(end + 4 + len);
+  }
+  return { responses, rest };
+}
+
+// Raw request bytes from a corpus-style description: a string (each char one byte, latin1, so
+// "\u00e9" is the single byte 0xE9) or an array of strings and { repeat: string, count: n }.
+export function rawBytes(raw) {
+  const parts = Array.isArray(raw) ? raw : [raw];
+  return Buffer.from(parts.map((p) => (typeof p === 'string' ? p : p.repeat.repeat(p.count))).join(''), 'latin1');
+}
+
+// Splits a Buffer into pieces of n bytes (for rawTls's `chunks`: one TLS record each).
+export function splitBytes(buf, n) {
+  const out = [];
+  for (let i = 0; i < buf.length; i += n) out.push(buf.subarray(i, i + n));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long-lived raw connections (limits, drain): the caller decides when to write, what to wait
+// for and when to give up. Times are performance.now() milliseconds.
+
+export const SCALE = SANITIZED ? 3 : 1; // sanitizer builds run ~3x slower
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const secureContexts = new WeakMap();
+// One SecureContext per server (parsing the CA for each of thousands of connects is slow).
+export function secureContextFor(srv) {
+  let ctx = secureContexts.get(srv);
+  if (!ctx) {
+    ctx = tls.createSecureContext({ ca: srv.ca });
+    secureContexts.set(srv, ctx);
+  }
+  return ctx;
+}
+
+// Complete responses only (head and the whole Content-Length body); raw is latin1 text.
+// Returns { responses: [{status, headers, body}], rest } where rest is what follows them.
+export function completeResponses(raw) {
+  const responses = [];
+  let rest = raw;
+  for (;;) {
+    if (!rest.startsWith('HTTP/1.1 ')) break;
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const head = rest.slice(0, end).split('\r\n');
+    const status = Number(head[0].split(' ')[1]);
+    const headers = {};
+    for (const l of head.slice(1)) {
+      const i = l.indexOf(':');
+      headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const len = status === 100 || status === 204 || status === 304 ? 0 : Number(headers['content-length'] || 0);
+    if (rest.length < end + 4 + len) break;
+    responses.push({ status, headers, body: rest.slice(end + 4, end + 4 + len) });
+    rest = rest.slice(end + 4 + len);
+  }
+  return { responses, rest };
+}
+
+// A socket (TLS or TCP) that records everything it receives and when it was closed.
+export class RawConn {
+  constructor(sock) {
+    this.sock = sock;
+    this.buf = Buffer.alloc(0);
+    this.startedAt = performance.now(); // openTls/openTcp: when the connect began
+    this.openedAt = performance.now();  // when this wrapper was made (connected)
+    this.firstDataAt = 0; // when the first byte arrived
+    this.closedAt = 0;    // when the peer ended / the socket closed or failed
+    this.error = null;
+    this.waiters = new Set();
+    sock.on('data', (d) => {
+      if (!this.firstDataAt) this.firstDataAt = performance.now();
+      this.buf = Buffer.concat([this.buf, d]);
+      this._wake();
+    });
+    const fin = (e) => {
+      if (e && !this.error) this.error = e;
+      if (!this.closedAt) this.closedAt = performance.now();
+      this._wake();
+    };
+    sock.on('end', () => fin());
+    sock.on('close', () => fin());
+    sock.on('error', fin);
+  }
+
+  get closed() { return this.closedAt !== 0; }
+  get text() { return this.buf.toString('latin1'); }
+  get responses() { return completeResponses(this.text).responses; }
+
+  _wake() { for (const w of [...this.waiters]) w(); }
+
+  // Writes unless the socket is gone; resolves when handed to the kernel (or failed).
+  write(bytes) {
+    return new Promise((resolve) => {
+      if (this.sock.destroyed || !this.sock.writable) return resolve(false);
+      this.sock.write(bytes, (err) => resolve(!err));
+    });
+  }
+
+  // Resolves true as soon as pred() holds, false after timeoutMs.
+  waitUntil(pred, timeoutMs) {
+    return new Promise((resolve) => {
+      if (pred()) return resolve(true);
+      const check = () => {
+        if (!pred()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(true);
+      };
+      const timer = setTimeout(() => { this.waiters.delete(check); resolve(pred()); }, timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  waitResponses(n, timeoutMs) { return this.waitUntil(() => this.responses.length >= n, timeoutMs); }
+  waitClosed(timeoutMs) { return this.waitUntil(() => this.closed, timeoutMs); }
+  destroy() { this.sock.destroy(); }
+}
+
+// A TLS connection with the handshake done. opts: { servername, timeout }.
+export function openTls(srv, { servername = DOMAIN, timeout = 10000 * SCALE } = {}) {
+  const startedAt = performance.now();
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port: srv.port, secureContext: secureContextFor(srv), servername });
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('TLS handshake timeout')); }, timeout);
+    const onErr = (e) => { clearTimeout(timer); reject(e); };
+    sock.once('error', onErr);
+    sock.once('secureConnect', () => {
+      clearTimeout(timer);
+      sock.off('error', onErr);
+      const c = new RawConn(sock);
+      c.startedAt = startedAt;
+      resolve(c);
+    });
+  });
+}
+
+// A plain TCP connection, connected. Rejects with the connect error (e.g. ECONNREFUSED).
+export function openTcp(port, { timeout = 10000 * SCALE } = {}) {
+  const startedAt = performance.now();
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('TCP connect timeout')); }, timeout);
+    const onErr = (e) => { clearTimeout(timer); reject(e); };
+    sock.once('error', onErr);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.off('error', onErr);
+      const c = new RawConn(sock);
+      c.startedAt = startedAt;
+      resolve(c);
+    });
+  });
+}
+
+// Runs fn over items with at most `limit` in flight; results in item order.
+export async function inBatches(items, limit, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  async function lane() {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+// Like rawTls, but the idle clock starts only once every byte has been handed to TLS, so a slow
+// handshake or a request sent in many small records is not mistaken for a silent server.
+// Returns { data (latin1 string), closed (the server ended the connection) }.
+export function rawTlsSettled(srv, bytes, { servername = DOMAIN, idleMs = 1500, chunks, gapMs = 20, maxMs = 20000 } = {}) {
+  return new Promise((resolve, reject) => {
+    let data = Buffer.alloc(0);
+    let timer = null;
+    let finished = false;
+    const cap = setTimeout(() => done(false), maxMs);
+    const arm = () => { clearTimeout(timer); timer = setTimeout(done, idleMs, false); };
+    const sock = tls.connect({ host: '127.0.0.1', port: srv.port, ca: srv.ca, servername }, async () => {
+      for (const c of chunks || [bytes]) {
+        if (finished) return;
+        await new Promise((r) => sock.write(c, r));
+        if (chunks) await new Promise((r) => setTimeout(r, gapMs));
+      }
+      if (!finished) arm();
+    });
+    function done(closed) {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      clearTimeout(cap);
+      sock.destroy();
+      resolve({ data: data.toString('latin1'), closed });
+    }
+    sock.on('data', (d) => { data = Buffer.concat([data, d]); if (timer) arm(); });
+    sock.on('end', () => done(true));
+    sock.on('error', (e) => { if (data.length || finished) done(true); else { finished = true; clearTimeout(cap); clearTimeout(timer); reject(e); } });
+  });
+}
