@@ -711,6 +711,8 @@ static void finish_request(rp_conn *c)
     c->bytes_out = 0;
     arena_put(c->ctx, c->arena);
     c->arena = NULL;
+    if (c->ctx->draining)
+        c->close_after = 1;
     if (c->close_after)
         return;
     if (c->in.len > 0) {
@@ -1316,10 +1318,10 @@ void rp_http_ctx_drain(rp_http_ctx *ctx)
         rp_conn *next = c->next;
         int idle = c->req == NULL && (c->codec == NULL || rp_codec_idle(c->codec)) &&
                    c->out.len == 0 && c->state != CS_HANDSHAKE;
+        /* Busy ones finish their request: write_head adds "Connection: close" while draining
+         * and finish_request closes them. */
         if (idle || c->state == CS_LINGER)
             conn_close(c);
-        else
-            c->close_after = 1;
         c = next;
     }
 }

@@ -67,6 +67,7 @@ typedef struct worker {
     rp_http_ctx *http;
     size_t max_conns;
     atomic_int cmd;
+    int exited; /* loop closed: no more async sends (guarded by server.exit_lock) */
     int draining;
     int closing;
     int started;
@@ -93,6 +94,8 @@ struct server {
     uv_timer_t ticket_timer, drain_timer;
     uv_async_t exited_async;
     atomic_int alive;
+    uv_mutex_t exit_lock;
+    int exit_lock_init;
     int draining;
     int access_fd, error_fd;
 };
@@ -256,6 +259,9 @@ static void worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     rp_http_ctx_free(w->http);
     w->http = NULL;
+    uv_mutex_lock(&s->exit_lock);
+    w->exited = 1;
+    uv_mutex_unlock(&s->exit_lock);
     if (uv_loop_close(&w->loop) != 0)
         rp_log_msg(RP_LOG_WARN, "worker.exit", "loop closed with handles still open");
     atomic_fetch_sub(&s->alive, 1);
@@ -357,10 +363,15 @@ static void on_ticket_timer(uv_timer_t *t)
 
 static void broadcast(server *s, int cmd)
 {
+    uv_mutex_lock(&s->exit_lock);
     for (int i = 0; i < s->nworkers; i++) {
+        /* A worker that already drained has closed its loop: its async handle is gone. */
+        if (s->workers[i].exited)
+            continue;
         atomic_store(&s->workers[i].cmd, cmd);
         uv_async_send(&s->workers[i].cmd_async);
     }
+    uv_mutex_unlock(&s->exit_lock);
 }
 
 static void main_close_all(server *s)
@@ -429,6 +440,8 @@ static void harden_process(void)
 
 static void server_free(server *s)
 {
+    if (s->exit_lock_init)
+        uv_mutex_destroy(&s->exit_lock);
     rp_static_close(s->stat);
     rp_router_free(s->router);
     rp_tls_free(s->tls);
@@ -570,6 +583,11 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
         goto out;
     }
     rp_log_configure(s.error_fd, lvl, s.access_fd);
+    if (uv_mutex_init(&s.exit_lock) != 0) {
+        rc = RP_EIO;
+        goto out;
+    }
+    s.exit_lock_init = 1;
     s.nworkers = cfg->workers > 0 ? cfg->workers : (int)ncpu();
     s.workers = rp_calloc((size_t)s.nworkers, sizeof(*s.workers));
     if (s.workers == NULL) {
