@@ -65,12 +65,24 @@ struct rp_tls {
     unsigned ticket_lifetime;
 };
 
-static int ex_index = -1;
+static int ex_index = -1;     /* SSL_CTX -> rp_tls */
+static int sni_index = -1;    /* SSL -> the name this ClientHello asked for (OPENSSL_strdup) */
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+
+static void free_sni(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    OPENSSL_free(ptr);
+}
 
 static void ex_init(void)
 {
     ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    sni_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_sni);
 }
 
 static void set_err(char *err, size_t errlen, const char *what, const char *detail)
@@ -138,6 +150,7 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     int found = 0;
 
     (void)alert;
+
     if (host == NULL)
         return SSL_TLSEXT_ERR_NOACK;
     s = certset_acquire(t);
@@ -160,6 +173,96 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
     certset_release(t, s);
     /* An unknown name still gets the default certificate: the client decides whether to trust. */
     return SSL_TLSEXT_ERR_OK;
+}
+
+int rp_tls_parse_sni(const unsigned char *p, size_t n, char *out, size_t cap)
+{
+    size_t list;
+
+    /* ServerNameList: u16 length, then entries of u8 type, u16 length, name (RFC 6066 3). */
+    if (n < 2)
+        return RP_EPARSE;
+    list = (size_t)p[0] << 8 | p[1];
+    if (list != n - 2)
+        return RP_EPARSE;
+    p += 2;
+    n -= 2;
+    while (n > 0) {
+        size_t len;
+        unsigned type;
+        if (n < 3)
+            return RP_EPARSE;
+        type = p[0];
+        len = (size_t)p[1] << 8 | p[2];
+        if (len > n - 3)
+            return RP_EPARSE;
+        if (type == TLSEXT_NAMETYPE_host_name) {
+            if (len == 0 || len >= cap)
+                return RP_EPARSE;
+            for (size_t i = 0; i < len; i++) {
+                unsigned char ch = p[3 + i];
+                if (ch <= 0x20 || ch >= 0x7f)
+                    return RP_EPARSE;
+                out[i] = rp_lower((char)ch);
+            }
+            out[len] = '\0';
+            return 0;
+        }
+        p += 3 + len;
+        n -= 3 + len;
+    }
+    return RP_ENOENT;
+}
+
+/*
+ * Records the name this ClientHello asks for. After a TLS 1.2 resumption SSL_get_servername
+ * reports the name stored in the old session, which must not decide which host this
+ * connection may reach; and a session made for one name must not be resumed for another
+ * (RFC 6066 3), which ticket_decrypt_cb enforces with this value.
+ */
+static int client_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+    const unsigned char *p;
+    size_t n;
+    char name[256];
+    char *copy;
+
+    (void)arg;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) != 1)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (rp_tls_parse_sni(p, n, name, sizeof(name)) != 0) {
+        *alert = SSL_AD_DECODE_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    copy = OPENSSL_strdup(name);
+    if (copy == NULL || SSL_set_ex_data(ssl, sni_index, copy) != 1) {
+        OPENSSL_free(copy);
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static SSL_TICKET_RETURN ticket_decrypt_cb(SSL *ssl, SSL_SESSION *ss,
+                                           const unsigned char *keyname, size_t keyname_len,
+                                           SSL_TICKET_STATUS status, void *arg)
+{
+    const char *now, *then;
+
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    if (status == SSL_TICKET_FATAL_ERR_MALLOC || status == SSL_TICKET_FATAL_ERR_OTHER)
+        return SSL_TICKET_RETURN_ABORT;
+    if (status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW)
+        return SSL_TICKET_RETURN_IGNORE_RENEW; /* none, empty or undecryptable: full handshake */
+    /* ss is only set once a ticket decrypted */
+    now = SSL_get_ex_data(ssl, sni_index);
+    then = SSL_SESSION_get0_hostname(ss);
+    if ((now == NULL) != (then == NULL) || (now != NULL && strcasecmp(now, then) != 0))
+        return SSL_TICKET_RETURN_IGNORE_RENEW; /* full handshake for the new name */
+    return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
+                                              : SSL_TICKET_RETURN_USE;
 }
 
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -286,6 +389,8 @@ static SSL_CTX *make_ctx(rp_tls *t, int min_version, char *err, size_t errlen)
     /* A ticket stays decryptable for two more rotations after its key stops being current. */
     SSL_CTX_set_timeout(ctx, (long)t->ticket_lifetime * 2);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+    SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, NULL);
+    SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_decrypt_cb, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
@@ -390,7 +495,7 @@ int rp_tls_create(const rp_tls_opts *o, rp_tls **out, char *err, size_t errlen)
     int rc;
 
     pthread_once(&ex_once, ex_init);
-    if (ex_index < 0) {
+    if (ex_index < 0 || sni_index < 0) {
         snprintf(err, errlen, "tls: cannot allocate ex_data index");
         return RP_ECRYPTO;
     }
@@ -471,7 +576,7 @@ void rp_tls_free(rp_tls *t)
 
 const char *rp_tls_sni(SSL *ssl)
 {
-    return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    return SSL_get_ex_data(ssl, sni_index);
 }
 
 unsigned long rp_tls_generation(rp_tls *t)

@@ -48,8 +48,16 @@ void rp_tls_rotate_tickets(rp_tls *t);
 SSL *rp_tls_ssl_new(rp_tls *t);
 void rp_tls_free(rp_tls *t); /* accepts NULL; existing SSLs stay valid */
 
-/* The SNI host name the client sent, or NULL. */
+/* The SNI host name the client sent in this connection's handshake (even when it resumed a
+ * session made for another name), or NULL. */
 const char *rp_tls_sni(SSL *ssl);
+/*
+ * Parses the server_name extension body of a ClientHello (RFC 6066 3) and writes the host name,
+ * lowercased, into out[cap]. 0, RP_ENOENT (no host_name entry) or RP_EPARSE (malformed, empty,
+ * too long, or bytes outside printable ASCII). Exposed for the fuzzer.
+ */
+int rp_tls_parse_sni(const unsigned char *p, size_t n, char *out, size_t cap);
+
 /* Times the certificate set was swapped (for tests and metrics). */
 unsigned long rp_tls_generation(rp_tls *t);
 
