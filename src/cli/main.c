@@ -213,8 +213,8 @@ static int cmd_init(int argc, char **argv)
         snprintf(login, sizeof(login), "https://login.%s:%d/", r.domain, port);
     }
     if (json) {
-        json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:{s:s,s:s},s:[s,s]}", "created", r.created,
-                              "data", dir, "domain", r.domain, "ca_cert", r.ca_cert_path, "urls",
+        json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:{s:s,s:s},s:[s,s]}", "created", r.created, "data",
+                              dir, "domain", r.domain, "ca_cert", r.ca_cert_path, "urls",
                               "management", base, "login", login, "hosts", "127.0.0.1", r.domain);
         if (o != NULL) {
             json_t *hosts = json_object_get(o, "hosts");
@@ -252,8 +252,8 @@ static int cmd_serve(int argc, char **argv)
     opt opts[] = {{"data", 1, NULL},   {"listen", 1, NULL},       {"http-listen", 1, NULL},
                   {"static", 1, NULL}, {"workers", 1, NULL},      {"config", 1, NULL},
                   {"domain", 1, NULL}, {"check-config", 0, NULL}, {"output", 1, NULL}};
-    static const char *const keys[] = {"data", "listen", "http_listen", "static", "workers",
-                                       NULL,   "domain"};
+    static const char *const keys[] = {"data",    "listen", "http_listen", "static",
+                                       "workers", NULL,     "domain"};
     size_t nopts = sizeof(opts) / sizeof(opts[0]);
     rp_config cfg;
     char err[1024] = "", path[4096];
@@ -331,8 +331,8 @@ static int cmd_status(int argc, char **argv)
         return rc;
     if ((rc = want_json(opts[3].value, &json)) != 0)
         return rc;
-    rc = rp_client_settings_load(&cs, NULL, environ, opts[0].value, opts[1].value,
-                                 opts[2].value, err, sizeof(err));
+    rc = rp_client_settings_load(&cs, NULL, environ, opts[0].value, opts[1].value, opts[2].value,
+                                 err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "rampart: %s\n", err);
         return EXIT_CONFIG;

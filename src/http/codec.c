@@ -19,17 +19,17 @@
 #include <string.h>
 
 typedef enum {
-    PH_HEAD = 0,    /* reading the request head */
-    PH_BODY_LEN,    /* Content-Length body */
-    PH_CHUNK_SIZE,  /* chunk-size hex digits */
-    PH_CHUNK_EXT,   /* after ';' */
+    PH_HEAD = 0,   /* reading the request head */
+    PH_BODY_LEN,   /* Content-Length body */
+    PH_CHUNK_SIZE, /* chunk-size hex digits */
+    PH_CHUNK_EXT,  /* after ';' */
     PH_CHUNK_SIZE_LF,
     PH_CHUNK_DATA,
     PH_CHUNK_DATA_CR,
     PH_CHUNK_DATA_LF,
-    PH_TRAILER,     /* trailer section after the last chunk */
-    PH_END,         /* message complete, END not yet reported */
-    PH_DONE,        /* END reported; the head stays readable until the next message starts */
+    PH_TRAILER, /* trailer section after the last chunk */
+    PH_END,     /* message complete, END not yet reported */
+    PH_DONE,    /* END reported; the head stays readable until the next message starts */
     PH_ERROR
 } phase;
 
@@ -37,30 +37,30 @@ struct rp_codec {
     llhttp_t parser;
     llhttp_settings_t settings;
     phase ph;
-    rp_buf head;          /* the raw head bytes */
-    size_t line_start;    /* offset in head of the current line */
-    size_t lines;         /* complete non-empty lines so far (request line included) */
+    rp_buf head;       /* the raw head bytes */
+    size_t line_start; /* offset in head of the current line */
+    size_t lines;      /* complete non-empty lines so far (request line included) */
     size_t leading_crlf;
-    int in_cr;            /* previous byte was CR */
-    int saw_colon;        /* current header line: colon seen */
-    int name_ws;          /* current header line: whitespace seen in the name part */
+    int in_cr;     /* previous byte was CR */
+    int saw_colon; /* current header line: colon seen */
+    int name_ws;   /* current header line: whitespace seen in the name part */
     size_t line_offs[RP_HTTP_MAX_HEADERS + 1]; /* start of each line; [0] = request line */
     size_t line_lens[RP_HTTP_MAX_HEADERS + 1]; /* length without CRLF */
-    uint64_t remaining;   /* body bytes left in this Content-Length body or chunk */
+    uint64_t remaining; /* body bytes left in this Content-Length body or chunk */
     unsigned chunk_digits;
     size_t chunk_ext;
     size_t trailer_bytes; /* current trailer line */
     size_t trailer_total; /* whole trailer section */
     size_t trailer_lines;
-    int llhttp_complete;  /* llhttp reported on_message_complete for this message */
-    int llhttp_headers;   /* llhttp reported on_headers_complete */
+    int llhttp_complete; /* llhttp reported on_message_complete for this message */
+    int llhttp_headers;  /* llhttp reported on_headers_complete */
     rp_http_head h;
     rp_codec_event err;
 };
 
 static void next_message(rp_codec *c);
 
-static const char *const method_names[] = {"",    "GET",   "HEAD",   "POST",
+static const char *const method_names[] = {"",    "GET",    "HEAD",  "POST",
                                            "PUT", "DELETE", "PATCH", "OPTIONS"};
 
 const char *rp_method_name(rp_method m)
@@ -313,8 +313,8 @@ static int parse_host(char *p, size_t n, rp_str *host, int *port)
             return -1;
         for (i = 0; i < hn; i++) {
             unsigned char ch = (unsigned char)p[i];
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '-' || ch == '.' || ch == '_'))
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
                 return -1;
             p[i] = rp_lower(p[i]);
         }
@@ -454,16 +454,15 @@ static rp_codec_kind check_semantics(rp_codec *c, rp_codec_event *ev)
             /* Every Connection field counts: options may be split across fields. */
             conn_close |= has_token(x->value, "close");
             conn_keep |= has_token(x->value, "keep-alive");
-        }
-        else if (rp_str_eq_nocase(x->name, "expect"))
+        } else if (rp_str_eq_nocase(x->name, "expect"))
             slot = &expect;
         if (slot != NULL) {
             if (*slot != NULL)
                 return fail(c, ev, 400, "DuplicateHeader",
-                            slot == &host   ? "duplicate Host header"
-                            : slot == &cl   ? "duplicate Content-Length header"
-                            : slot == &te   ? "duplicate Transfer-Encoding header"
-                                            : "duplicate Expect header");
+                            slot == &host ? "duplicate Host header"
+                            : slot == &cl ? "duplicate Content-Length header"
+                            : slot == &te ? "duplicate Transfer-Encoding header"
+                                          : "duplicate Expect header");
             *slot = x;
         }
     }
@@ -703,8 +702,7 @@ static rp_codec_kind scan_chunked(rp_codec *c, const char *p, size_t n, size_t *
                 return fail(c, ev, 431, "HeadersTooLarge", "trailer section too large");
             break;
         }
-        default:
-            return fail(c, ev, 500, "InternalError", "codec state");
+        default: return fail(c, ev, 500, "InternalError", "codec state");
         }
     }
     *used = n;
@@ -742,9 +740,7 @@ rp_codec_kind rp_codec_execute(rp_codec *c, const char *data, size_t len, size_t
     memset(ev, 0, sizeof(*ev));
     *used = 0;
     switch (c->ph) {
-    case PH_ERROR:
-        *ev = c->err;
-        return RP_CODEC_ERROR;
+    case PH_ERROR: *ev = c->err; return RP_CODEC_ERROR;
     case PH_END:
         ev->kind = RP_CODEC_END;
         c->ph = PH_DONE;

@@ -25,12 +25,12 @@
 #include <stdint.h>
 
 /* Limits (RFC 9112 leaves them to the server; these are the front door's). */
-#define RP_HTTP_MAX_HEAD 16384        /* request line + header section, bytes -> 431 */
-#define RP_HTTP_MAX_REQUEST_LINE 8192 /* request line, bytes -> 414 */
-#define RP_HTTP_MAX_HEADERS 100       /* header fields -> 431 */
-#define RP_HTTP_MAX_TRAILER 4096      /* trailer section of a chunked body, bytes -> 431 */
-#define RP_HTTP_MAX_CHUNK_EXT 256     /* chunk extension bytes per chunk -> 400 */
-#define RP_HTTP_MAX_LEADING_CRLF 8    /* empty lines tolerated before a request line */
+#define RP_HTTP_MAX_HEAD           16384 /* request line + header section, bytes -> 431 */
+#define RP_HTTP_MAX_REQUEST_LINE   8192  /* request line, bytes -> 414 */
+#define RP_HTTP_MAX_HEADERS        100   /* header fields -> 431 */
+#define RP_HTTP_MAX_TRAILER        4096  /* trailer section of a chunked body, bytes -> 431 */
+#define RP_HTTP_MAX_CHUNK_EXT      256   /* chunk extension bytes per chunk -> 400 */
+#define RP_HTTP_MAX_LEADING_CRLF   8     /* empty lines tolerated before a request line */
 #define RP_HTTP_MAX_CONTENT_LENGTH ((uint64_t)1 << 50)
 
 typedef enum {
@@ -44,7 +44,7 @@ typedef enum {
 } rp_method;
 
 typedef struct rp_header {
-    rp_str name; /* as sent (case preserved); compare with rp_str_eq_nocase */
+    rp_str name;  /* as sent (case preserved); compare with rp_str_eq_nocase */
     rp_str value; /* leading/trailing OWS removed */
 } rp_header;
 
@@ -54,19 +54,19 @@ typedef struct rp_header {
 typedef struct rp_http_head {
     rp_method method;
     rp_str method_str;
-    rp_str target;    /* raw request-target as sent */
-    rp_str path;      /* raw path of the target (origin-form, or taken from absolute-form) */
-    rp_str query;     /* raw query without '?', empty if none */
+    rp_str target; /* raw request-target as sent */
+    rp_str path;   /* raw path of the target (origin-form, or taken from absolute-form) */
+    rp_str query;  /* raw query without '?', empty if none */
     int has_query;
-    int version;      /* 10 or 11 */
+    int version; /* 10 or 11 */
     rp_header headers[RP_HTTP_MAX_HEADERS];
     size_t nheaders;
-    rp_str host;      /* Host header value, lowercased in place, port removed */
-    int port;         /* port from Host, or 0 if absent */
-    int chunked;      /* body uses chunked framing */
-    int has_length;   /* Content-Length was given */
+    rp_str host;    /* Host header value, lowercased in place, port removed */
+    int port;       /* port from Host, or 0 if absent */
+    int chunked;    /* body uses chunked framing */
+    int has_length; /* Content-Length was given */
     uint64_t content_length;
-    int keep_alive;   /* connection may be reused after this request */
+    int keep_alive; /* connection may be reused after this request */
     int expect_continue;
 } rp_http_head;
 

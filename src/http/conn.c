@@ -32,15 +32,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RP_CONN_READ_BUF 65536
-#define RP_CONN_IN_MAX (RP_HTTP_MAX_HEAD + 65536) /* unparsed input kept per connection */
-#define RP_CONN_OUT_MAX (16u << 20)                /* a response built in memory */
-#define RP_CONN_OUT_HIGH (256u << 10)              /* stop reading above this */
-#define RP_CONN_FILE_CHUNK (64u << 10)
+#define RP_CONN_READ_BUF    65536
+#define RP_CONN_IN_MAX      (RP_HTTP_MAX_HEAD + 65536) /* unparsed input kept per connection */
+#define RP_CONN_OUT_MAX     (16u << 20)                /* a response built in memory */
+#define RP_CONN_OUT_HIGH    (256u << 10)               /* stop reading above this */
+#define RP_CONN_FILE_CHUNK  (64u << 10)
 #define RP_CONN_DISCARD_MAX (64u << 10) /* body bytes skipped after an early answer */
-#define RP_CONN_LINGER_MS 2000
-#define RP_CONN_POOL 64
-#define RP_ARENA_BLOCK 4096
+#define RP_CONN_LINGER_MS   2000
+#define RP_CONN_POOL        64
+#define RP_ARENA_BLOCK      4096
 
 typedef enum { CS_HANDSHAKE, CS_OPEN, CS_LINGER, CS_CLOSED } cstate;
 typedef enum { TO_NONE, TO_HEADER, TO_BODY, TO_IDLE, TO_WRITE, TO_LINGER } tokind;
@@ -63,11 +63,11 @@ typedef struct rp_conn {
     rp_conn_kind kind;
     cstate state;
     int poll_events;
-    int write_blocked;      /* last write would block */
-    int read_wants_write;   /* SSL_read needs the socket writable */
+    int write_blocked;    /* last write would block */
+    int read_wants_write; /* SSL_read needs the socket writable */
     int in_run, rerun;
     int close_after;
-    int eof;                /* peer finished sending */
+    int eof; /* peer finished sending */
     rp_codec *codec;
     rp_buf in;
     rp_buf out;
@@ -251,9 +251,7 @@ static void on_timer(uv_timer_t *t)
         }
         conn_close(c);
         return;
-    default:
-        conn_close(c);
-        return;
+    default: conn_close(c); return;
     }
 }
 
@@ -280,15 +278,9 @@ static ssize_t t_read(rp_conn *c, char *buf, size_t n)
             return r;
         }
         switch (SSL_get_error(c->ssl, r)) {
-        case SSL_ERROR_WANT_READ:
-            c->read_wants_write = 0;
-            return 0;
-        case SSL_ERROR_WANT_WRITE:
-            c->read_wants_write = 1;
-            return 0;
-        default:
-            ERR_clear_error();
-            return -1;
+        case SSL_ERROR_WANT_READ: c->read_wants_write = 0; return 0;
+        case SSL_ERROR_WANT_WRITE: c->read_wants_write = 1; return 0;
+        default: ERR_clear_error(); return -1;
         }
     }
 }
@@ -312,11 +304,8 @@ static ssize_t t_write(rp_conn *c, const char *buf, size_t n)
             return w;
         switch (SSL_get_error(c->ssl, w)) {
         case SSL_ERROR_WANT_WRITE:
-        case SSL_ERROR_WANT_READ:
-            return 0;
-        default:
-            ERR_clear_error();
-            return -1;
+        case SSL_ERROR_WANT_READ: return 0;
+        default: ERR_clear_error(); return -1;
         }
     }
 }
@@ -337,8 +326,7 @@ static void codec_put(rp_http_ctx *ctx, rp_codec *c)
     if (ctx->ncodecs < RP_CONN_POOL && rp_codec_idle(c)) {
         rp_codec_reset(c);
         ctx->codecs[ctx->ncodecs++] = c;
-    }
-    else
+    } else
         rp_codec_free(c);
 }
 
@@ -418,8 +406,7 @@ static int valid_client_request_id(rp_str v)
  * Formats status line and headers into c->out. body_len is the Content-Length to announce.
  * Returns 0 or an RP_E* code (then the connection must be closed).
  */
-static int write_head(rp_conn *c, int status, const char *ctype, uint64_t body_len,
-                      int no_length)
+static int write_head(rp_conn *c, int status, const char *ctype, uint64_t body_len, int no_length)
 {
     rp_buf *o = &c->out;
     rp_req *req = c->req;
@@ -475,8 +462,7 @@ static void send_raw_error(rp_conn *c, int status, const char *code, const char 
         return;
     }
     c->close_after = 1;
-    n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-                 msg);
+    n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
     if (n < 0 || (size_t)n >= sizeof(body))
         n = 0;
     c->rh = NULL;
@@ -529,8 +515,7 @@ void rp_resp_close(rp_req *req)
     req->conn->close_after = 1;
 }
 
-void rp_resp_send(rp_req *req, int status, const char *content_type, const void *body,
-                  size_t len)
+void rp_resp_send(rp_req *req, int status, const char *content_type, const void *body, size_t len)
 {
     rp_conn *c = req->conn;
     int no_content = status == 204 || status == 304;
@@ -539,8 +524,8 @@ void rp_resp_send(rp_req *req, int status, const char *content_type, const void 
 
     if (c->resp_started || c->state == CS_CLOSED)
         return;
-    if (write_head(c, status, no_content ? NULL : content_type, no_content ? 0 : len,
-                   no_content) != 0 ||
+    if (write_head(c, status, no_content ? NULL : content_type, no_content ? 0 : len, no_content) !=
+            0 ||
         (!bodyless && len > 0 && rp_buf_append(&c->out, body, len) != 0)) {
         rp_log_msg(RP_LOG_ERROR, "http.response", "response too large for the output buffer");
         c->close_after = 1;
@@ -916,14 +901,9 @@ static size_t parse(rp_conn *c, const char *data, size_t n)
         k = rp_codec_execute(c->codec, data + off, n - off, &used, &ev);
         off += used;
         switch (k) {
-        case RP_CODEC_NEED_MORE:
-            return off;
-        case RP_CODEC_HEAD:
-            start_request(c, ev.head);
-            break;
-        case RP_CODEC_BODY:
-            on_body_bytes(c, ev.data, ev.len);
-            break;
+        case RP_CODEC_NEED_MORE: return off;
+        case RP_CODEC_HEAD: start_request(c, ev.head); break;
+        case RP_CODEC_BODY: on_body_bytes(c, ev.data, ev.len); break;
         case RP_CODEC_END:
             c->end_seen = 1;
             if (c->req != NULL && c->body_done != NULL && !c->body_cb_done && !c->resp_started) {
@@ -1099,15 +1079,9 @@ static int do_handshake(rp_conn *c)
         return 1;
     }
     switch (SSL_get_error(c->ssl, r)) {
-    case SSL_ERROR_WANT_READ:
-        c->write_blocked = 0;
-        return 0;
-    case SSL_ERROR_WANT_WRITE:
-        c->write_blocked = 1;
-        return 0;
-    default:
-        ERR_clear_error();
-        return -1;
+    case SSL_ERROR_WANT_READ: c->write_blocked = 0; return 0;
+    case SSL_ERROR_WANT_WRITE: c->write_blocked = 1; return 0;
+    default: ERR_clear_error(); return -1;
     }
 }
 
@@ -1146,8 +1120,7 @@ static void conn_run(rp_conn *c)
         if (c->state == CS_CLOSED)
             break;
         /* The answer is out and the body is in: this request is over. */
-        if (c->req != NULL && c->resp_done && c->end_seen && c->file_left == 0 &&
-            c->out.len == 0)
+        if (c->req != NULL && c->resp_done && c->end_seen && c->file_left == 0 && c->out.len == 0)
             finish_request(c);
         if (c->req == NULL && c->resp_done && c->close_after) {
             /* A front-door error with no request object: log it once, like any answer. */
@@ -1273,8 +1246,7 @@ int rp_http_conn_start(rp_http_ctx *ctx, int fd, const struct sockaddr_storage *
     if (peer->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->ip, sizeof(c->ip));
     else if (peer->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->ip,
-                  sizeof(c->ip));
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->ip, sizeof(c->ip));
     if (kind == RP_CONN_HTTPS) {
         c->ssl = rp_tls_ssl_new(ctx->tls);
         if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {

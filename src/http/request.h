@@ -37,15 +37,15 @@ struct rp_req {
     rp_arena *arena;
     const rp_http_head *head;
     rp_method method;
-    const char *path;     /* normalised (see http/path.h), NUL-terminated */
+    const char *path; /* normalised (see http/path.h), NUL-terminated */
     size_t path_len;
     rp_query_param *query;
     size_t nquery;
-    rp_str host;          /* lowercased, no port */
-    rp_str host_label;    /* the label a wildcard route matched ("myvault" in myvault.vault.D) */
+    rp_str host;       /* lowercased, no port */
+    rp_str host_label; /* the label a wildcard route matched ("myvault" in myvault.vault.D) */
     const char *client_ip;
-    int secure;           /* arrived over TLS */
-    char id[37];          /* request id, also sent as x-ms-request-id */
+    int secure;  /* arrived over TLS */
+    char id[37]; /* request id, also sent as x-ms-request-id */
     const rp_route *route;
     void *route_data;     /* rp_route_opts.data of the matched route */
     rp_buf body;          /* filled by rp_req_read_body */
@@ -64,8 +64,7 @@ const char *rp_req_query(const rp_req *req, const char *name);
 /* Adds a response header (before rp_resp_send/rp_resp_begin). The strings are copied. */
 int rp_resp_header(rp_req *req, const char *name, const char *value);
 /* Sends a complete response. body may be NULL when len is 0. HEAD requests get no body. */
-void rp_resp_send(rp_req *req, int status, const char *content_type, const void *body,
-                  size_t len);
+void rp_resp_send(rp_req *req, int status, const char *content_type, const void *body, size_t len);
 /* Sends obj as application/json; steals the reference. */
 void rp_resp_json(rp_req *req, int status, json_t *obj);
 /* Sends {"error":{"code":code,"message":message}} with status. */

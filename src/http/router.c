@@ -95,8 +95,7 @@ int rp_router_add(rp_router *r, const char *host, const char *prefix, rp_handler
 
 static int is_loopback_name(rp_str host)
 {
-    return rp_str_eq(host, "localhost") || rp_str_eq(host, "127.0.0.1") ||
-           rp_str_eq(host, "[::1]");
+    return rp_str_eq(host, "localhost") || rp_str_eq(host, "127.0.0.1") || rp_str_eq(host, "[::1]");
 }
 
 /*

@@ -18,9 +18,9 @@
 
 #include "http/request.h"
 
-#define RP_M(m) (1u << (m))
+#define RP_M(m)   (1u << (m))
 #define RP_M_READ (RP_M(RP_METHOD_GET) | RP_M(RP_METHOD_HEAD))
-#define RP_M_ANY 0xffu
+#define RP_M_ANY  0xffu
 
 typedef struct rp_route_opts {
     unsigned methods; /* RP_M(...) mask; 0 means GET and HEAD */
@@ -40,9 +40,9 @@ typedef struct rp_router rp_router;
 
 typedef enum {
     RP_ROUTE_FOUND = 0,
-    RP_ROUTE_NO_HOST,   /* no route for this host -> 404 */
-    RP_ROUTE_NO_PATH,   /* host known, path not -> 404 */
-    RP_ROUTE_NO_METHOD  /* path known, method not allowed -> 405 with Allow */
+    RP_ROUTE_NO_HOST,  /* no route for this host -> 404 */
+    RP_ROUTE_NO_PATH,  /* host known, path not -> 404 */
+    RP_ROUTE_NO_METHOD /* path known, method not allowed -> 405 with Allow */
 } rp_route_result;
 
 int rp_router_create(const char *domain, rp_router **out);

@@ -279,7 +279,8 @@ void rp_static_handle(rp_req *req)
     off_t start = 0, len;
     int status = 200, rc;
 
-    if (rp_path_has_dot_segment(path, n) && !rp_str_has_prefix((rp_str){path, n}, "/.well-known/")) {
+    if (rp_path_has_dot_segment(path, n) &&
+        !rp_str_has_prefix((rp_str){path, n}, "/.well-known/")) {
         not_found(req);
         return;
     }

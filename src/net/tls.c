@@ -24,18 +24,18 @@
 #include <strings.h>
 
 /* TLS 1.2: ECDHE key exchange and AEAD only; TLS 1.3 suites are all AEAD. */
-#define RP_TLS12_CIPHERS                                                                       \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                             \
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+#define RP_TLS12_CIPHERS                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                                 \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
 #define RP_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define RP_TLS_GROUPS "X25519:P-256:P-384"
-#define RP_TLS_SIGALGS                                                                         \
-    "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:"  \
-    "rsa_pss_rsae_sha512:rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512:"            \
+#define RP_TLS_GROUPS   "X25519:P-256:P-384"
+#define RP_TLS_SIGALGS                                                                             \
+    "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:"      \
+    "rsa_pss_rsae_sha512:rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512:"                \
     "RSA+SHA256:RSA+SHA384:RSA+SHA512"
 #define RP_TICKET_KEYS 3
-#define RP_MAX_NAMES 64
+#define RP_MAX_NAMES   64
 
 typedef struct ticket_key {
     unsigned char name[16];
@@ -65,8 +65,8 @@ struct rp_tls {
     unsigned ticket_lifetime;
 };
 
-static int ex_index = -1;     /* SSL_CTX -> rp_tls */
-static int sni_index = -1;    /* SSL -> the name this ClientHello asked for (OPENSSL_strdup) */
+static int ex_index = -1;  /* SSL_CTX -> rp_tls */
+static int sni_index = -1; /* SSL -> the name this ClientHello asked for (OPENSSL_strdup) */
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
 
 static void free_sni(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -243,9 +243,8 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-static SSL_TICKET_RETURN ticket_decrypt_cb(SSL *ssl, SSL_SESSION *ss,
-                                           const unsigned char *keyname, size_t keyname_len,
-                                           SSL_TICKET_STATUS status, void *arg)
+static SSL_TICKET_RETURN ticket_decrypt_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
+                                           size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
     const char *now, *then;
 
@@ -261,8 +260,7 @@ static SSL_TICKET_RETURN ticket_decrypt_cb(SSL *ssl, SSL_SESSION *ss,
     then = SSL_SESSION_get0_hostname(ss);
     if ((now == NULL) != (then == NULL) || (now != NULL && strcasecmp(now, then) != 0))
         return SSL_TICKET_RETURN_IGNORE_RENEW; /* full handshake for the new name */
-    return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
-                                              : SSL_TICKET_RETURN_USE;
+    return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW : SSL_TICKET_RETURN_USE;
 }
 
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -360,8 +358,8 @@ static int collect_names(cert_entry *e, X509 *x)
 static SSL_CTX *make_ctx(rp_tls *t, int min_version, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    uint64_t opts = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                    SSL_OP_CIPHER_SERVER_PREFERENCE;
+    uint64_t opts =
+        SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
     static const unsigned char sid_ctx[] = "rampart";
 
     if (ctx == NULL) {
@@ -407,8 +405,8 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-static int load_one(rp_tls *t, const rp_tls_opts *o, const rp_tls_cert_source *src,
-                    cert_entry *e, char *err, size_t errlen)
+static int load_one(rp_tls *t, const rp_tls_opts *o, const rp_tls_cert_source *src, cert_entry *e,
+                    char *err, size_t errlen)
 {
     EVP_PKEY *key = NULL;
     int rc = RP_EINVAL;

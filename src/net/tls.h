@@ -23,8 +23,8 @@
 typedef struct rp_tls rp_tls;
 
 typedef struct rp_tls_cert_source {
-    const char *cert_file; /* PEM chain: leaf first */
-    const char *key_file;  /* PEM private key (operator certificates) ... */
+    const char *cert_file;       /* PEM chain: leaf first */
+    const char *key_file;        /* PEM private key (operator certificates) ... */
     const char *sealed_key_file; /* ... or a key sealed under the root key (built-in one) */
 } rp_tls_cert_source;
 

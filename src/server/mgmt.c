@@ -78,7 +78,8 @@ int rp_mgmt_authenticate(rp_mgmt *m, rp_req *req)
     rc = rp_admin_creds_check(m->creds, auth.p, auth.n);
     pthread_rwlock_unlock(&m->lock);
     if (rc != 0) {
-        rp_resp_header(req, "WWW-Authenticate", "Bearer realm=\"rampart\", error=\"invalid_token\"");
+        rp_resp_header(req, "WWW-Authenticate",
+                       "Bearer realm=\"rampart\", error=\"invalid_token\"");
         rp_resp_error(req, 401, "InvalidToken", "the bearer token is not valid");
         return RP_EPERM;
     }
@@ -107,8 +108,8 @@ static void api(rp_req *req)
             return;
         }
         rp_resp_json(req, 200,
-                     json_pack("{s:s,s:s,s:s}", "name", "rampart", "version", RP_VERSION,
-                               "domain", m->domain));
+                     json_pack("{s:s,s:s,s:s}", "name", "rampart", "version", RP_VERSION, "domain",
+                               m->domain));
         return;
     }
     rp_resp_error(req, 404, "NotFound", "no such resource");

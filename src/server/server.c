@@ -40,8 +40,8 @@
 #include <uv.h>
 
 #define RP_LISTEN_BACKLOG 4096
-#define RP_ACCEPT_BATCH 64
-#define RP_PATH_MAX 4096
+#define RP_ACCEPT_BATCH   64
+#define RP_PATH_MAX       4096
 
 enum { CMD_NONE = 0, CMD_DRAIN = 1, CMD_STOP = 2 };
 
@@ -268,8 +268,7 @@ static void worker_main(void *arg)
     uv_async_send(&s->exited_async);
 }
 
-static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *err,
-                       size_t errlen)
+static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *err, size_t errlen)
 {
     const rp_config *cfg = s->cfg;
     rp_http_limits limits = {cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms,
@@ -604,15 +603,16 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
             goto out_workers;
         }
         if (cfg->http_enabled) {
-            pfd = rp_listen_tcp(cfg->http_listen.host, &s.http_port, RP_LISTEN_BACKLOG, err,
-                                errlen);
+            pfd =
+                rp_listen_tcp(cfg->http_listen.host, &s.http_port, RP_LISTEN_BACKLOG, err, errlen);
             if (pfd < 0) {
                 close(hfd);
                 rc = pfd;
                 goto out_workers;
             }
         }
-        s.workers[i].max_conns = (cfg->max_connections + (size_t)s.nworkers - 1) / (size_t)s.nworkers;
+        s.workers[i].max_conns =
+            (cfg->max_connections + (size_t)s.nworkers - 1) / (size_t)s.nworkers;
         atomic_init(&s.workers[i].cmd, CMD_NONE);
         rc = worker_init(&s, &s.workers[i], hfd, pfd, err, errlen);
         if (rc != 0) {

@@ -58,15 +58,18 @@ static void test_strlcpy_hex(void **state)
 
 static void test_b64url(void **state)
 {
-    const char *vec[][2] = {{"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"},
-                            {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+    const char *vec[][2] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     char enc[32];
     unsigned char dec[32];
     size_t n;
     unsigned char bin[3] = {0xfb, 0xff, 0xbf};
 
     for (size_t i = 0; i < 7; i++) {
-        assert_int_equal(rp_b64url_encode((const unsigned char *)vec[i][0], strlen(vec[i][0]), enc, sizeof(enc)), 0);
+        assert_int_equal(
+            rp_b64url_encode((const unsigned char *)vec[i][0], strlen(vec[i][0]), enc, sizeof(enc)),
+            0);
         assert_string_equal(enc, vec[i][1]);
         assert_int_equal(rp_b64url_decode(enc, strlen(enc), dec, sizeof(dec), &n), 0);
         assert_int_equal(n, strlen(vec[i][0]));
@@ -76,7 +79,8 @@ static void test_b64url(void **state)
     assert_string_equal(enc, "-_-_");
     assert_int_equal(rp_b64url_decode("Zm9v+", 5, dec, sizeof(dec), &n), RP_EPARSE);
     assert_int_equal(rp_b64url_decode("Z", 1, dec, sizeof(dec), &n), RP_EPARSE);
-    assert_int_equal(rp_b64url_decode("Zh", 2, dec, sizeof(dec), &n), RP_EPARSE); /* non-zero pad bits */
+    assert_int_equal(rp_b64url_decode("Zh", 2, dec, sizeof(dec), &n),
+                     RP_EPARSE); /* non-zero pad bits */
     assert_int_equal(rp_b64url_decode("Zm9vYmFy", 8, dec, 3, &n), RP_ETOOBIG);
     assert_int_equal(rp_b64url_encode(bin, 3, enc, 4), RP_ETOOBIG);
 }
@@ -110,9 +114,9 @@ static void test_http_date(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_u64), cmocka_unit_test(test_views),
+        cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_views),
         cmocka_unit_test(test_strlcpy_hex), cmocka_unit_test(test_b64url),
-        cmocka_unit_test(test_ct_equal), cmocka_unit_test(test_http_date),
+        cmocka_unit_test(test_ct_equal),    cmocka_unit_test(test_http_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

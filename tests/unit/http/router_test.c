@@ -9,13 +9,34 @@
 #include "base/err.h"
 #include "http/router.h"
 
-static void h_api(rp_req *r) { (void)r; }
-static void h_health(rp_req *r) { (void)r; }
-static void h_static(rp_req *r) { (void)r; }
-static void h_login(rp_req *r) { (void)r; }
-static void h_vault(rp_req *r) { (void)r; }
-static void h_app(rp_req *r) { (void)r; }
-static void h_keys(rp_req *r) { (void)r; }
+static void h_api(rp_req *r)
+{
+    (void)r;
+}
+static void h_health(rp_req *r)
+{
+    (void)r;
+}
+static void h_static(rp_req *r)
+{
+    (void)r;
+}
+static void h_login(rp_req *r)
+{
+    (void)r;
+}
+static void h_vault(rp_req *r)
+{
+    (void)r;
+}
+static void h_app(rp_req *r)
+{
+    (void)r;
+}
+static void h_keys(rp_req *r)
+{
+    (void)r;
+}
 
 static rp_router *build(void)
 {
@@ -58,17 +79,24 @@ static void test_table(void **state)
         {"127.0.0.1", "/health", RP_METHOD_GET, RP_ROUTE_FOUND, h_health, ""},
         {"localhost", "/health", RP_METHOD_GET, RP_ROUTE_FOUND, h_health, ""},
         {"[::1]", "/health", RP_METHOD_GET, RP_ROUTE_FOUND, h_health, ""},
-        {"login.rampart.localhost", "/t/oauth2/v2.0/token", RP_METHOD_POST, RP_ROUTE_FOUND, h_login, ""},
-        {"myvault.vault.rampart.localhost", "/secrets/x", RP_METHOD_GET, RP_ROUTE_FOUND, h_vault, "myvault"},
-        {"myvault.vault.rampart.localhost", "/keys/k//decrypt", RP_METHOD_POST, RP_ROUTE_FOUND, h_keys, "myvault"},
+        {"login.rampart.localhost", "/t/oauth2/v2.0/token", RP_METHOD_POST, RP_ROUTE_FOUND, h_login,
+         ""},
+        {"myvault.vault.rampart.localhost", "/secrets/x", RP_METHOD_GET, RP_ROUTE_FOUND, h_vault,
+         "myvault"},
+        {"myvault.vault.rampart.localhost", "/keys/k//decrypt", RP_METHOD_POST, RP_ROUTE_FOUND,
+         h_keys, "myvault"},
         {"myvault.vault.rampart.localhost", "/keys/k", RP_METHOD_GET, RP_ROUTE_NO_METHOD, NULL, ""},
-        {"myvault.vault.rampart.localhost", "/keysx", RP_METHOD_GET, RP_ROUTE_FOUND, h_vault, "myvault"},
-        {"myvault.vault.rampart.localhost", "/keys", RP_METHOD_GET, RP_ROUTE_FOUND, h_vault, "myvault"},
-        {"myvault.vault.rampart.localhost", "/keys/k/", RP_METHOD_GET, RP_ROUTE_NO_METHOD, NULL, ""},
+        {"myvault.vault.rampart.localhost", "/keysx", RP_METHOD_GET, RP_ROUTE_FOUND, h_vault,
+         "myvault"},
+        {"myvault.vault.rampart.localhost", "/keys", RP_METHOD_GET, RP_ROUTE_FOUND, h_vault,
+         "myvault"},
+        {"myvault.vault.rampart.localhost", "/keys/k/", RP_METHOD_GET, RP_ROUTE_NO_METHOD, NULL,
+         ""},
         {"a.b.vault.rampart.localhost", "/", RP_METHOD_GET, RP_ROUTE_NO_HOST, NULL, ""},
         {"vault.rampart.localhost", "/", RP_METHOD_GET, RP_ROUTE_FOUND, h_app, "vault"},
         {"shop.rampart.localhost", "/cart", RP_METHOD_PUT, RP_ROUTE_FOUND, h_app, "shop"},
-        {"shop-staging.rampart.localhost", "/", RP_METHOD_GET, RP_ROUTE_FOUND, h_app, "shop-staging"},
+        {"shop-staging.rampart.localhost", "/", RP_METHOD_GET, RP_ROUTE_FOUND, h_app,
+         "shop-staging"},
         {"shop.scm.rampart.localhost", "/", RP_METHOD_GET, RP_ROUTE_NO_HOST, NULL, ""},
         {"evil.com", "/", RP_METHOD_GET, RP_ROUTE_NO_HOST, NULL, ""},
         {"rampart.localhost.evil.com", "/", RP_METHOD_GET, RP_ROUTE_NO_HOST, NULL, ""},

@@ -38,7 +38,7 @@ static void test_parse(void **state)
     assert_int_equal(rp_tls_parse_sni(b, n, out, sizeof(out)), RP_EPARSE);
     n = sni(b, "abc", 0);
     assert_int_equal(rp_tls_parse_sni(b, n - 1, out, sizeof(out)), RP_EPARSE); /* truncated */
-    assert_int_equal(rp_tls_parse_sni(b, n, out, 3), RP_EPARSE);              /* no room */
+    assert_int_equal(rp_tls_parse_sni(b, n, out, 3), RP_EPARSE);               /* no room */
     assert_int_equal(rp_tls_parse_sni(b, 1, out, sizeof(out)), RP_EPARSE);
     b[1]++; /* list length disagrees */
     assert_int_equal(rp_tls_parse_sni(b, n, out, sizeof(out)), RP_EPARSE);
