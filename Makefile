@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 DATA       ?= $(CURDIR)/data
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := -G Ninja
-FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz
+FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz range_fuzz token_fuzz
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps deps-c build asan-build fuzz-build run check unit unit-asan e2e e2e-asan \
@@ -46,7 +46,7 @@ run: deps build
 # Everything CI runs: unit tests (plain and ASan+UBSan), fuzz corpus replay, end-to-end tests
 # against the real server (plain and ASan+UBSan), and the lint checks.
 check: deps build asan-build fuzz-build
-	$(MAKE) --no-print-directory unit unit-asan fuzz-replay lint-banned e2e e2e-asan
+	$(MAKE) --no-print-directory lint unit unit-asan fuzz-replay e2e e2e-asan
 
 unit:
 	cd $(BUILD) && ctest --output-on-failure -j$(NPROC)

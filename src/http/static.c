@@ -186,8 +186,7 @@ static int etag_matches(rp_str header, const char *etag)
     return 0;
 }
 
-/* Parses one "bytes=a-b" range against size. 1 = satisfiable, 0 = ignore, -1 = unsatisfiable. */
-static int parse_range(rp_str v, off_t size, off_t *start, off_t *len)
+int rp_static_parse_range(rp_str v, off_t size, off_t *start, off_t *len)
 {
     const char *dash;
     uint64_t a, b;
@@ -370,7 +369,7 @@ void rp_static_handle(rp_req *req)
         rp_str ifr = rp_req_header(req, "if-range");
         int use = ifr.p == NULL || rp_str_eq(rp_str_trim(ifr), etag) ||
                   rp_str_eq(rp_str_trim(ifr), lastmod);
-        int r = use ? parse_range(range, st.st_size, &start, &len) : 0;
+        int r = use ? rp_static_parse_range(range, st.st_size, &start, &len) : 0;
         if (r < 0) {
             close(fd);
             snprintf(crange, sizeof(crange), "bytes */%lld", (long long)st.st_size);

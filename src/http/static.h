@@ -23,6 +23,12 @@ int rp_static_open(const char *root, rp_static **out);
 void rp_static_close(rp_static *s); /* accepts NULL */
 /* The handler: req->route_data must be the rp_static. */
 void rp_static_handle(rp_req *req);
+/*
+ * Parses a Range header value against a representation of size bytes: one "bytes=a-b",
+ * "bytes=a-" or "bytes=-n" range. Returns 1 (satisfiable: *start and *len set, within size),
+ * 0 (ignore the header: malformed or several ranges) or -1 (unsatisfiable: answer 416).
+ */
+int rp_static_parse_range(rp_str v, off_t size, off_t *start, off_t *len);
 /* MIME type for a file name (by extension); never NULL. */
 const char *rp_static_mime(const char *name, size_t n);
 
