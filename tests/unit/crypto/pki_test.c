@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "base/err.h"
 #include "crypto/pki.h"
 #include "crypto/rootkey.h"
@@ -50,41 +52,9 @@ static X509 *ca_cert, *srv_cert;
 
 /* ---- helpers ---- */
 
-static void mkdir_p(const char *dir)
-{
-    char buf[512];
-    size_t n = strlen(dir);
-
-    assert_true(n < sizeof(buf));
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0)
-                assert_int_equal(errno, EEXIST);
-            buf[i] = c;
-        }
-    }
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int group_setup(void **state)
 {
-    const char *tmp = getenv("RP_TEST_TMP");
-
-    if (tmp == NULL || tmp[0] == '\0')
-        tmp = "/tmp/rampart-test";
-    mkdir_p(tmp);
-    snprintf(scratch, sizeof(scratch), "%s/pki.XXXXXX", tmp);
-    assert_non_null(mkdtemp(scratch));
+    rp_test_scratch("pki", scratch, sizeof(scratch));
     assert_int_equal(rp_pki_create_ca("rampart test CA", 3650, &ca_key, &ca_cert), 0);
     assert_int_equal(rp_pki_issue_server(ca_key, ca_cert, "rampart.localhost", dns, NDNS, ips, NIPS,
                                          397, &srv_key, &srv_cert),
@@ -98,7 +68,7 @@ static int group_teardown(void **state)
     EVP_PKEY_free(srv_key);
     X509_free(ca_cert);
     EVP_PKEY_free(ca_key);
-    nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rp_test_rmtree(scratch);
     return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "base/alloc.h"
 #include "base/err.h"
 #include "crypto/pki.h"
@@ -43,47 +45,15 @@ static const char *const layout[] = {
 
 /* ---- helpers ---- */
 
-static void mkdir_p(const char *dir)
-{
-    char buf[512];
-    size_t n = strlen(dir);
-
-    assert_true(n < sizeof(buf));
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0)
-                assert_int_equal(errno, EEXIST);
-            buf[i] = c;
-        }
-    }
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
-    const char *tmp = getenv("RP_TEST_TMP");
-
-    if (tmp == NULL || tmp[0] == '\0')
-        tmp = "/tmp/rampart-test";
-    mkdir_p(tmp);
-    snprintf(scratch, sizeof(scratch), "%s/datadir.XXXXXX", tmp);
-    assert_non_null(mkdtemp(scratch));
+    rp_test_scratch("datadir", scratch, sizeof(scratch));
     return 0;
 }
 
 static int teardown(void **state)
 {
-    nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rp_test_rmtree(scratch);
     return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "base/alloc.h"
 #include "base/err.h"
 #include "store/schema.h"
@@ -26,25 +28,6 @@
 
 /* ---- helpers ---- */
 
-static void mkdir_p(const char *dir)
-{
-    char buf[512];
-    size_t n = strlen(dir);
-
-    assert_true(n < sizeof(buf));
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-
-            buf[i] = '\0';
-            if (mkdir(buf, 0700) != 0)
-                assert_int_equal(errno, EEXIST);
-            buf[i] = c;
-        }
-    }
-}
-
 /* A fresh database path for one test: the file and its -wal/-shm are removed. */
 static void db_path(const char *name, char *out, size_t cap)
 {
@@ -53,7 +36,7 @@ static void db_path(const char *name, char *out, size_t cap)
 
     if (dir == NULL || dir[0] == '\0')
         dir = "/tmp/rampart-test";
-    mkdir_p(dir);
+    rp_test_mkdir_p(dir);
     snprintf(out, cap, "%s/store_%s.db", dir, name);
     unlink(out);
     snprintf(side, sizeof(side), "%s-wal", out);
