@@ -81,17 +81,4 @@ int rp_pki_key_seal(const rp_rootkey *rk, const char *label, EVP_PKEY *key, cons
  */
 int rp_pki_key_unseal(const rp_rootkey *rk, const char *label, const char *path, EVP_PKEY **out);
 
-/*
- * Internal to the init code (crypto and server), until a base file module exists: writes
- * data[0..len) to path atomically with the given mode: a temp file next to it (O_EXCL), fsync,
- * rename over path, fsync of the directory. 0, RP_EINVAL, RP_EIO (the temp file is removed).
- */
-int rp__file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
-
-/*
- * Reads a whole regular file into out (initialised by the caller; its max bounds the size).
- * 0, RP_ENOENT, RP_ETOOBIG, RP_ENOMEM, RP_EIO. On failure out keeps its previous length.
- */
-int rp__file_read(const char *path, rp_buf *out);
-
 #endif

@@ -13,6 +13,7 @@
 #include "server/datadir.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "base/rand.h"
 #include "base/str.h"
 #include "crypto/pki.h"
@@ -167,7 +168,7 @@ int rp_datadir_read(const char *data_dir, char *domain, size_t dcap, char instal
     if (rc != 0)
         return rc;
     rp_buf_init(&b, INSTALL_JSON_MAX);
-    rc = rp__file_read(path, &b);
+    rc = rp_file_read(path, &b);
     if (rc != 0) {
         if (rc == RP_ETOOBIG)
             rc = RP_EPARSE;
@@ -329,7 +330,7 @@ static int write_install_json(const init_ctx *c, const char *domain, const char 
     json_decref(root);
     if (text == NULL)
         return RP_ENOMEM;
-    rc = rp__file_write_atomic(path, text, strlen(text), 0644);
+    rc = rp_file_write_atomic(path, text, strlen(text), 0644);
     free(text);
     return rc;
 }

@@ -1,0 +1,26 @@
+/*
+ * file.h - small-file helpers shared by the modules that keep state in the data directory.
+ */
+#ifndef RP_BASE_FILE_H
+#define RP_BASE_FILE_H
+
+#include "base/buf.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Writes data[0..len) to path atomically with the given mode: a temp file next to it (O_EXCL),
+ * fsync, rename over path, fsync of the directory. 0, RP_EINVAL, RP_EIO (the temp file is
+ * removed).
+ */
+int rp_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * Reads a whole regular file (never through a symlink) into out, which the caller initialised;
+ * its max bounds the size. 0, RP_ENOENT, RP_ETOOBIG, RP_ENOMEM, RP_EIO. On failure out keeps
+ * its previous length.
+ */
+int rp_file_read(const char *path, rp_buf *out);
+
+#endif
