@@ -1087,6 +1087,8 @@ static int do_handshake(rp_conn *c)
 
 static void conn_run(rp_conn *c)
 {
+    int finished = 0;
+
     if (c->in_run) {
         c->rerun = 1;
         return;
@@ -1120,8 +1122,10 @@ static void conn_run(rp_conn *c)
         if (c->state == CS_CLOSED)
             break;
         /* The answer is out and the body is in: this request is over. */
-        if (c->req != NULL && c->resp_done && c->end_seen && c->file_left == 0 && c->out.len == 0)
+        if (c->req != NULL && c->resp_done && c->end_seen && c->file_left == 0 && c->out.len == 0) {
             finish_request(c);
+            finished = 1;
+        }
         if (c->req == NULL && c->resp_done && c->close_after) {
             /* A front-door error with no request object: log it once, like any answer. */
             log_access(c);
@@ -1141,7 +1145,10 @@ static void conn_run(rp_conn *c)
             if (used > 0 || c->out.len > 0)
                 c->rerun = 1;
         }
-        if (can_read(c)) {
+        /* After answering, give the other connections of this loop their turn (the poll
+         * reports this socket again if more arrived), unless bytes are already buffered here
+         * where no poll would see them. */
+        if (can_read(c) && (!finished || (c->ssl != NULL && SSL_has_pending(c->ssl)))) {
             ssize_t r = t_read(c, c->ctx->rbuf, RP_CONN_READ_BUF);
             if (r < 0) {
                 c->eof = 1;

@@ -325,7 +325,13 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_
         rc = -1;
         goto out;
     }
-    rc = enc ? 1 : (idx == 0 ? 1 : 2); /* 2: valid but old key, issue a fresh ticket */
+    /* 2 = valid, but send a fresh ticket: when the key is old, and always for TLS 1.3, whose
+     * clients (browsers, wrk) use each ticket once and would otherwise resume only every
+     * other connection. */
+    if (enc)
+        rc = 1;
+    else
+        rc = idx == 0 && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2;
 out:
     pthread_rwlock_unlock(&t->tlock);
     return rc;
@@ -383,6 +389,9 @@ static SSL_CTX *make_ctx(rp_tls *t, int min_version, char *err, size_t errlen)
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* Stateless resumption only: tickets under rotating keys, no server-side cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* Read whole records in one read(2) (not header then body); conn.c checks SSL_has_pending
+     * before it waits on the socket again. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_num_tickets(ctx, 1);
     /* A ticket stays decryptable for two more rotations after its key stops being current. */
     SSL_CTX_set_timeout(ctx, (long)t->ticket_lifetime * 2);
