@@ -117,6 +117,7 @@ struct rp_http_ctx {
 
 static void conn_run(rp_conn *c);
 static void conn_close(rp_conn *c);
+static int body_undecided(const rp_conn *c);
 
 /* ---------------------------------------------------------------- context */
 
@@ -419,6 +420,11 @@ static int write_head(rp_conn *c, int status, const char *ctype, uint64_t body_l
         c->close_after = 1;
     if (req != NULL && req->head != NULL && !req->head->keep_alive)
         c->close_after = 1;
+    /* A final answer to "Expect: 100-continue" before the body was asked for: the client may
+     * never send the body, so the connection cannot be reused; say so (RFC 9110 10.1.1). */
+    if (req != NULL && req->head != NULL && req->head->expect_continue && !c->sent_continue &&
+        !c->end_seen)
+        c->close_after = 1;
     rc = rp_buf_appendf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, rp_http_reason(status),
                         date_now(c->ctx));
     if (rc == 0 && c->kind == RP_CONN_HTTPS)
@@ -628,6 +634,8 @@ void rp_req_read_body(rp_req *req, rp_body_done_fn done)
     c->body_done = done;
     rp_buf_init(&req->body, (size_t)c->body_max);
     maybe_continue(c);
+    if (!c->end_seen)
+        set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
     if (c->end_seen && !c->body_cb_done) {
         c->body_cb_done = 1;
         done(req);
@@ -644,6 +652,8 @@ void rp_req_stream_body(rp_req *req, rp_body_data_fn on_data, rp_body_done_fn do
     c->body_data = on_data;
     c->body_done = done;
     maybe_continue(c);
+    if (!c->end_seen)
+        set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
     if (c->end_seen && !c->body_cb_done) {
         c->body_cb_done = 1;
         done(req);
@@ -832,6 +842,10 @@ static void start_request(rp_conn *c, const rp_http_head *h)
     else
         set_timeout(c, TO_NONE, 0);
     dispatch(c, req);
+    /* While the handler decides (say, an asynchronous check) the client is not the one being
+     * slow: the body deadline starts again when the body is asked for. */
+    if (c->req == req && body_undecided(c))
+        set_timeout(c, TO_NONE, 0);
 }
 
 static void on_body_bytes(rp_conn *c, const char *data, size_t len)
@@ -841,6 +855,7 @@ static void on_body_bytes(rp_conn *c, const char *data, size_t len)
     c->body_seen += len;
     set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
     if (c->body_seen > c->body_max) {
+        c->close_after = 1; /* before the answer is built, so it says "Connection: close" */
         if (!c->resp_started) {
             if (req != NULL)
                 rp_resp_error(req, 413, "RequestBodyTooLarge", "request body over the limit");
@@ -865,6 +880,21 @@ static void on_body_bytes(rp_conn *c, const char *data, size_t len)
     }
 }
 
+/*
+ * A request with a body whose handler has neither asked for the body nor answered yet: its
+ * bytes stay unread (in the socket or c->in) until the handler decides, so a handler that first
+ * checks something asynchronously still gets the whole body.
+ */
+static int body_undecided(const rp_conn *c)
+{
+    const rp_http_head *h;
+
+    if (c->req == NULL || c->end_seen || c->resp_started || c->body_mode != BODY_DISCARD)
+        return 0;
+    h = c->req->head;
+    return h->chunked || (h->has_length && h->content_length > 0);
+}
+
 /* Parses as much of data as the current request allows; returns bytes consumed. */
 static size_t parse(rp_conn *c, const char *data, size_t n)
 {
@@ -877,6 +907,8 @@ static size_t parse(rp_conn *c, const char *data, size_t n)
 
         /* One request at a time: wait for the answer before reading the next head. */
         if (c->req != NULL && c->end_seen)
+            break;
+        if (body_undecided(c))
             break;
         if (c->req == NULL && c->resp_started)
             break;
@@ -958,6 +990,8 @@ static int can_read(const rp_conn *c)
         return 0;
     /* A request waiting for its answer with the body read: do not read ahead further. */
     if (c->req != NULL && c->end_seen)
+        return 0;
+    if (body_undecided(c))
         return 0;
     if (c->in.len >= RP_CONN_IN_MAX / 2)
         return 0;
@@ -1138,8 +1172,9 @@ static void conn_run(rp_conn *c)
             start_linger(c);
             break;
         }
-        if (c->req == NULL && c->in.len > 0 && !c->close_after) {
-            /* Pipelined bytes read earlier: parse the next request from them. */
+        if (c->in.len > 0 && !c->close_after) {
+            /* Bytes read earlier: the next pipelined request, or a body the handler has now
+             * asked for (parse stops again wherever the current request must wait). */
             size_t used = parse(c, c->in.data, c->in.len);
             rp_buf_consume(&c->in, used);
             if (used > 0 || c->out.len > 0)

@@ -8,9 +8,15 @@
  * when the response is finished.
  *
  * Bodies: call rp_req_read_body to get the whole body (bounded by the route's max_body) or
- * rp_req_stream_body to receive it in spans as it arrives. A handler that answers without
- * reading the body lets the connection discard it (within the route limit); more than that
- * closes the connection. The front door answers 413 by itself when a body is over the limit.
+ * rp_req_stream_body to receive it in spans as it arrives, at once or later (the body waits
+ * unread until the handler asks). A handler that answers without reading the body lets the
+ * connection discard it (within the route limit); more than that closes the connection. The
+ * front door answers 413 by itself when a body is over the limit.
+ *
+ * Asynchronous handlers: if the connection goes away before the answer (server stop, a
+ * fatal error), the request is freed and req->arena's cleanups run. A handler with pending
+ * work registers a cleanup (rp_arena_add_cleanup) that cancels it, and never touches req
+ * after that cleanup has run.
  */
 #ifndef RP_HTTP_REQUEST_H
 #define RP_HTTP_REQUEST_H
@@ -49,6 +55,7 @@ struct rp_req {
     const rp_route *route;
     void *route_data;     /* rp_route_opts.data of the matched route */
     rp_buf body;          /* filled by rp_req_read_body */
+    void *handler_data;   /* free for the handler's per-request state (allocate in arena) */
     struct rp_conn *conn; /* private */
 };
 
