@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *data, size_t n)
+int rp_file_write_all(int fd, const void *data, size_t n)
 {
     const char *p = data;
 
@@ -74,7 +74,7 @@ int rp_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
     /* mkostemp creates 0600; set the exact mode before any byte is written. */
     rc = fchmod(fd, mode) == 0 ? 0 : RP_EIO;
     if (rc == 0)
-        rc = write_all(fd, data, len);
+        rc = rp_file_write_all(fd, data, len);
     if (rc == 0 && fsync(fd) != 0)
         rc = RP_EIO;
     if (close(fd) != 0 && rc == 0)

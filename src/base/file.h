@@ -16,6 +16,9 @@
  */
 int rp_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Writes all n bytes to fd, retrying short writes and EINTR. 0 or RP_EIO. */
+int rp_file_write_all(int fd, const void *data, size_t n);
+
 /*
  * Reads a whole regular file (never through a symlink) into out, which the caller initialised;
  * its max bounds the size. 0, RP_ENOENT, RP_ETOOBIG, RP_ENOMEM, RP_EIO. On failure out keeps

@@ -37,6 +37,18 @@ int rp_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
 /* Copies src into dst[cap] always NUL-terminating; returns RP_ETOOBIG if it had to truncate. */
 int rp_strlcpy(char *dst, const char *src, size_t cap);
 
+/* Value of one hex digit (either case), or -1. */
+static inline int rp_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* Writes 2*n lowercase hex digits and a NUL into out (cap >= 2n+1). */
 void rp_hex_encode(const unsigned char *in, size_t n, char *out);
 

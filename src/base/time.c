@@ -29,10 +29,13 @@ static const char mon[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 void rp_http_date(time_t t, char out[30])
 {
     struct tm tm;
+    char tmp[64];
 
     gmtime_r(&t, &tm);
-    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday[tm.tm_wday], tm.tm_mday,
+    /* Years past 9999 do not fit the format; the copy truncates rather than overflows. */
+    snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", wday[tm.tm_wday], tm.tm_mday,
              mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    rp_strlcpy(out, tmp, 30);
 }
 
 static int num(const char *s, size_t n, uint64_t max, int *out)

@@ -10,6 +10,7 @@
  */
 #include "crypto/rootkey.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "base/rand.h"
 
 #include <openssl/core_names.h>
@@ -52,21 +53,6 @@ void rp_rootkey_free(rp_rootkey *k)
     munmap(k, sizeof(*k));
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return RP_EIO;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int rp_rootkey_file_create(const char *path)
 {
     unsigned char key[RP_ROOTKEY_LEN];
@@ -85,7 +71,7 @@ int rp_rootkey_file_create(const char *path)
     rc = rp_random_bytes(key, sizeof(key));
     if (rc != 0)
         goto fail;
-    rc = write_all(fd, key, sizeof(key));
+    rc = rp_file_write_all(fd, key, sizeof(key));
     if (rc != 0)
         goto fail;
     if (fsync(fd) != 0) {

@@ -148,17 +148,6 @@ static int is_tchar(unsigned char ch)
     return ch != 0 && memchr(extra, ch, sizeof(extra) - 1) != NULL;
 }
 
-static int hexval(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /*
  * Line-level checks shared by the head and the trailer section. is_request_line selects the
  * request-line rules. Returns 0 if the byte is acceptable; otherwise fills ev.
@@ -299,7 +288,7 @@ static int parse_host(char *p, size_t n, rp_str *host, int *port)
         hn = (size_t)(close - p) + 1;
         for (i = 1; i + 1 < hn; i++) {
             unsigned char ch = (unsigned char)p[i];
-            if (!(hexval(ch) >= 0 || ch == ':' || ch == '.'))
+            if (!(rp_hex_value(ch) >= 0 || ch == ':' || ch == '.'))
                 return -1;
             p[i] = rp_lower(p[i]);
         }
@@ -601,7 +590,7 @@ static rp_codec_kind scan_chunked(rp_codec *c, const char *p, size_t n, size_t *
         unsigned char ch = (unsigned char)p[i];
         switch (c->ph) {
         case PH_CHUNK_SIZE: {
-            int v = hexval(ch);
+            int v = rp_hex_value(ch);
             if (v >= 0) {
                 if (++c->chunk_digits > 15)
                     return fail(c, ev, 400, "InvalidChunkSize", "chunk size too large");

@@ -626,40 +626,34 @@ static void maybe_continue(rp_conn *c)
     }
 }
 
-void rp_req_read_body(rp_req *req, rp_body_done_fn done)
+/* The handler has chosen how to take the body: start (or finish) receiving it. */
+static void body_wanted(rp_req *req, bodymode mode, rp_body_data_fn on_data, rp_body_done_fn done)
 {
     rp_conn *c = req->conn;
 
-    c->body_mode = BODY_BUFFER;
+    c->body_mode = mode;
+    c->body_data = on_data;
     c->body_done = done;
-    rp_buf_init(&req->body, (size_t)c->body_max);
     maybe_continue(c);
-    if (!c->end_seen)
-        set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
     if (c->end_seen && !c->body_cb_done) {
         c->body_cb_done = 1;
         done(req);
-    } else if (!c->in_run) {
-        conn_run(c);
+        return;
     }
+    set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
+    if (!c->in_run)
+        conn_run(c);
+}
+
+void rp_req_read_body(rp_req *req, rp_body_done_fn done)
+{
+    rp_buf_init(&req->body, (size_t)req->conn->body_max);
+    body_wanted(req, BODY_BUFFER, NULL, done);
 }
 
 void rp_req_stream_body(rp_req *req, rp_body_data_fn on_data, rp_body_done_fn done)
 {
-    rp_conn *c = req->conn;
-
-    c->body_mode = BODY_STREAM;
-    c->body_data = on_data;
-    c->body_done = done;
-    maybe_continue(c);
-    if (!c->end_seen)
-        set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
-    if (c->end_seen && !c->body_cb_done) {
-        c->body_cb_done = 1;
-        done(req);
-    } else if (!c->in_run) {
-        conn_run(c);
-    }
+    body_wanted(req, BODY_STREAM, on_data, done);
 }
 
 static void free_req_body(void *arg)

@@ -13,6 +13,7 @@
  */
 #include "http/path.h"
 #include "base/err.h"
+#include "base/str.h"
 
 /* UTF-8 decoder state: continuation bytes still expected and the range the next one must be in.
    The narrowed ranges after E0, ED, F0 and F4 are what reject overlong forms, surrogates and
@@ -22,17 +23,6 @@ typedef struct utf8_state {
     unsigned char lo;
     unsigned char hi;
 } utf8_state;
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Feeds one byte; 0 if the stream is still valid UTF-8, -1 if not. */
 static int utf8_feed(utf8_state *u, unsigned char c)
@@ -117,7 +107,8 @@ int rp_path_normalize(const char *raw, size_t n, char *out, size_t cap, size_t *
             if (c == '%') {
                 int hi, lo;
 
-                if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0 || (lo = hex_value(s[i + 2])) < 0) {
+                if (n - i < 3 || (hi = rp_hex_value(s[i + 1])) < 0 ||
+                    (lo = rp_hex_value(s[i + 2])) < 0) {
                     st = RP_PATH_BAD_ESCAPE;
                     goto fail;
                 }

@@ -9,19 +9,9 @@
 #include "http/query.h"
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/str.h"
 
 #include <string.h>
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes s[0..n) into dst (room for n bytes), writing the decoded length to *dlen.
    0 or RP_EPARSE. */
@@ -36,7 +26,7 @@ static int decode(const char *s, size_t n, int form, char *dst, size_t *dlen)
         if (c == '%') {
             int hi, lo;
 
-            if (n - i < 3 || (hi = hex_value(p[i + 1])) < 0 || (lo = hex_value(p[i + 2])) < 0)
+            if (n - i < 3 || (hi = rp_hex_value(p[i + 1])) < 0 || (lo = rp_hex_value(p[i + 2])) < 0)
                 return RP_EPARSE;
             c = (unsigned char)(hi << 4 | lo);
             i += 2;
