@@ -1169,9 +1169,12 @@ static void conn_run(rp_conn *c)
         if (c->in.len > 0 && !c->close_after) {
             /* Bytes read earlier: the next pipelined request, or a body the handler has now
              * asked for (parse stops again wherever the current request must wait). */
+            size_t out_before = c->out.len;
             size_t used = parse(c, c->in.data, c->in.len);
             rp_buf_consume(&c->in, used);
-            if (used > 0 || c->out.len > 0)
+            /* Go round again only on progress: a blocked write with input that must wait
+             * would otherwise spin here. */
+            if (used > 0 || c->out.len != out_before)
                 c->rerun = 1;
         }
         /* After answering, give the other connections of this loop their turn (the poll
