@@ -213,19 +213,16 @@ static int cmd_init(int argc, char **argv)
         snprintf(login, sizeof(login), "https://login.%s:%d/", r.domain, port);
     }
     if (json) {
-        json_t *o = json_pack("{s:b,s:s,s:s,s:s,s:{s:s,s:s},s:[s,s]}", "created", r.created, "data",
-                              dir, "domain", r.domain, "ca_cert", r.ca_cert_path, "urls",
-                              "management", base, "login", login, "hosts", "127.0.0.1", r.domain);
-        if (o != NULL) {
-            json_t *hosts = json_object_get(o, "hosts");
-            char line[600];
-            json_array_clear(hosts);
-            snprintf(line, sizeof(line), "127.0.0.1 %s login.%s", r.domain, r.domain);
-            json_array_append_new(hosts, json_string(line));
-            json_object_set_new(o, "install_id", json_string(r.install_id));
-            if (r.created)
-                json_object_set_new(o, "admin_token", json_string(r.admin_token));
-        }
+        char hosts[600];
+        json_t *o;
+
+        snprintf(hosts, sizeof(hosts), "127.0.0.1 %s login.%s", r.domain, r.domain);
+        o = json_pack("{s:b,s:s,s:s,s:s,s:s,s:{s:s,s:s},s:[s]}", "created", r.created, "data", dir,
+                      "domain", r.domain, "install_id", r.install_id, "ca_cert", r.ca_cert_path,
+                      "urls", "management", base, "login", login, "hosts", hosts);
+        /* The token exists only in this output: init never shows it again. */
+        if (o != NULL && r.created)
+            json_object_set_new(o, "admin_token", json_string(r.admin_token));
         print_json(o);
     } else {
         if (r.created)
