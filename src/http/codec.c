@@ -117,8 +117,9 @@ int rp_codec_idle(const rp_codec *c)
 
 void rp_codec_reset(rp_codec *c)
 {
-    if (c->ph == PH_DONE)
-        next_message(c);
+    /* Always: an "idle" codec may still remember a lone CR or empty lines before a request
+     * line, which must not leak into the next connection that takes it from the pool. */
+    next_message(c);
 }
 
 int rp_codec_in_request(const rp_codec *c)

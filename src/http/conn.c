@@ -1037,8 +1037,14 @@ static int flush_out(rp_conn *c)
                 set_timeout(c, TO_WRITE, c->ctx->limits.write_timeout_ms);
         }
     }
-    if (c->to == TO_WRITE)
-        c->to = TO_NONE;
+    if (c->to == TO_WRITE) {
+        /* Written out; a request still owed its body goes back to the body deadline, or the
+         * connection would be left with no timer at all. */
+        if (c->req != NULL && !c->end_seen)
+            set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
+        else
+            c->to = TO_NONE;
+    }
     if (c->out.cap > 0)
         rp_buf_free(&c->out);
     return progress;

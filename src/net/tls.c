@@ -235,6 +235,9 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
         return SSL_CLIENT_HELLO_ERROR;
     }
     copy = OPENSSL_strdup(name);
+    /* A HelloRetryRequest brings a second ClientHello: replace, do not leak, the first name. */
+    OPENSSL_free(SSL_get_ex_data(ssl, sni_index));
+    SSL_set_ex_data(ssl, sni_index, NULL);
     if (copy == NULL || SSL_set_ex_data(ssl, sni_index, copy) != 1) {
         OPENSSL_free(copy);
         *alert = SSL_AD_INTERNAL_ERROR;

@@ -909,6 +909,24 @@ static const rp_http_head *feed_until(rp_codec *c, const char *in, size_t n, siz
     }
 }
 
+/* Regression: a pooled codec must forget a lone CR (or empty lines) seen on its last
+ * connection, or the next connection's first request fails with 400. */
+static void test_reset_forgets_prefix(void **state)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    rp_codec *c = rp_codec_create();
+    rp_codec_event ev;
+    size_t used;
+
+    (void)state;
+    assert_non_null(c);
+    assert_int_equal(rp_codec_execute(c, "\r", 1, &used, &ev), RP_CODEC_NEED_MORE);
+    assert_true(rp_codec_idle(c));
+    rp_codec_reset(c);
+    assert_int_equal(rp_codec_execute(c, req, sizeof(req) - 1, &used, &ev), RP_CODEC_HEAD);
+    rp_codec_free(c);
+}
+
 static void test_api(void **state)
 {
     static const char in[] = "PUT /k?v=1 HTTP/1.1\r\nhost: A\r\nX-Dup: 1\r\nx-dup:  2 \r\n"
@@ -1033,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_table_size),
         cmocka_unit_test(test_api),
+        cmocka_unit_test(test_reset_forgets_prefix),
         cmocka_unit_test(test_error_sticky),
         cmocka_unit_test(test_known_bugs),
         cmocka_unit_test(test_known_bug_views_at_end_small),
