@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "base/buf.h"
 #include "base/err.h"
 #include "cli/client.h"
@@ -39,14 +41,8 @@ static void make_file(const char *path, const char *text, mode_t mode)
 
 static int setup_tmp(void **state)
 {
-    const char *base = getenv("RP_TEST_TMP");
-
     (void)state;
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(tmpdir, sizeof(tmpdir), "%s/client_test.%ld", base, (long)getpid());
-    mkdir(tmpdir, 0700);
+    rp_test_scratch("client_test", tmpdir, sizeof(tmpdir));
     snprintf(ca_a, sizeof(ca_a), "%s/a.pem", tmpdir);
     snprintf(ca_b, sizeof(ca_b), "%s/b.pem", tmpdir);
     make_file(ca_a, "not really a PEM\n", 0644);
@@ -62,9 +58,7 @@ static int setup_tmp(void **state)
 static int teardown_tmp(void **state)
 {
     (void)state;
-    unlink(ca_a);
-    unlink(ca_b);
-    rmdir(tmpdir);
+    rp_test_rmtree(tmpdir);
     return 0;
 }
 

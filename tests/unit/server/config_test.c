@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "base/alloc.h"
 #include "base/err.h"
 #include "server/config.h"
@@ -24,21 +26,15 @@ static char tmpdir[1024];
 
 static int setup_tmp(void **state)
 {
-    const char *base = getenv("RP_TEST_TMP");
-
     (void)state;
-    if (base == NULL || base[0] == '\0')
-        base = "/tmp";
-    mkdir(base, 0700);
-    snprintf(tmpdir, sizeof(tmpdir), "%s/config_test.%ld", base, (long)getpid());
-    mkdir(tmpdir, 0700);
+    rp_test_scratch("config_test", tmpdir, sizeof(tmpdir));
     return 0;
 }
 
 static int teardown_tmp(void **state)
 {
     (void)state;
-    rmdir(tmpdir);
+    rp_test_rmtree(tmpdir);
     return 0;
 }
 
