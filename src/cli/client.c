@@ -1,5 +1,6 @@
 /*
- * client.c - client settings (flags > environment > client file) and the HTTPS GET helper.
+ * client.c - client settings (flags > environment > client file), the HTTPS request helpers
+ * and the client file writer used by login/logout.
  *
  * Used once per CLI invocation, so clarity beats speed. The three sources are collected first
  * as borrowed strings (the file's values in a parsed JSON object), the winner for each setting
@@ -11,6 +12,7 @@
 #include "cli/client.h"
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "base/str.h"
 
 #include <curl/curl.h>
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_FILE "/.config/rampart/client.json" /* under $HOME */
@@ -81,10 +84,11 @@ static void pick(source_val *out, const char *flag, const char *flag_name, const
 
 /*
  * Reads the client file into a wiped-on-free buffer and parses it. Returns 0 and *root (NULL
- * when an implicit default file is absent), or an error with a message. Refuses a file holding
- * a token that group or others can access.
+ * when an implicit default file is absent), or an error with a message. With check_mode,
+ * refuses a file holding a token that group or others can access.
  */
-static int load_file(const char *path, int explicit_path, json_t **root, char *err, size_t errlen)
+static int load_file(const char *path, int explicit_path, int check_mode, json_t **root, char *err,
+                     size_t errlen)
 {
     int fd, rc = 0;
     struct stat st;
@@ -144,10 +148,19 @@ static int load_file(const char *path, int explicit_path, json_t **root, char *e
     }
     json_object_foreach(j, member, v)
     {
+        if (strcmp(member, "expiresAt") == 0) {
+            if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+                rc = fail(err, errlen, RP_EINVAL, "%s: expiresAt: must be Unix seconds", path);
+                goto out;
+            }
+            continue;
+        }
         if (strcmp(member, "url") != 0 && strcmp(member, "ca") != 0 &&
             strcmp(member, "token") != 0) {
             rc = fail(err, errlen, RP_EPARSE,
-                      "%s: unknown key (expected \"url\", \"ca\" and \"token\")", path);
+                      "%s: unknown key (expected \"url\", \"ca\", \"token\" and "
+                      "\"expiresAt\")",
+                      path);
             goto out;
         }
         if (!json_is_null(v) &&
@@ -157,7 +170,7 @@ static int load_file(const char *path, int explicit_path, json_t **root, char *e
         }
     }
     tok = json_object_get(j, "token");
-    if (json_is_string(tok) && (st.st_mode & 077) != 0) {
+    if (check_mode && json_is_string(tok) && (st.st_mode & 077) != 0) {
         rc = fail(err, errlen, RP_EPERM,
                   "%s: holds a token but is accessible by group or others (mode %04o); "
                   "run: chmod 600 %s",
@@ -288,7 +301,7 @@ int rp_client_settings_load(rp_client_settings *s, const char *file, char **envp
         path = default_path;
     }
     if (path != NULL) {
-        rc = load_file(path, file != NULL, &root, err, errlen);
+        rc = load_file(path, file != NULL, 1, &root, err, errlen);
         if (rc != 0)
             goto out;
     }
@@ -303,6 +316,17 @@ int rp_client_settings_load(rp_client_settings *s, const char *file, char **envp
         goto out;
     pick(&sv, flag_token, "--token", env_get(envp, "RAMPART_TOKEN"), "RAMPART_TOKEN",
          file_str(root, "token"), path, "token");
+    if (sv.val != NULL && sv.val == file_str(root, "token")) {
+        json_int_t exp = json_integer_value(json_object_get(root, "expiresAt")); /* 0 if absent */
+
+        if (exp > 0 && (int64_t)exp <= (int64_t)time(NULL)) {
+            /* An expired login is not sent: the server would only refuse it. */
+            s->token_expired = 1;
+            sv.val = NULL;
+        } else {
+            s->token_expires_at = (int64_t)exp;
+        }
+    }
     if (sv.val != NULL && (rc = take_token(&sv, &s->token, err, errlen)) != 0)
         goto out;
     rc = 0;
@@ -331,7 +355,7 @@ void rp_client_settings_free(rp_client_settings *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* ---- GET ---- */
+/* ---- requests ---- */
 
 typedef struct sink {
     rp_buf *out;
@@ -379,37 +403,47 @@ static int map_curl(CURLcode cc, const sink *k)
     }
 }
 
-int rp_client_get(const rp_client_settings *s, const char *path, long *status, rp_buf *out,
-                  char *err, size_t errlen)
+/* Appends one header line to *list. 0 or RP_ENOMEM (the list is unchanged). */
+static int add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+
+    if (l == NULL)
+        return RP_ENOMEM;
+    *list = l;
+    return 0;
+}
+
+/* What one request sends; every pointer is borrowed. */
+typedef struct req {
+    const char *method;       /* upper-case token */
+    const char *url;          /* full URL */
+    const char *content_type; /* NULL = no body */
+    const char *body;         /* content_type != NULL: body[0..body_len) */
+    size_t body_len;
+    const char *token; /* NULL = no Authorization header */
+} req;
+
+/*
+ * The one place a request goes out: TLS rules, limits, headers. Messages name the method and
+ * the URL without its query string, never a header or the body.
+ */
+static int perform(const rp_client_settings *s, const req *q, long *status, rp_buf *out, char *err,
+                   size_t errlen)
 {
     CURL *h = NULL;
     struct curl_slist *headers = NULL, *hdr;
     char errbuf[CURL_ERROR_SIZE];
-    rp_buf url, auth;
+    rp_buf auth;
     sink k;
     CURLcode cc;
-    int rc = 0;
-    size_t shown;
+    int rc = 0, is_post = strcmp(q->method, "POST") == 0;
+    size_t shown = strcspn(q->url, "?");
 
-    rp_buf_init(&url, 16384);
-    rp_buf_init(&auth, RP_CLIENT_TOKEN_MAX + 64);
-    if (s == NULL || s->url == NULL)
-        return fail(err, errlen, RP_EINVAL,
-                    "no server URL: pass --url, set RAMPART_URL or put \"url\" in the client "
-                    "file");
-    if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n\t") != NULL)
-        return fail(err, errlen, RP_EINVAL,
-                    "request path must start with '/' and hold no "
-                    "spaces or line breaks");
-    if (rp_buf_append_str(&url, s->url) != 0 || rp_buf_append_str(&url, path) != 0) {
-        rc = fail(err, errlen, RP_ETOOBIG, "request URL too long");
-        goto out;
-    }
     /* Messages show the URL without its query string, which may carry parameters. */
-    shown = strcspn(url.data, "?");
     if (shown > 512)
         shown = 512;
-
+    rp_buf_init(&auth, RP_CLIENT_TOKEN_MAX + 64);
     h = curl_easy_init();
     if (h == NULL) {
         rc = fail(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
@@ -417,22 +451,25 @@ int rp_client_get(const rp_client_settings *s, const char *path, long *status, r
     }
     k = (sink){out, RP_CLIENT_BODY_MAX < out->max ? RP_CLIENT_BODY_MAX : out->max, 0, 0};
     errbuf[0] = '\0';
-    if (rp_buf_append_str(&auth, "Accept: application/json") != 0 ||
-        (hdr = curl_slist_append(headers, auth.data)) == NULL) {
-        rc = RP_ENOMEM;
+    if ((rc = add_header(&headers, "Accept: application/json")) != 0 ||
+        (rc = add_header(&headers, "Expect:")) != 0)
         goto out;
-    }
-    headers = hdr;
-    if (s->token != NULL) {
+    if (q->content_type != NULL) {
+        if ((rc = rp_buf_appendf(&auth, "Content-Type: %s", q->content_type)) != 0 ||
+            (rc = add_header(&headers, auth.data)) != 0)
+            goto out;
         rp_buf_reset(&auth);
-        if (rp_buf_appendf(&auth, "Authorization: Bearer %s", s->token) != 0 ||
-            (hdr = curl_slist_append(headers, auth.data)) == NULL) {
+    } else if (is_post && (rc = add_header(&headers, "Content-Type:")) != 0) {
+        goto out; /* libcurl would label an empty POST as a form; it is no body at all */
+    }
+    if (q->token != NULL) {
+        if (rp_buf_appendf(&auth, "Authorization: Bearer %s", q->token) != 0 ||
+            add_header(&headers, auth.data) != 0) {
             rc = RP_ENOMEM;
             goto out;
         }
-        headers = hdr;
     }
-    if (curl_easy_setopt(h, CURLOPT_URL, url.data) != CURLE_OK ||
+    if (curl_easy_setopt(h, CURLOPT_URL, q->url) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
@@ -450,19 +487,34 @@ int rp_client_get(const rp_client_settings *s, const char *path, long *status, r
         rc = fail(err, errlen, RP_EIO, "libcurl lacks a required option (too old?)");
         goto out;
     }
+    /* POST (even without a body) goes through POSTFIELDS; other methods are custom requests,
+     * with the body, if any, sent the same way. */
+    if ((q->content_type != NULL || is_post) &&
+        (curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len) != CURLE_OK ||
+         curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->content_type != NULL ? q->body : "") !=
+             CURLE_OK)) {
+        rc = fail(err, errlen, RP_EIO, "libcurl refused the request body");
+        goto out;
+    }
+    if (!is_post && strcmp(q->method, "GET") != 0 &&
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method) != CURLE_OK) {
+        rc = fail(err, errlen, RP_EIO, "libcurl refused the method");
+        goto out;
+    }
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         rc = map_curl(cc, &k);
         if (rc == RP_ETOOBIG)
-            fail(err, errlen, rc, "GET %.*s: response body larger than %zu bytes", (int)shown,
-                 url.data, k.limit);
+            fail(err, errlen, rc, "%s %.*s: response body larger than %zu bytes", q->method,
+                 (int)shown, q->url, k.limit);
         else
-            fail(err, errlen, rc, "GET %.*s: %s", (int)shown, url.data,
+            fail(err, errlen, rc, "%s %.*s: %s", q->method, (int)shown, q->url,
                  errbuf[0] ? errbuf : curl_easy_strerror(cc));
         goto out;
     }
     if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) {
-        rc = fail(err, errlen, RP_EIO, "GET %.*s: no response status", (int)shown, url.data);
+        rc =
+            fail(err, errlen, RP_EIO, "%s %.*s: no response status", q->method, (int)shown, q->url);
         goto out;
     }
 out:
@@ -471,6 +523,234 @@ out:
         OPENSSL_cleanse(hdr->data, strlen(hdr->data));
     curl_slist_free_all(headers);
     rp_buf_free_secret(&auth);
+    return rc;
+}
+
+/* An HTTP method token as this client sends them: 1-16 upper-case letters. */
+static int valid_method(const char *m)
+{
+    size_t n = m == NULL ? 0 : strlen(m);
+
+    if (n == 0 || n > 16)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 'A' || m[i] > 'Z')
+            return 0;
+    return 1;
+}
+
+int rp_client_request(const rp_client_settings *s, const char *method, const char *path,
+                      const json_t *body, long *status, rp_buf *out, char *err, size_t errlen)
+{
+    rp_buf url;
+    char *text = NULL;
+    req q;
+    int rc;
+
+    if (s == NULL || s->url == NULL)
+        return fail(err, errlen, RP_EINVAL,
+                    "no server URL: pass --url, set RAMPART_URL or put \"url\" in the client "
+                    "file");
+    if (!valid_method(method))
+        return fail(err, errlen, RP_EINVAL, "request method must be an upper-case token");
+    if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n\t") != NULL)
+        return fail(err, errlen, RP_EINVAL,
+                    "request path must start with '/' and hold no "
+                    "spaces or line breaks");
+    rp_buf_init(&url, 16384);
+    if (rp_buf_append_str(&url, s->url) != 0 || rp_buf_append_str(&url, path) != 0) {
+        rc = fail(err, errlen, RP_ETOOBIG, "request URL too long");
+        goto out;
+    }
+    q = (req){method, url.data, NULL, NULL, 0, s->token};
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text == NULL) {
+            rc =
+                fail(err, errlen, RP_ENOMEM, "%s %s: cannot encode the request body", method, path);
+            goto out;
+        }
+        q.content_type = "application/json";
+        q.body = text;
+        q.body_len = strlen(text);
+    }
+    rc = perform(s, &q, status, out, err, errlen);
+out:
+    if (text != NULL) {
+        OPENSSL_cleanse(text, strlen(text));
+        free(text); /* jansson's allocator */
+    }
     rp_buf_free(&url);
+    return rc;
+}
+
+int rp_client_get(const rp_client_settings *s, const char *path, long *status, rp_buf *out,
+                  char *err, size_t errlen)
+{
+    return rp_client_request(s, "GET", path, NULL, status, out, err, errlen);
+}
+
+int rp_client_post_form(const rp_client_settings *s, const char *url, const char *const *form,
+                        long *status, rp_buf *out, char *err, size_t errlen)
+{
+    CURL *h = NULL;
+    rp_buf body;
+    req q;
+    int rc = 0;
+
+    if (s == NULL || url == NULL || form == NULL)
+        return fail(err, errlen, RP_EINVAL, "form POST without a URL or a form");
+    if (strncmp(url, "https://", 8) != 0 || strpbrk(url, " \r\n\t") != NULL)
+        return fail(err, errlen, RP_EINVAL,
+                    "form POST: the URL must be https:// and hold no "
+                    "spaces or line breaks");
+    rp_buf_init(&body, 64 * 1024);
+    h = curl_easy_init(); /* only for curl_easy_escape */
+    if (h == NULL) {
+        rc = fail(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
+        goto out;
+    }
+    for (size_t i = 0; form[i] != NULL; i += 2) {
+        char *ename, *evalue;
+
+        if (form[i + 1] == NULL) {
+            rc = fail(err, errlen, RP_EINVAL, "form POST: %s has no value", form[i]);
+            break;
+        }
+        ename = curl_easy_escape(h, form[i], 0);
+        evalue = curl_easy_escape(h, form[i + 1], 0);
+
+        if (ename == NULL || evalue == NULL ||
+            rp_buf_appendf(&body, "%s%s=%s", i == 0 ? "" : "&", ename, evalue) != 0)
+            rc = fail(err, errlen, RP_ETOOBIG, "form POST: the form is too large");
+        if (evalue != NULL)
+            OPENSSL_cleanse(evalue, strlen(evalue)); /* the value may be a client secret */
+        curl_free(evalue);
+        curl_free(ename);
+        if (rc != 0)
+            break;
+    }
+    if (rc != 0)
+        goto out;
+    q = (req){"POST",   url, "application/x-www-form-urlencoded", body.data ? body.data : "",
+              body.len, NULL};
+    rc = perform(s, &q, status, out, err, errlen);
+out:
+    curl_easy_cleanup(h);
+    rp_buf_free_secret(&body);
+    return rc;
+}
+
+/* ---- the client file: login and logout ---- */
+
+int rp_client_file_path(const char *file, char **envp, char *out, size_t cap)
+{
+    const char *home;
+    int n;
+
+    if (file != NULL)
+        return rp_strlcpy(out, file, cap);
+    home = env_get(envp, "HOME");
+    if (home == NULL)
+        return RP_EINVAL;
+    n = snprintf(out, cap, "%s%s", home, DEFAULT_FILE);
+    return n < 0 || (size_t)n >= cap ? RP_ETOOBIG : 0;
+}
+
+/* Creates the parent directories of path that are missing, mode 0700. 0 or RP_EIO. */
+static int make_parents(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path);
+
+    if (n >= sizeof(dir))
+        return RP_ETOOBIG;
+    memcpy(dir, path, n + 1);
+    for (size_t i = 1; i < n; i++) {
+        if (dir[i] != '/')
+            continue;
+        dir[i] = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            dir[i] = '/';
+            return RP_EIO;
+        }
+        dir[i] = '/';
+    }
+    return 0;
+}
+
+int rp_client_file_store(const char *file, char **envp, const char *url, const char *ca,
+                         const char *token, int64_t expires_at, char *err, size_t errlen)
+{
+    char path[4096];
+    json_t *root = NULL, *tok;
+    char *text = NULL;
+    int rc;
+
+    rc = rp_client_file_path(file, envp, path, sizeof(path));
+    if (rc != 0)
+        return fail(err, errlen, RP_EINVAL, "no client file: HOME is not set");
+    if (token != NULL) {
+        source_val sv = {token, "token"};
+        char *copy = NULL;
+
+        /* The same rule the loader applies, so what login writes can be read back. */
+        if ((rc = take_token(&sv, &copy, err, errlen)) != 0)
+            return rc;
+        OPENSSL_cleanse(copy, strlen(copy));
+        rp_free(copy);
+    }
+    rc = load_file(path, 0, 0, &root, err, errlen);
+    if (rc != 0)
+        goto out;
+    if (root == NULL && (root = json_object()) == NULL) {
+        rc = RP_ENOMEM;
+        goto out;
+    }
+    tok = json_object_get(root, "token");
+    if (json_is_string(tok))
+        OPENSSL_cleanse((char *)json_string_value(tok), json_string_length(tok));
+    if ((url != NULL && json_object_set_new(root, "url", json_string(url)) != 0) ||
+        (ca != NULL && json_object_set_new(root, "ca", json_string(ca)) != 0)) {
+        rc = RP_ENOMEM;
+        goto out;
+    }
+    if (token == NULL) {
+        json_object_del(root, "token");
+        json_object_del(root, "expiresAt");
+    } else {
+        if (json_object_set_new(root, "token", json_string(token)) != 0 ||
+            (expires_at > 0 &&
+             json_object_set_new(root, "expiresAt", json_integer(expires_at)) != 0)) {
+            rc = RP_ENOMEM;
+            goto out;
+        }
+        if (expires_at <= 0)
+            json_object_del(root, "expiresAt");
+    }
+    text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (text == NULL) {
+        rc = RP_ENOMEM;
+        goto out;
+    }
+    if (make_parents(path) != 0) {
+        rc =
+            fail(err, errlen, RP_EIO, "%s: cannot create its directory: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = rp_file_write_atomic(path, text, strlen(text), 0600);
+    if (rc != 0)
+        fail(err, errlen, rc, "%s: cannot write: %s", path, rp_strerror(rc));
+out:
+    if (text != NULL) {
+        OPENSSL_cleanse(text, strlen(text));
+        free(text);
+    }
+    if (root != NULL) {
+        tok = json_object_get(root, "token");
+        if (json_is_string(tok))
+            OPENSSL_cleanse((char *)json_string_value(tok), json_string_length(tok));
+        json_decref(root);
+    }
     return rc;
 }

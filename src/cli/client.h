@@ -1,11 +1,15 @@
 /*
- * client.h - what client commands (`rampart status`, ...) need to reach a server: its URL, the
- * CA file to verify it, and an API token; plus one HTTPS GET helper built on libcurl.
+ * client.h - what client commands (`rampart status`, `rampart user ...`) need to reach a server:
+ * its URL, the CA file to verify it, and an API token; HTTPS request helpers built on libcurl
+ * (JSON for the management API, a form POST for the token service); and the writer of the
+ * client file that `rampart login` / `rampart logout` use.
  *
  * Settings come from command-line flags, the environment (RAMPART_URL, RAMPART_CA,
- * RAMPART_TOKEN) and a client file (JSON: optional "url", "ca", "token"), in that order of
- * precedence. The token is a secret: it is wiped on free, never appears in a message, and a
- * client file holding one must not be accessible by group or others (the ssh rule).
+ * RAMPART_TOKEN) and a client file (JSON: optional "url", "ca", "token", "expiresAt"), in that
+ * order of precedence. The token is a secret: it is wiped on free, never appears in a message,
+ * and a client file holding one must not be accessible by group or others (the ssh rule). A
+ * file token whose "expiresAt" (Unix seconds) has passed is not used: token_expired says so,
+ * and commands tell the operator to log in again.
  *
  * Only https:// URLs are accepted: the server's plain-HTTP listener only redirects, and a token
  * must never travel in clear. Redirects are not followed, so the token goes only where the
@@ -19,7 +23,9 @@
 
 #include "base/buf.h"
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define RP_CLIENT_FILE_MAX   (64 * 1024)   /* a larger client file is refused */
 #define RP_CLIENT_TOKEN_MAX  4096          /* bytes in a token */
@@ -30,7 +36,9 @@ typedef struct rp_client_settings {
     char *url;     /* "https://host[:port][/base]" without a trailing '/'; NULL = not configured */
     char *ca_file; /* PEM bundle to verify the server; NULL = the system store */
     char *token;   /* API token or NULL; wiped by rp_client_settings_free */
-    int json_output; /* set by the caller; load leaves it 0 */
+    int64_t token_expires_at; /* Unix seconds from the client file's "expiresAt"; 0 = unknown */
+    int token_expired;        /* 1: the file's token had expired and was dropped (token is NULL) */
+    int json_output;          /* set by the caller; load leaves it 0 */
 } rp_client_settings;
 
 /*
@@ -39,7 +47,8 @@ typedef struct rp_client_settings {
  * entries of envp (a NULL-terminated "NAME=value" array; NULL = empty; empty values count as
  * unset), and the client file. file NULL means $HOME/.config/rampart/client.json ($HOME taken
  * from envp), skipped silently if it does not exist; an explicitly named file that does not
- * exist is RP_ENOENT.
+ * exist is RP_ENOENT. A token taken from the file whose "expiresAt" is not in the future is
+ * dropped (token NULL, token_expired 1); flag and environment tokens carry no expiry.
  * Returns 0; RP_EPERM if the file holds a token and is accessible by group or others;
  * RP_EINVAL for a bad value (non-https URL, unreadable CA file, token with control bytes...);
  * RP_EPARSE for bad JSON or unknown members; RP_EIO; RP_ETOOBIG; RP_ENOMEM. On failure s is
@@ -54,18 +63,52 @@ int rp_client_settings_load(rp_client_settings *s, const char *file, char **envp
 void rp_client_settings_free(rp_client_settings *s);
 
 /*
- * GET s->url + path (path must start with '/') with libcurl: TLS 1.2 minimum, peer and host
- * name verified against s->ca_file or the system store, "Authorization: Bearer" when s->token
- * is set, redirects not followed, RP_CLIENT_TIMEOUT_MS overall. The body is appended to out,
- * which the caller has initialised (rp_buf_init) and frees; at most RP_CLIENT_BODY_MAX bytes
- * (or out->max if smaller) are accepted.
+ * Sends METHOD s->url + path (path must start with '/', already percent-encoded) with libcurl:
+ * TLS 1.2 minimum, peer and host name verified against s->ca_file or the system store,
+ * "Authorization: Bearer" when s->token is set, "Accept: application/json", redirects not
+ * followed, RP_CLIENT_TIMEOUT_MS overall. method is an upper-case token ("GET", "POST",
+ * "DELETE"...). body, when not NULL, is sent compact as "Content-Type: application/json"
+ * (its serialised copy is wiped after the request); a POST without body sends an empty one.
+ * The answer's body is appended to out, which the caller has initialised (rp_buf_init) and
+ * frees; at most RP_CLIENT_BODY_MAX bytes (or out->max if smaller) are accepted.
  * Returns 0 and the HTTP status in *status (any status, 4xx/5xx included: the caller judges);
- * RP_EINVAL (no URL configured, bad path); RP_EIO (cannot connect, connection broke);
+ * RP_EINVAL (no URL configured, bad path or method); RP_EIO (cannot connect, connection broke);
  * RP_ECRYPTO (TLS handshake or verification failed); RP_ETIMEDOUT; RP_ETOOBIG (body too big);
- * RP_ENOMEM. err[errlen] then says what failed and where, never with the token.
+ * RP_ENOMEM. err[errlen] then says what failed and where (without the query string), never
+ * with the token.
  * libcurl is initialised on first use (curl_global_init), so call this first from one thread.
  */
+int rp_client_request(const rp_client_settings *s, const char *method, const char *path,
+                      const json_t *body, long *status, rp_buf *out, char *err, size_t errlen);
+
+/* rp_client_request(s, "GET", path, NULL, ...). */
 int rp_client_get(const rp_client_settings *s, const char *path, long *status, rp_buf *out,
                   char *err, size_t errlen);
+
+/*
+ * POSTs an application/x-www-form-urlencoded body to url, a full https:// URL (the token
+ * service lives on another host than the management API), with the TLS settings of s
+ * (ca_file) but never its token: the form carries the credentials. form is a NULL-terminated
+ * list of name, value pairs (every value non-NULL; names and values are percent-encoded here);
+ * the encoded body is wiped after the request, since it holds a client secret. Answers and
+ * errors as rp_client_request; RP_EINVAL also for a URL that is not https://.
+ */
+int rp_client_post_form(const rp_client_settings *s, const char *url, const char *const *form,
+                        long *status, rp_buf *out, char *err, size_t errlen);
+
+/*
+ * Rewrites the client file (file NULL = $HOME/.config/rampart/client.json, HOME from envp;
+ * its missing directories are created 0700) atomically with mode 0600. url and ca replace the
+ * file's values when not NULL and are kept otherwise; token non-NULL stores token and
+ * expires_at (Unix seconds, 0 = none), token NULL removes both (logout). An existing file must
+ * parse as a client file (its mode is not checked: it is being replaced by a 0600 one).
+ * Returns 0; RP_EINVAL (no HOME, bad token); RP_EPARSE (the existing file is not a client
+ * file: it is left alone); RP_EIO; RP_ENOMEM. err names the file, never the token.
+ */
+int rp_client_file_store(const char *file, char **envp, const char *url, const char *ca,
+                         const char *token, int64_t expires_at, char *err, size_t errlen);
+
+/* Writes the client file path that rp_client_file_store(file, envp, ...) would use into out. */
+int rp_client_file_path(const char *file, char **envp, char *out, size_t cap);
 
 #endif

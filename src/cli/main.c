@@ -1,10 +1,12 @@
 /*
- * main.c - the `rampart` command line: help, version, init, serve, status.
+ * main.c - the `rampart` command line: help, version, init, serve, status, and the dispatch to
+ * the client commands in cli/cmd_*.c (login/logout, user, sp, identity, role, pim, audit).
  *
- * Exit codes (stable; scripts rely on them, docs/operations.md lists them):
+ * Exit codes (stable; scripts rely on them, docs/operations.md lists them; RP_EXIT_* in
+ * cli/cmd_common.h):
  *   0 success, 1 failure at run time, 2 usage error, 3 invalid configuration,
  *   4 init refused (the directory holds something else), 5 server unreachable or answered
- *   an error, 6 not authorized.
+ *   an error, 6 not authenticated or not authorized.
  * Every command that reports something accepts --output json.
  */
 #include "base/buf.h"
@@ -12,6 +14,10 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "cli/client.h"
+#include "cli/cmd_audit.h"
+#include "cli/cmd_common.h"
+#include "cli/cmd_iam.h"
+#include "cli/cmd_login.h"
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/server.h"
@@ -26,24 +32,6 @@
 
 extern char **environ;
 
-enum {
-    EXIT_OK = 0,
-    EXIT_FAIL = 1,
-    EXIT_USAGE = 2,
-    EXIT_CONFIG = 3,
-    EXIT_CONFLICT = 4,
-    EXIT_SERVER = 5,
-    EXIT_UNAUTHORIZED = 6
-};
-
-#define MAX_OPTS 32
-
-typedef struct opt {
-    const char *name; /* without "--" */
-    int takes_value;
-    const char *value; /* NULL if not given; "1" for flags */
-} opt;
-
 static const char usage_text[] =
     "rampart - a self-hosted, secure-by-default platform for web apps and serverless code\n"
     "\n"
@@ -57,87 +45,51 @@ static const char usage_text[] =
     "  rampart version [--output json]\n"
     "  rampart help\n"
     "\n"
-    "Environment: RAMPART_DATA (default for --data), RAMPART_URL, RAMPART_CA, RAMPART_TOKEN\n"
-    "(client commands), RAMPART_<KEY> for any configuration key (docs/operations.md).\n"
+    "Sign in (the token is kept in ~/.config/rampart/client.json, mode 0600):\n"
+    "  rampart login  --service-principal --username APPID [--password SECRET] [--tenant T]\n"
+    "  rampart login  --user NAME [--tenant T]      (secret from RAMPART_PASSWORD or stdin)\n"
+    "  rampart logout\n"
+    "\n"
+    "Identity and access (each also takes --url URL --ca FILE --token TOKEN, and all but\n"
+    "identity exec take --output json|table; lists print tables, single objects text):\n"
+    "  rampart user create NAME | user list | user delete NAME\n"
+    "  rampart sp create NAME | sp list | sp show NAME | sp delete NAME\n"
+    "  rampart sp credential add NAME [--years N | --days N | --cert FILE.pem]\n"
+    "  rampart sp credential delete NAME KEYID\n"
+    "  rampart identity create NAME | identity list | identity delete NAME\n"
+    "  rampart identity exec --identity NAME [--identity NAME2 ...] [--ttl SECONDS]\n"
+    "                        -- CMD [ARGS...]\n"
+    "  rampart role definition list | show NAME|ID | create --file ROLE.json | delete ID\n"
+    "  rampart role assign --principal P --role ROLE --scope SCOPE [--expires WHEN]\n"
+    "  rampart role list [--scope SCOPE] [--principal P] | role remove ID\n"
+    "  rampart pim eligible --principal P --role ROLE --scope SCOPE [--max-duration 8h]\n"
+    "                       [--approver P ...] [--expires WHEN]\n"
+    "  rampart pim list [--all]\n"
+    "  rampart pim activate (--eligibility ID | --role ROLE --scope SCOPE)\n"
+    "                       --justification TEXT [--duration 2h]\n"
+    "  rampart pim approve ID [--justification TEXT] | pim deny ID [--justification TEXT]\n"
+    "  rampart pim deactivate ID | pim remove ELIGIBILITY_ID\n"
+    "  rampart audit tail [--after SEQ] [--limit N] [--follow]\n"
+    "  rampart audit verify [--data DIR] [--pub FILE] [--output json]\n"
+    "\n"
+    "P is an object id, a client id or kind:name (user:alice, sp:ci, identity:api).\n"
+    "WHEN is a duration from now (2h, 30m, 7d, PT2H) or a time (2026-11-29T07:00:00Z).\n"
+    "\n"
+    "Environment: RAMPART_DATA (default for --data), RAMPART_URL, RAMPART_CA, RAMPART_TOKEN,\n"
+    "RAMPART_TENANT, RAMPART_PASSWORD (client commands), RAMPART_<KEY> for any configuration\n"
+    "key (docs/operations.md).\n"
     "Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 init refused,\n"
-    "            5 server error or unreachable, 6 not authorized.\n";
+    "            5 server error or unreachable, 6 not authenticated or not authorized.\n";
 
-static int usage_error(const char *msg)
+/* Parses options only (no positional arguments); prints a usage error. 0 or RP_EXIT_USAGE. */
+static int parse_opts(int argc, char **argv, rp_opt *opts, size_t nopts)
 {
-    fprintf(stderr, "rampart: %s\n(run 'rampart help' for usage)\n", msg);
-    return EXIT_USAGE;
-}
+    rp_args a;
+    char err[256];
 
-/* Parses --name value / --name=value / --flag against opts. 0 or an exit code. */
-static int parse_opts(int argc, char **argv, opt *opts, size_t nopts)
-{
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *eq;
-        size_t nlen;
-        opt *o = NULL;
-        char msg[160];
-
-        if (a[0] != '-' || a[1] != '-') {
-            snprintf(msg, sizeof(msg), "unexpected argument '%.60s'", a);
-            return usage_error(msg);
-        }
-        a += 2;
-        eq = strchr(a, '=');
-        nlen = eq ? (size_t)(eq - a) : strlen(a);
-        for (size_t k = 0; k < nopts; k++)
-            if (strlen(opts[k].name) == nlen && memcmp(opts[k].name, a, nlen) == 0)
-                o = &opts[k];
-        if (o == NULL) {
-            snprintf(msg, sizeof(msg), "unknown option '--%.*s'", (int)(nlen > 60 ? 60 : nlen), a);
-            return usage_error(msg);
-        }
-        if (!o->takes_value) {
-            if (eq != NULL) {
-                snprintf(msg, sizeof(msg), "option '--%s' takes no value", o->name);
-                return usage_error(msg);
-            }
-            o->value = "1";
-        } else if (eq != NULL) {
-            o->value = eq + 1;
-        } else if (i + 1 < argc) {
-            o->value = argv[++i];
-        } else {
-            snprintf(msg, sizeof(msg), "option '--%s' needs a value", o->name);
-            return usage_error(msg);
-        }
-    }
+    if (rp_args_parse(argc, argv, opts, nopts, 0, 0, &a, err, sizeof(err)) != 0)
+        return rp_cli_usage_error("%s", err);
     return 0;
-}
-
-static const char *optv(const opt *opts, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(opts[i].name, name) == 0)
-            return opts[i].value;
-    return NULL;
-}
-
-static int want_json(const char *output, int *json)
-{
-    *json = 0;
-    if (output == NULL || strcmp(output, "text") == 0)
-        return 0;
-    if (strcmp(output, "json") == 0) {
-        *json = 1;
-        return 0;
-    }
-    return usage_error("--output must be 'text' or 'json'");
-}
-
-static void print_json(json_t *o)
-{
-    char *s = json_dumps(o, JSON_INDENT(2));
-
-    if (s != NULL) {
-        puts(s);
-        free(s);
-    }
-    json_decref(o);
 }
 
 static const char *data_dir_default(const char *flag)
@@ -153,25 +105,26 @@ static const char *data_dir_default(const char *flag)
 
 static int cmd_version(int argc, char **argv)
 {
-    opt opts[] = {{"output", 1, NULL}};
+    rp_opt opts[] = {RP_OPT("output", RP_OPT_VALUE)};
     int rc = parse_opts(argc, argv, opts, 1), json;
 
     if (rc != 0)
         return rc;
-    if ((rc = want_json(opts[0].value, &json)) != 0)
+    if ((rc = rp_cli_output(opts[0].value, &json)) != 0)
         return rc;
     if (json)
-        print_json(json_pack("{s:s,s:s}", "name", "rampart", "version", RP_VERSION));
+        rp_cli_print_json(json_pack("{s:s,s:s}", "name", "rampart", "version", RP_VERSION));
     else
         printf("rampart %s\n", RP_VERSION);
-    return EXIT_OK;
+    return RP_EXIT_OK;
 }
 
 /* ---------------------------------------------------------------- init */
 
 static int cmd_init(int argc, char **argv)
 {
-    opt opts[] = {{"data", 1, NULL}, {"domain", 1, NULL}, {"output", 1, NULL}};
+    rp_opt opts[] = {RP_OPT("data", RP_OPT_VALUE), RP_OPT("domain", RP_OPT_VALUE),
+                     RP_OPT("output", RP_OPT_VALUE)};
     rp_init_opts io;
     rp_init_result r;
     rp_config cfg;
@@ -183,17 +136,17 @@ static int cmd_init(int argc, char **argv)
 
     if (rc != 0)
         return rc;
-    if ((rc = want_json(opts[2].value, &json)) != 0)
+    if ((rc = rp_cli_output(opts[2].value, &json)) != 0)
         return rc;
     dir = data_dir_default(opts[0].value);
     if (dir == NULL)
-        return usage_error("init needs --data DIR (or RAMPART_DATA)");
+        return rp_cli_usage_error("init needs --data DIR (or RAMPART_DATA)");
     /* The URLs printed use the listener that serve will use by default. */
     rp_config_defaults(&cfg);
     if (rp_config_load_env(&cfg, environ, err, sizeof(err)) != 0) {
         fprintf(stderr, "rampart: %s\n", err);
         rp_config_free(&cfg);
-        return EXIT_CONFIG;
+        return RP_EXIT_CONFIG;
     }
     port = cfg.listen.port;
     rp_config_free(&cfg);
@@ -203,7 +156,8 @@ static int cmd_init(int argc, char **argv)
     rc = rp_datadir_init(&io, &r, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "rampart: init: %s\n", err[0] ? err : rp_strerror(rc));
-        return rc == RP_ECONFLICT ? EXIT_CONFLICT : (rc == RP_EINVAL ? EXIT_USAGE : EXIT_FAIL);
+        return rc == RP_ECONFLICT ? RP_EXIT_CONFLICT
+                                  : (rc == RP_EINVAL ? RP_EXIT_USAGE : RP_EXIT_FAIL);
     }
     if (port == 443) {
         snprintf(base, sizeof(base), "https://%s/", r.domain);
@@ -223,7 +177,7 @@ static int cmd_init(int argc, char **argv)
         /* The token exists only in this output: init never shows it again. */
         if (o != NULL && r.created)
             json_object_set_new(o, "admin_token", json_string(r.admin_token));
-        print_json(o);
+        rp_cli_print_json(o);
     } else {
         if (r.created)
             printf("Initialised %s for %s\n\n", dir, r.domain);
@@ -239,16 +193,18 @@ static int cmd_init(int argc, char **argv)
                r.domain, r.domain);
     }
     OPENSSL_cleanse(r.admin_token, sizeof(r.admin_token));
-    return EXIT_OK;
+    return RP_EXIT_OK;
 }
 
 /* ---------------------------------------------------------------- serve */
 
 static int cmd_serve(int argc, char **argv)
 {
-    opt opts[] = {{"data", 1, NULL},   {"listen", 1, NULL},       {"http-listen", 1, NULL},
-                  {"static", 1, NULL}, {"workers", 1, NULL},      {"config", 1, NULL},
-                  {"domain", 1, NULL}, {"check-config", 0, NULL}, {"output", 1, NULL}};
+    rp_opt opts[] = {RP_OPT("data", RP_OPT_VALUE),        RP_OPT("listen", RP_OPT_VALUE),
+                     RP_OPT("http-listen", RP_OPT_VALUE), RP_OPT("static", RP_OPT_VALUE),
+                     RP_OPT("workers", RP_OPT_VALUE),     RP_OPT("config", RP_OPT_VALUE),
+                     RP_OPT("domain", RP_OPT_VALUE),      RP_OPT("check-config", RP_OPT_FLAG),
+                     RP_OPT("output", RP_OPT_VALUE)};
     static const char *const keys[] = {"data",    "listen", "http_listen", "static",
                                        "workers", NULL,     "domain"};
     size_t nopts = sizeof(opts) / sizeof(opts[0]);
@@ -259,18 +215,18 @@ static int cmd_serve(int argc, char **argv)
 
     if (rc != 0)
         return rc;
-    if ((rc = want_json(optv(opts, nopts, "output"), &json)) != 0)
+    if ((rc = rp_cli_output(rp_opt_get(opts, nopts, "output"), &json)) != 0)
         return rc;
     dir = data_dir_default(opts[0].value);
     if (dir == NULL)
-        return usage_error("serve needs --data DIR (or RAMPART_DATA)");
+        return rp_cli_usage_error("serve needs --data DIR (or RAMPART_DATA)");
     rp_config_defaults(&cfg);
     /* Precedence: defaults < config file < environment < flags. */
-    file = optv(opts, nopts, "config");
+    file = rp_opt_get(opts, nopts, "config");
     if (file == NULL && snprintf(path, sizeof(path), "%s/config.json", dir) < (int)sizeof(path))
         file = path;
     rc = rp_config_load_file(&cfg, file, err, sizeof(err));
-    if (rc == RP_ENOENT && optv(opts, nopts, "config") == NULL)
+    if (rc == RP_ENOENT && rp_opt_get(opts, nopts, "config") == NULL)
         rc = 0;
     if (rc == 0)
         rc = rp_config_load_env(&cfg, environ, err, sizeof(err));
@@ -287,59 +243,51 @@ static int cmd_serve(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "rampart: %s\n", err[0] ? err : rp_strerror(rc));
         rp_config_free(&cfg);
-        return EXIT_CONFIG;
+        return RP_EXIT_CONFIG;
     }
-    if (optv(opts, nopts, "check-config") != NULL) {
+    if (rp_opt_get(opts, nopts, "check-config") != NULL) {
         rc = rp_server_check(&cfg, err, sizeof(err));
         if (rc != 0) {
             fprintf(stderr, "rampart: %s\n", err);
             rp_config_free(&cfg);
-            return EXIT_CONFIG;
+            return RP_EXIT_CONFIG;
         }
         if (json)
-            print_json(json_pack("{s:b,s:o}", "valid", 1, "config", rp_config_to_json(&cfg)));
+            rp_cli_print_json(
+                json_pack("{s:b,s:o}", "valid", 1, "config", rp_config_to_json(&cfg)));
         else
             printf("configuration is valid\n");
         rp_config_free(&cfg);
-        return EXIT_OK;
+        return RP_EXIT_OK;
     }
     rc = rp_server_run(&cfg, err, sizeof(err));
     rp_config_free(&cfg);
     if (rc != 0) {
         fprintf(stderr, "rampart: serve: %s\n", err[0] ? err : rp_strerror(rc));
-        return EXIT_FAIL;
+        return RP_EXIT_FAIL;
     }
-    return EXIT_OK;
+    return RP_EXIT_OK;
 }
 
 /* ---------------------------------------------------------------- status */
 
 static int cmd_status(int argc, char **argv)
 {
-    opt opts[] = {{"url", 1, NULL}, {"ca", 1, NULL}, {"token", 1, NULL}, {"output", 1, NULL}};
+    rp_opt opts[] = {RP_OPTS_CONN};
     rp_client_settings cs;
     char err[1024] = "";
     rp_buf health, version;
     long st1 = 0, st2 = 0;
-    int rc = parse_opts(argc, argv, opts, 4), json, exitc = EXIT_OK;
+    int rc = parse_opts(argc, argv, opts, 4), json, exitc = RP_EXIT_OK;
     json_t *v = NULL;
 
     if (rc != 0)
         return rc;
-    if ((rc = want_json(opts[3].value, &json)) != 0)
+    if ((rc = rp_cli_output(opts[3].value, &json)) != 0)
         return rc;
-    rc = rp_client_settings_load(&cs, NULL, environ, opts[0].value, opts[1].value, opts[2].value,
-                                 err, sizeof(err));
-    if (rc != 0) {
-        fprintf(stderr, "rampart: %s\n", err);
-        return EXIT_CONFIG;
-    }
-    if (cs.url == NULL) {
-        fprintf(stderr, "rampart: no server URL: pass --url, set RAMPART_URL or put \"url\" in "
-                        "the client file\n");
-        rp_client_settings_free(&cs);
-        return EXIT_CONFIG;
-    }
+    rc = rp_cli_connect(&cs, opts, 4, environ, 1);
+    if (rc != RP_EXIT_OK)
+        return rc;
     rp_buf_init(&health, 1u << 16);
     rp_buf_init(&version, 1u << 16);
     rc = rp_client_get(&cs, "/health", &st1, &health, err, sizeof(err));
@@ -347,17 +295,18 @@ static int cmd_status(int argc, char **argv)
         rc = rp_client_get(&cs, "/api/version", &st2, &version, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "rampart: %s\n", err);
-        exitc = EXIT_SERVER;
+        exitc = RP_EXIT_SERVER;
     } else if (st2 == 401 || st2 == 403) {
         fprintf(stderr, "rampart: the server refused the token (HTTP %ld)\n", st2);
-        exitc = EXIT_UNAUTHORIZED;
+        exitc = RP_EXIT_UNAUTHORIZED;
     } else if (st1 != 200 || st2 != 200) {
         fprintf(stderr, "rampart: the server answered HTTP %ld/%ld\n", st1, st2);
-        exitc = EXIT_SERVER;
+        exitc = RP_EXIT_SERVER;
     } else {
         v = json_loadb(version.data, version.len, JSON_REJECT_DUPLICATES, NULL);
         if (json) {
-            print_json(json_pack("{s:s,s:s,s:O*}", "url", cs.url, "health", "ok", "server", v));
+            rp_cli_print_json(
+                json_pack("{s:s,s:s,s:O*}", "url", cs.url, "health", "ok", "server", v));
         } else {
             json_t *ver = v ? json_object_get(v, "version") : NULL;
             printf("%s: healthy, rampart %s\n", cs.url,
@@ -371,13 +320,23 @@ static int cmd_status(int argc, char **argv)
     return exitc;
 }
 
+/* Client commands: cli/cmd_*.c, each given the arguments after its name. */
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv, char **envp);
+} client_cmds[] = {
+    {"login", rp_cmd_login}, {"logout", rp_cmd_logout},     {"user", rp_cmd_user},
+    {"sp", rp_cmd_sp},       {"identity", rp_cmd_identity}, {"role", rp_cmd_role},
+    {"pim", rp_cmd_pim},     {"audit", rp_cmd_audit},
+};
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "help";
 
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
-        return EXIT_OK;
+        return RP_EXIT_OK;
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         return cmd_version(argc - 2, argv + 2);
@@ -387,7 +346,10 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "status") == 0)
         return cmd_status(argc - 2, argv + 2);
+    for (size_t i = 0; i < sizeof(client_cmds) / sizeof(client_cmds[0]); i++)
+        if (strcmp(cmd, client_cmds[i].name) == 0)
+            return client_cmds[i].fn(argc - 2, argv + 2, environ);
     fprintf(stderr, "rampart: unknown command '%.60s'\n", cmd);
     fputs(usage_text, stderr);
-    return EXIT_USAGE;
+    return RP_EXIT_USAGE;
 }

@@ -95,6 +95,7 @@ typedef struct rp_conn {
 struct rp_http_ctx {
     uv_loop_t *loop;
     const rp_router *router;
+    const rp_router *local_router;
     rp_tls *tls;
     rp_http_limits limits;
     int https_port;
@@ -117,6 +118,18 @@ struct rp_http_ctx {
 
 static void conn_run(rp_conn *c);
 static void conn_close(rp_conn *c);
+
+void rp_http_ctx_set_local_router(rp_http_ctx *ctx, const rp_router *router)
+{
+    ctx->local_router = router;
+}
+
+X509 *rp_req_peer_cert(const rp_req *req)
+{
+    const rp_conn *c = req->conn;
+
+    return c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+}
 static int body_undecided(const rp_conn *c);
 
 /* ---------------------------------------------------------------- context */
@@ -779,8 +792,12 @@ static void dispatch(rp_conn *c, rp_req *req)
                       "the Host header does not match the TLS server name");
         return;
     }
-    rr = rp_router_match(c->ctx->router, req->host, path, plen, req->method, &route,
-                         &req->host_label, &allowed);
+    if (c->kind == RP_CONN_LOCAL && c->ctx->local_router == NULL) {
+        rp_resp_error(req, 404, "NotFound", "no such resource");
+        return;
+    }
+    rr = rp_router_match(c->kind == RP_CONN_LOCAL ? c->ctx->local_router : c->ctx->router,
+                         req->host, path, plen, req->method, &route, &req->host_label, &allowed);
     if (rr == RP_ROUTE_NO_METHOD) {
         char allow[96];
         rp_router_allow(allowed, allow, sizeof(allow));

@@ -36,11 +36,17 @@ typedef struct rp_http_stats {
 typedef struct rp_http_ctx rp_http_ctx;
 typedef void (*rp_http_conn_closed_fn)(rp_http_ctx *ctx, void *arg);
 
-typedef enum { RP_CONN_HTTPS = 1, RP_CONN_REDIRECT = 2 } rp_conn_kind;
+/*
+ * RP_CONN_LOCAL: plain HTTP on a loopback-only listener, routed through the local router
+ * (rp_http_ctx_set_local_router): the managed identity endpoint workloads call.
+ */
+typedef enum { RP_CONN_HTTPS = 1, RP_CONN_REDIRECT = 2, RP_CONN_LOCAL = 3 } rp_conn_kind;
 
 /* Creates the per-loop context. router and tls are shared and must outlive it. */
 int rp_http_ctx_create(uv_loop_t *loop, const rp_router *router, rp_tls *tls,
                        const rp_http_limits *limits, int https_port, rp_http_ctx **out);
+/* Router for RP_CONN_LOCAL connections (shared, must outlive ctx). Without one they get 404. */
+void rp_http_ctx_set_local_router(rp_http_ctx *ctx, const rp_router *router);
 /* Frees the context; every connection must be closed first (rp_http_ctx_conns() == 0). */
 void rp_http_ctx_free(rp_http_ctx *ctx);
 /* Called (on the loop) each time a connection has been closed and freed. */

@@ -68,6 +68,10 @@ rp_str rp_req_header(const rp_req *req, const char *name);
 /* First query parameter named name (decoded), or NULL. */
 const char *rp_req_query(const rp_req *req, const char *name);
 
+/* The verified TLS client certificate, if the client sent one (borrowed), else NULL. */
+struct x509_st;
+struct x509_st *rp_req_peer_cert(const rp_req *req);
+
 /* Adds a response header (before rp_resp_send/rp_resp_begin). The strings are copied. */
 int rp_resp_header(rp_req *req, const char *name, const char *value);
 /* Sends a complete response. body may be NULL when len is 0. HEAD requests get no body. */

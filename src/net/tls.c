@@ -364,7 +364,17 @@ static int collect_names(cert_entry *e, X509 *x)
     return 0;
 }
 
-static SSL_CTX *make_ctx(rp_tls *t, int min_version, char *err, size_t errlen)
+/* Client certificates are accepted whoever issued them: what makes one count is that its
+ * thumbprint is registered to a principal (iam/authn.c), and the handshake has proved the
+ * client holds its key. An unregistered certificate authenticates nobody. */
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x)
+{
+    (void)preverify_ok;
+    (void)x;
+    return 1;
+}
+
+static SSL_CTX *make_ctx(rp_tls *t, int min_version, int client_certs, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     uint64_t opts =
@@ -405,6 +415,8 @@ static SSL_CTX *make_ctx(rp_tls *t, int min_version, char *err, size_t errlen)
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
     SSL_CTX_set_ex_data(ctx, ex_index, t);
+    if (client_certs)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
     return ctx;
 }
 
@@ -423,7 +435,7 @@ static int load_one(rp_tls *t, const rp_tls_opts *o, const rp_tls_cert_source *s
     EVP_PKEY *key = NULL;
     int rc = RP_EINVAL;
 
-    e->ctx = make_ctx(t, o->min_version, err, errlen);
+    e->ctx = make_ctx(t, o->min_version, o->client_certs, err, errlen);
     if (e->ctx == NULL)
         return RP_ECRYPTO;
     if (SSL_CTX_use_certificate_chain_file(e->ctx, src->cert_file) != 1) {

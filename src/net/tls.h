@@ -31,7 +31,8 @@ typedef struct rp_tls_cert_source {
 struct rp_rootkey;
 
 typedef struct rp_tls_opts {
-    int min_version; /* 12 or 13 */
+    int min_version;  /* 12 or 13 */
+    int client_certs; /* 1: ask for a client certificate (optional; any issuer) */
     unsigned ticket_rotate_s;
     const rp_tls_cert_source *certs; /* first = default */
     size_t ncerts;

@@ -29,6 +29,8 @@ typedef enum {
     K_DOMAIN,      /* DNS name, lower-cased */
     K_HOSTPORT,    /* HOST:PORT */
     K_HTTP_LISTEN, /* HOST:PORT, or "" / "off" / false to disable */
+    K_IDENTITY_LISTEN, /* loopback HOST:PORT, or "" / "off" / false to disable */
+    K_CLIENT_CERTS,    /* "off" or "optional" */
     K_INT,         /* decimal integer in [min, max], stored by width */
     K_TLS_VERSION, /* "1.2" | "1.3" */
     K_CERTS,       /* array of {"cert","key"} */
@@ -58,9 +60,11 @@ static const key_def keys[] = {
     {"domain", K_DOMAIN, F(domain), W_INT, 0, 0, 1},
     {"listen", K_HOSTPORT, F(listen), W_INT, 0, 0, 0},
     {"http_listen", K_HTTP_LISTEN, F(http_listen), W_INT, 0, 0, 0},
+    {"identity_listen", K_IDENTITY_LISTEN, F(identity_listen), W_INT, 0, 0, 0},
     {"static", K_PATH, F(static_root), W_INT, 0, 0, 1},
     {"workers", K_INT, F(workers), W_INT, 0, 256, 0},
     {"tls.min_version", K_TLS_VERSION, F(tls_min_version), W_INT, 0, 0, 0},
+    {"tls.client_certificates", K_CLIENT_CERTS, F(client_certs), W_INT, 0, 0, 0},
     {"tls.ticket_rotation_s", K_INT, F(ticket_rotate_s), W_INT, 60, 86400, 0},
     {"tls.certificates", K_CERTS, F(certs), W_INT, 0, 0, 0},
     {"limits.max_connections", K_INT, F(max_connections), W_SIZE, 1, 1000000, 0},
@@ -344,6 +348,31 @@ static int apply_string(rp_config *c, const key_def *k, const char *v, const cha
                         q);
         c->http_enabled = 1;
         return 0;
+    case K_IDENTITY_LISTEN:
+        if (v[0] == '\0' || strcmp(v, "off") == 0) {
+            c->identity_enabled = 0;
+            return 0;
+        }
+        if (rp_hostport_parse(v, &c->identity_listen) != 0)
+            return fail(err, errlen, RP_EINVAL, source, k->name, "%s is not HOST:PORT (or \"off\")",
+                        q);
+        /* Workloads authenticate with a header only: the endpoint must not leave the host. */
+        if (strcmp(c->identity_listen.host, "127.0.0.1") != 0 &&
+            strcmp(c->identity_listen.host, "::1") != 0 &&
+            strcmp(c->identity_listen.host, "localhost") != 0)
+            return fail(err, errlen, RP_EINVAL, source, k->name,
+                        "%s is not a loopback address (127.0.0.1 or ::1)", q);
+        c->identity_enabled = 1;
+        return 0;
+    case K_CLIENT_CERTS:
+        if (strcmp(v, "off") == 0)
+            c->client_certs = 0;
+        else if (strcmp(v, "optional") == 0)
+            c->client_certs = 1;
+        else
+            return fail(err, errlen, RP_EINVAL, source, k->name,
+                        "%s is not \"off\" or \"optional\"", q);
+        return 0;
     case K_HOSTPORT:
         if (rp_hostport_parse(v, (rp_hostport *)field_base) != 0)
             return fail(err, errlen, RP_EINVAL, source, k->name, "%s is not HOST:PORT", q);
@@ -556,6 +585,12 @@ static int apply_json(rp_config *c, const key_def *k, json_t *v, int reals, cons
             return 0;
         }
         break;
+    case K_IDENTITY_LISTEN:
+        if (json_is_false(v)) {
+            c->identity_enabled = 0;
+            return 0;
+        }
+        break;
     case K_PATH:
     case K_DOMAIN:
         if (json_is_null(v) && k->nullable) {
@@ -587,6 +622,9 @@ void rp_config_defaults(rp_config *c)
     rp_strlcpy(c->http_listen.host, "127.0.0.1", sizeof(c->http_listen.host));
     c->http_listen.port = 8080;
     c->http_enabled = 1;
+    rp_strlcpy(c->identity_listen.host, "127.0.0.1", sizeof(c->identity_listen.host));
+    c->identity_listen.port = 8459;
+    c->identity_enabled = 1;
     c->workers = 0;
     c->tls_min_version = 12;
     c->ticket_rotate_s = 3600;
@@ -854,6 +892,15 @@ int rp_config_validate(const rp_config *c, char *err, size_t errlen)
         return fail(err, errlen, RP_EINVAL, "config", "http_listen",
                     "port %d is already used by listen (%s:%d); choose another or \"off\"",
                     c->http_listen.port, c->listen.host, c->listen.port);
+    if (c->identity_enabled && c->identity_listen.port != 0 &&
+        ((c->listen.port == c->identity_listen.port &&
+          (strcmp(c->listen.host, c->identity_listen.host) == 0 || is_wildcard(c->listen.host))) ||
+         (c->http_enabled && c->http_listen.port == c->identity_listen.port &&
+          (strcmp(c->http_listen.host, c->identity_listen.host) == 0 ||
+           is_wildcard(c->http_listen.host)))))
+        return fail(err, errlen, RP_EINVAL, "config", "identity_listen",
+                    "port %d is already used by another listener; choose another or \"off\"",
+                    c->identity_listen.port);
     return 0;
 }
 
@@ -892,11 +939,16 @@ json_t *rp_config_to_json(const rp_config *c)
         rc |= put_hostport(root, "http_listen", &c->http_listen);
     else
         rc |= put_str(root, "http_listen", "off");
+    if (c->identity_enabled)
+        rc |= put_hostport(root, "identity_listen", &c->identity_listen);
+    else
+        rc |= put_str(root, "identity_listen", "off");
     rc |= put_str(root, "static", c->static_root);
     rc |= put_int(root, "workers", (uint64_t)c->workers);
 
     rc |= put_str(tls, "min_version", c->tls_min_version == 13 ? "1.3" : "1.2");
     rc |= put_int(tls, "ticket_rotation_s", (uint64_t)c->ticket_rotate_s);
+    rc |= put_str(tls, "client_certificates", c->client_certs ? "optional" : "off");
     for (size_t i = 0; i < c->ncerts; i++) {
         json_t *pair = json_object();
         if (pair == NULL || json_array_append_new(certs, pair) != 0)

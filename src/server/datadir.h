@@ -30,6 +30,7 @@
 #define RP_DATADIR_SERVER_CERT "tls/server.crt"
 #define RP_DATADIR_SERVER_KEY  "tls/server.key.sealed"
 #define RP_DATADIR_DB          "rampart.db"
+#define RP_DATADIR_AUDIT_LOG   "audit/audit.log"
 /* Labels (AAD) of the sealed key files. */
 #define RP_DATADIR_CA_KEY_LABEL     "ca"
 #define RP_DATADIR_SERVER_KEY_LABEL "server"

@@ -22,7 +22,7 @@
 #include "net/tls.h"
 #include "server/admin.h"
 #include "server/datadir.h"
-#include "server/mgmt.h"
+#include "iam/iam.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -64,7 +64,7 @@ typedef struct worker {
     uv_loop_t loop;
     uv_async_t cmd_async;
     uv_timer_t backoff; /* accept paused after EMFILE */
-    listener ls[2];
+    listener ls[3];
     size_t nls;
     rp_http_ctx *http;
     size_t max_conns;
@@ -78,10 +78,12 @@ typedef struct worker {
 struct server {
     const rp_config *cfg;
     char domain[256];
-    char paths[4][RP_PATH_MAX];
+    char paths[5][RP_PATH_MAX];
     rp_rootkey *rk;
     rp_store *store;
-    rp_mgmt *mgmt;
+    rp_iam *iam;
+    rp_router *local_router;
+    uv_timer_t key_timer;
     rp_tls *tls;
     rp_tls_cert_source *srcs;
     size_t nsrcs;
@@ -90,7 +92,7 @@ struct server {
     rp_static *stat;
     worker *workers;
     int nworkers;
-    int https_port, http_port;
+    int https_port, http_port, identity_port;
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t ticket_timer, drain_timer;
@@ -150,6 +152,8 @@ static void worker_shutdown(worker *w)
     }
     uv_close((uv_handle_t *)&w->cmd_async, handle_close_noop);
     uv_close((uv_handle_t *)&w->backoff, handle_close_noop);
+    /* Its completion ports keep the loop alive until closed (a no-op off the loop thread). */
+    rp_iam_loop_stop(w->srv->iam);
 }
 
 static void on_accept(uv_poll_t *p, int status, int events);
@@ -255,7 +259,10 @@ static void worker_main(void *arg)
 {
     worker *w = arg;
     server *s = w->srv;
+    int rc = rp_iam_loop_start(s->iam, &w->loop);
 
+    if (rc != 0)
+        rp_log_err("worker.start", "identity ports not available; changes will fail", rc);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Everything is closed; let close callbacks finish, then release. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -270,13 +277,14 @@ static void worker_main(void *arg)
     uv_async_send(&s->exited_async);
 }
 
-static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *err, size_t errlen)
+static int worker_init(server *s, worker *w, int https_fd, int http_fd, int id_fd, char *err,
+                       size_t errlen)
 {
     const rp_config *cfg = s->cfg;
     rp_http_limits limits = {cfg->header_timeout_ms, cfg->body_timeout_ms, cfg->idle_timeout_ms,
                              cfg->write_timeout_ms};
-    int fds[2] = {https_fd, http_fd};
-    rp_conn_kind kinds[2] = {RP_CONN_HTTPS, RP_CONN_REDIRECT};
+    int fds[3] = {https_fd, http_fd, id_fd};
+    rp_conn_kind kinds[3] = {RP_CONN_HTTPS, RP_CONN_REDIRECT, RP_CONN_LOCAL};
 
     w->srv = s;
     if (uv_loop_init(&w->loop) != 0) {
@@ -289,6 +297,7 @@ static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *er
         return RP_ENOMEM;
     }
     rp_http_ctx_on_closed(w->http, on_conn_closed, w);
+    rp_http_ctx_set_local_router(w->http, s->local_router);
     if (uv_async_init(&w->loop, &w->cmd_async, on_cmd) != 0 ||
         uv_timer_init(&w->loop, &w->backoff) != 0) {
         /* Only fails on a broken kernel or fd exhaustion: nothing is serving yet. */
@@ -298,7 +307,7 @@ static int worker_init(server *s, worker *w, int https_fd, int http_fd, char *er
     }
     w->cmd_async.data = w;
     w->backoff.data = w;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         listener *l;
         if (fds[i] < 0)
             continue;
@@ -350,9 +359,18 @@ static void on_hup(uv_signal_t *h, int sig)
     else
         rp_log_msg(RP_LOG_INFO, "reload.tls", "certificates reloaded");
     if (load_creds(s, &creds) == 0)
-        rp_mgmt_set_creds(s->mgmt, creds);
+        rp_iam_set_admin(s->iam, creds);
     else
         rp_log_msg(RP_LOG_ERROR, "reload.credentials", "cannot reload administrator credentials");
+}
+
+static void on_key_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    int rc = rp_iam_rotate_keys(s->iam, 0);
+
+    if (rc != 0)
+        rp_log_err("iam.signing_key", "cannot rotate the token signing key", rc);
 }
 
 static void on_ticket_timer(uv_timer_t *t)
@@ -381,6 +399,7 @@ static void main_close_all(server *s)
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_close((uv_handle_t *)&s->ticket_timer, NULL);
+    uv_close((uv_handle_t *)&s->key_timer, NULL);
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_close((uv_handle_t *)&s->exited_async, NULL);
 }
@@ -411,6 +430,7 @@ static void on_term(uv_signal_t *h, int sig)
     s->draining = 1;
     rp_log_msg(RP_LOG_INFO, "drain.start", "draining connections");
     uv_timer_stop(&s->ticket_timer);
+    uv_timer_stop(&s->key_timer);
     if (s->cfg->drain_timeout_ms == 0)
         broadcast(s, CMD_STOP);
     else {
@@ -445,8 +465,9 @@ static void server_free(server *s)
         uv_mutex_destroy(&s->exit_lock);
     rp_static_close(s->stat);
     rp_router_free(s->router);
+    rp_router_free(s->local_router);
     rp_tls_free(s->tls);
-    rp_mgmt_free(s->mgmt);
+    rp_iam_close(s->iam);
     rp_store_close(s->store);
     rp_rootkey_free(s->rk);
     rp_free(s->srcs);
@@ -482,7 +503,8 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
     if (rp_datadir_path(cfg->data_dir, RP_DATADIR_ROOT_KEY, s->paths[0], RP_PATH_MAX) != 0 ||
         rp_datadir_path(cfg->data_dir, RP_DATADIR_DB, s->paths[1], RP_PATH_MAX) != 0 ||
         rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_CERT, s->paths[2], RP_PATH_MAX) != 0 ||
-        rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_KEY, s->paths[3], RP_PATH_MAX) != 0) {
+        rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_KEY, s->paths[3], RP_PATH_MAX) != 0 ||
+        rp_datadir_path(cfg->data_dir, RP_DATADIR_AUDIT_LOG, s->paths[4], RP_PATH_MAX) != 0) {
         snprintf(err, errlen, "data directory path too long");
         return RP_ETOOBIG;
     }
@@ -501,11 +523,35 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
         snprintf(err, errlen, "cannot load administrator credentials: %s", rp_strerror(rc));
         return rc;
     }
-    rc = rp_mgmt_create(creds, s->domain, &s->mgmt);
-    if (rc != 0) {
-        rp_admin_creds_free(creds);
-        snprintf(err, errlen, "out of memory");
-        return rc;
+    {
+        char idep[320];
+        rp_iam_opts io = {0};
+        /* The audit directory is created on first start (installs made before it existed). */
+        char dir[RP_PATH_MAX];
+        char *slash;
+        rp_strlcpy(dir, s->paths[4], sizeof(dir));
+        slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+                rp_admin_creds_free(creds);
+                snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+                return RP_EIO;
+            }
+        }
+        snprintf(idep, sizeof(idep),
+                 strchr(cfg->identity_listen.host, ':') ? "http://[%s]:%d/msi/token"
+                                                        : "http://%s:%d/msi/token",
+                 cfg->identity_listen.host, cfg->identity_listen.port);
+        io.domain = s->domain;
+        io.https_port = cfg->listen.port;
+        io.rootkey = s->rk;
+        io.store = s->store;
+        io.audit_path = s->paths[4];
+        io.identity_endpoint = cfg->identity_enabled ? idep : NULL;
+        rc = rp_iam_open(&io, creds, &s->iam, err, errlen);
+        if (rc != 0)
+            return rc;
     }
     /* Operator certificates replace the built-in one; the first is the default. */
     s->nsrcs = cfg->ncerts ? cfg->ncerts : 1;
@@ -522,6 +568,7 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
         }
     }
     s->tls_opts.min_version = cfg->tls_min_version;
+    s->tls_opts.client_certs = cfg->client_certs;
     s->tls_opts.ticket_rotate_s = (unsigned)cfg->ticket_rotate_s;
     s->tls_opts.certs = s->srcs;
     s->tls_opts.ncerts = s->nsrcs;
@@ -531,7 +578,11 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
         return rc;
     rc = rp_router_create(s->domain, &s->router);
     if (rc == 0)
-        rc = rp_mgmt_register(s->mgmt, s->router, cfg->max_body_bytes);
+        rc = rp_iam_register(s->iam, s->router, cfg->max_body_bytes);
+    if (rc == 0)
+        rc = rp_router_create(s->domain, &s->local_router);
+    if (rc == 0)
+        rc = rp_iam_register_local(s->iam, s->local_router);
     if (rc != 0) {
         snprintf(err, errlen, "cannot build the router: %s", rp_strerror(rc));
         return rc;
@@ -597,8 +648,9 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
     }
     s.https_port = cfg->listen.port;
     s.http_port = cfg->http_listen.port;
+    s.identity_port = cfg->identity_listen.port;
     for (i = 0; i < s.nworkers; i++) {
-        int hfd, pfd = -1;
+        int hfd, pfd = -1, ifd = -1;
         hfd = rp_listen_tcp(cfg->listen.host, &s.https_port, RP_LISTEN_BACKLOG, err, errlen);
         if (hfd < 0) {
             rc = hfd;
@@ -613,21 +665,34 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
                 goto out_workers;
             }
         }
+        if (cfg->identity_enabled) {
+            ifd = rp_listen_tcp(cfg->identity_listen.host, &s.identity_port, RP_LISTEN_BACKLOG,
+                                err, errlen);
+            if (ifd < 0) {
+                close(hfd);
+                if (pfd >= 0)
+                    close(pfd);
+                rc = ifd;
+                goto out_workers;
+            }
+        }
         s.workers[i].max_conns =
             (cfg->max_connections + (size_t)s.nworkers - 1) / (size_t)s.nworkers;
         atomic_init(&s.workers[i].cmd, CMD_NONE);
-        rc = worker_init(&s, &s.workers[i], hfd, pfd, err, errlen);
+        rc = worker_init(&s, &s.workers[i], hfd, pfd, ifd, err, errlen);
         if (rc != 0) {
             close(hfd);
             if (pfd >= 0)
                 close(pfd);
+            if (ifd >= 0)
+                close(ifd);
             goto out_workers;
         }
         s.workers[i].started = 1;
     }
     if (uv_loop_init(&s.loop) != 0 || uv_signal_init(&s.loop, &s.sig_term) != 0 ||
         uv_signal_init(&s.loop, &s.sig_int) != 0 || uv_signal_init(&s.loop, &s.sig_hup) != 0 ||
-        uv_timer_init(&s.loop, &s.ticket_timer) != 0 ||
+        uv_timer_init(&s.loop, &s.ticket_timer) != 0 || uv_timer_init(&s.loop, &s.key_timer) != 0 ||
         uv_timer_init(&s.loop, &s.drain_timer) != 0 ||
         uv_async_init(&s.loop, &s.exited_async, on_worker_exited) != 0) {
         /* Before any thread or connection exists; a half-initialised loop is not worth unwinding. */
@@ -635,12 +700,27 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
         abort();
     }
     s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
-    s.ticket_timer.data = s.drain_timer.data = s.exited_async.data = &s;
+    s.ticket_timer.data = s.drain_timer.data = s.exited_async.data = s.key_timer.data = &s;
     uv_signal_start(&s.sig_term, on_term, SIGTERM);
     uv_signal_start(&s.sig_int, on_term, SIGINT);
     uv_signal_start(&s.sig_hup, on_hup, SIGHUP);
     uv_timer_start(&s.ticket_timer, on_ticket_timer, (uint64_t)cfg->ticket_rotate_s * 1000,
                    (uint64_t)cfg->ticket_rotate_s * 1000);
+    /* The signing key rotates on its own schedule; checking hourly is plenty. */
+    uv_timer_start(&s.key_timer, on_key_timer, 3600 * 1000, 3600 * 1000);
+    {
+        char idep[320];
+        snprintf(idep, sizeof(idep),
+                 strchr(cfg->identity_listen.host, ':') ? "http://[%s]:%d/msi/token"
+                                                        : "http://%s:%d/msi/token",
+                 cfg->identity_listen.host, s.identity_port);
+        /* Ephemeral ports are known only now, before any request can read these names. */
+        rc = rp_iam_set_endpoints(s.iam, s.https_port, cfg->identity_enabled ? idep : NULL);
+        if (rc != 0) {
+            snprintf(err, errlen, "out of memory");
+            abort();
+        }
+    }
     atomic_init(&s.alive, s.nworkers);
     for (i = 0; i < s.nworkers; i++) {
         if (uv_thread_create(&s.workers[i].thread, worker_main, &s.workers[i]) != 0) {
@@ -655,9 +735,13 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
         if (cfg->http_enabled)
             snprintf(http, sizeof(http), strchr(cfg->http_listen.host, ':') ? "[%s]:%d" : "%s:%d",
                      cfg->http_listen.host, s.http_port);
+        char ident[300] = "";
+        if (cfg->identity_enabled)
+            snprintf(ident, sizeof(ident), "http://%s:%d/msi/token", cfg->identity_listen.host,
+                     s.identity_port);
         printf("{\"event\":\"ready\",\"https\":\"%s\",\"http\":\"%s\",\"domain\":\"%s\","
-               "\"workers\":%d,\"pid\":%d}\n",
-               https, http, s.domain, s.nworkers, (int)getpid());
+               "\"identity\":\"%s\",\"tenant\":\"%s\",\"workers\":%d,\"pid\":%d}\n",
+               https, http, s.domain, ident, rp_iam_tenant(s.iam), s.nworkers, (int)getpid());
         fflush(stdout);
     }
     rp_log_msg(RP_LOG_INFO, "serve.ready", "accepting connections");

@@ -18,6 +18,36 @@ static const char *const migrations[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE admin_credentials (id TEXT PRIMARY KEY, hash BLOB NOT NULL,"
     " created_at INTEGER NOT NULL);",
+    /* 2: identity and access (docs/iam.md). Times are Unix seconds; 0 means "none". */
+    "CREATE TABLE principals (id TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN"
+    " ('user', 'servicePrincipal', 'managedIdentity')), name TEXT NOT NULL COLLATE NOCASE,"
+    " client_id TEXT NOT NULL UNIQUE, scope TEXT, created_by TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, UNIQUE (kind, name));"
+    "CREATE TABLE credentials (id TEXT PRIMARY KEY, principal_id TEXT NOT NULL"
+    " REFERENCES principals(id) ON DELETE CASCADE, type TEXT NOT NULL CHECK (type IN"
+    " ('secret', 'certificate')), hash BLOB, hint TEXT, thumbprint TEXT, cert BLOB,"
+    " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+    " retired_at INTEGER NOT NULL DEFAULT 0, sealed BLOB NOT NULL);"
+    "CREATE TABLE role_definitions (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE"
+    " COLLATE NOCASE, body TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE role_assignments (id TEXT PRIMARY KEY, principal_id TEXT NOT NULL,"
+    " role_id TEXT NOT NULL, scope TEXT NOT NULL COLLATE NOCASE, not_before INTEGER NOT NULL"
+    " DEFAULT 0, expires_at INTEGER NOT NULL DEFAULT 0, activation_id TEXT,"
+    " created_by TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX role_assignments_principal ON role_assignments (principal_id);"
+    "CREATE TABLE role_eligibilities (id TEXT PRIMARY KEY, principal_id TEXT NOT NULL,"
+    " role_id TEXT NOT NULL, scope TEXT NOT NULL COLLATE NOCASE, max_duration INTEGER NOT NULL,"
+    " approvers TEXT NOT NULL DEFAULT '[]', expires_at INTEGER NOT NULL DEFAULT 0,"
+    " created_by TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE role_activations (id TEXT PRIMARY KEY, eligibility_id TEXT NOT NULL,"
+    " principal_id TEXT NOT NULL, role_id TEXT NOT NULL, scope TEXT NOT NULL COLLATE NOCASE,"
+    " justification TEXT NOT NULL, duration INTEGER NOT NULL, status TEXT NOT NULL,"
+    " requested_at INTEGER NOT NULL, decided_by TEXT, decided_at INTEGER NOT NULL DEFAULT 0,"
+    " expires_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE identity_sessions (id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+    " principals TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL);",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -10,7 +10,9 @@ test('serve answers health, static and the authenticated API, then drains on SIG
   try {
     const h = await request(srv, { path: '/health' });
     assert.equal(h.status, 200);
-    assert.deepEqual(JSON.parse(h.text), { status: 'ok' });
+    // The tenant id is public (it is in every token and URL of the token service).
+    assert.deepEqual(JSON.parse(h.text), { status: 'ok', tenant: srv.tenant });
+    assert.match(srv.tenant, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.match(h.headers['strict-transport-security'], /max-age=(\d+)/);
     assert.ok(Number(h.headers['strict-transport-security'].match(/max-age=(\d+)/)[1]) >= 31536000);
     assert.equal(h.headers['x-content-type-options'], 'nosniff');

@@ -38,7 +38,8 @@ export async function startServer(opts = {}) {
   const args = ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0'];
   if (opts.staticDir) args.push('--static', opts.staticDir);
   args.push(...(opts.args || []));
-  const env = { ...process.env, ...(opts.env || {}) };
+  // The managed identity endpoint also takes a kernel-picked port (tests run servers side by side).
+  const env = { RAMPART_IDENTITY_LISTEN: '127.0.0.1:0', ...process.env, ...(opts.env || {}) };
   const proc = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -61,6 +62,7 @@ export async function startServer(opts = {}) {
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   const srv = {
     proc, dataDir, port, httpPort, ca, report, ready,
+    tenant: ready.tenant, identityEndpoint: ready.identity,
     token: report ? report.admin_token : undefined,
     get stderr() { return stderr; },
     exited,

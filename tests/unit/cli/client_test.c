@@ -1,7 +1,9 @@
 /*
  * client_test.c - unit tests for cli/client: flags > environment > client file, https-only
- * URLs, the permission rule for a file holding a token, messages that never carry the token,
- * and rp_client_get failing cleanly against a closed port. Files are real, under $RP_TEST_TMP.
+ * URLs, the permission rule for a file holding a token, expired logins, the client file
+ * writer (login/logout), messages that never carry the token, rp_client_get failing cleanly
+ * against a closed port, and rp_client_request / rp_client_post_form against a scripted local
+ * HTTPS server (method, headers, body, status). Files are real, under $RP_TEST_TMP.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "cli/testserver.h"
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -22,12 +25,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOKEN "rpt_s3cr3t-T0ken.value"
 
 static char tmpdir[1024];
 static char ca_a[1200], ca_b[1200];
+static ts_server srv;
 
 static void make_file(const char *path, const char *text, mode_t mode)
 {
@@ -52,12 +57,14 @@ static int setup_tmp(void **state)
     unsetenv("HTTPS_PROXY");
     unsetenv("all_proxy");
     unsetenv("ALL_PROXY");
+    ts_start(&srv, tmpdir);
     return 0;
 }
 
 static int teardown_tmp(void **state)
 {
     (void)state;
+    ts_stop(&srv);
     rp_test_rmtree(tmpdir);
     return 0;
 }
@@ -343,12 +350,318 @@ static void test_get_closed_port(void **state)
     rp_buf_free(&body);
 }
 
+static void test_expiry(void **state)
+{
+    rp_client_settings s;
+    char err[512] = "", text[512];
+    char *envp[] = {"RAMPART_TOKEN=env-token", NULL};
+    const char *path;
+    long long now = (long long)time(NULL);
+
+    (void)state;
+    /* A login that is still valid is used, and its expiry reported. */
+    snprintf(text, sizeof(text),
+             "{\"url\":\"https://x.example\",\"token\":\"" TOKEN "\",\"expiresAt\":%lld}",
+             now + 3600);
+    path = client_file(text, 0600);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.token, TOKEN);
+    assert_int_equal(s.token_expires_at, now + 3600);
+    assert_int_equal(s.token_expired, 0);
+    rp_client_settings_free(&s);
+
+    /* An expired one is dropped, and said so. */
+    snprintf(text, sizeof(text),
+             "{\"url\":\"https://x.example\",\"token\":\"" TOKEN "\",\"expiresAt\":%lld}", now - 1);
+    path = client_file(text, 0600);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_null(s.token);
+    assert_int_equal(s.token_expired, 1);
+    assert_string_equal(s.url, "https://x.example");
+    rp_client_settings_free(&s);
+
+    /* A token from the environment or a flag does not expire with the file's. */
+    assert_int_equal(rp_client_settings_load(&s, path, envp, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.token, "env-token");
+    assert_int_equal(s.token_expired, 0);
+    rp_client_settings_free(&s);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, "flag", err, sizeof(err)),
+                     0);
+    assert_string_equal(s.token, "flag");
+    rp_client_settings_free(&s);
+
+    /* expiresAt must be Unix seconds; null or absent means no expiry. */
+    path = client_file("{\"token\":\"" TOKEN "\",\"expiresAt\":\"2026-01-01T00:00:00Z\"}", 0600);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     RP_EINVAL);
+    assert_non_null(strstr(err, "expiresAt"));
+    assert_null(strstr(err, TOKEN));
+    path = client_file("{\"token\":\"" TOKEN "\",\"expiresAt\":null}", 0600);
+    assert_int_equal(rp_client_settings_load(&s, path, NULL, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.token, TOKEN);
+    assert_int_equal(s.token_expires_at, 0);
+    rp_client_settings_free(&s);
+    unlink(path);
+}
+
+static void read_text(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+static void test_file_store(void **state)
+{
+    char home[1200], env_home[1300], path[1400], dir[1400], text[4096], err[512] = "";
+    char *envp[] = {env_home, NULL};
+    rp_client_settings s;
+    struct stat st;
+    long long now = (long long)time(NULL);
+
+    (void)state;
+    snprintf(home, sizeof(home), "%s/storehome", tmpdir);
+    snprintf(env_home, sizeof(env_home), "HOME=%s", home);
+    mkdir(home, 0755);
+    assert_int_equal(rp_client_file_path(NULL, envp, path, sizeof(path)), 0);
+    snprintf(dir, sizeof(dir), "%s/.config/rampart/client.json", home);
+    assert_string_equal(path, dir);
+
+    /* login on a fresh account: directories 0700, file 0600, readable by the loader */
+    assert_int_equal(rp_client_file_store(NULL, envp, "https://login.example:8443", ca_a, TOKEN,
+                                          now + 600, err, sizeof(err)),
+                     0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(dir, sizeof(dir), "%s/.config/rampart", home);
+    assert_int_equal(stat(dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(rp_client_settings_load(&s, NULL, envp, NULL, NULL, NULL, err, sizeof(err)),
+                     0);
+    assert_string_equal(s.url, "https://login.example:8443");
+    assert_string_equal(s.ca_file, ca_a);
+    assert_string_equal(s.token, TOKEN);
+    assert_int_equal(s.token_expires_at, now + 600);
+    rp_client_settings_free(&s);
+
+    /* a second login keeps url and ca when not given, replaces the token */
+    assert_int_equal(
+        rp_client_file_store(NULL, envp, NULL, NULL, "second-token", 0, err, sizeof(err)), 0);
+    read_text(path, text, sizeof(text));
+    assert_non_null(strstr(text, "https://login.example:8443"));
+    assert_non_null(strstr(text, "second-token"));
+    assert_null(strstr(text, TOKEN));
+    assert_null(strstr(text, "expiresAt")); /* 0: no expiry recorded */
+
+    /* logout removes the token and its expiry, keeps the rest */
+    assert_int_equal(rp_client_file_store(NULL, envp, NULL, NULL, TOKEN, now + 5, err, sizeof(err)),
+                     0);
+    assert_int_equal(rp_client_file_store(NULL, envp, NULL, NULL, NULL, 0, err, sizeof(err)), 0);
+    read_text(path, text, sizeof(text));
+    assert_null(strstr(text, "token"));
+    assert_null(strstr(text, "expiresAt"));
+    assert_non_null(strstr(text, "\"url\""));
+    assert_non_null(strstr(text, "\"ca\""));
+
+    /* a loose file is rewritten 0600 (it is being replaced) */
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(rp_client_file_store(NULL, envp, NULL, NULL, TOKEN, 0, err, sizeof(err)), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* a file that is not a client file is left alone */
+    make_file(path, "{\"url\": \"https://x\", \"other\": 1}", 0600);
+    assert_int_equal(rp_client_file_store(NULL, envp, NULL, NULL, TOKEN, 0, err, sizeof(err)),
+                     RP_EPARSE);
+    read_text(path, text, sizeof(text));
+    assert_non_null(strstr(text, "other"));
+
+    /* a token the loader would refuse is refused here too, without being quoted */
+    assert_int_equal(
+        rp_client_file_store(NULL, envp, NULL, NULL, "bad token\n", 0, err, sizeof(err)),
+        RP_EINVAL);
+    assert_null(strstr(err, "bad token"));
+    /* no HOME */
+    assert_int_equal(rp_client_file_store(NULL, NULL, NULL, NULL, TOKEN, 0, err, sizeof(err)),
+                     RP_EINVAL);
+    rp_test_rmtree(home);
+}
+
+static void settings_for_srv(rp_client_settings *s, const char *token)
+{
+    char url[64], err[512] = "";
+
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", srv.port);
+    assert_int_equal(
+        rp_client_settings_load(s, NULL, NULL, url, srv.ca_path, token, err, sizeof(err)), 0);
+}
+
+static void test_request(void **state)
+{
+    rp_client_settings s;
+    rp_buf out;
+    char err[512] = "";
+    long status = 0;
+    const ts_req *r;
+    json_t *body;
+
+    (void)state;
+    ts_reset(&srv);
+    ts_route_add(&srv, "POST", "/api/users", 201, "{\"id\":\"u1\",\"secret\":\"s\"}");
+    ts_route_add(&srv, "DELETE", "/api/users/alice", 204, NULL);
+    ts_route_add(&srv, "GET", "/api/denied", 403,
+                 "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"no\"}}");
+    ts_route_add(&srv, "POST", "/api/empty", 200, "{}");
+    settings_for_srv(&s, TOKEN);
+    rp_buf_init(&out, 1 << 20);
+
+    /* POST with a JSON body */
+    body = json_pack("{s:s}", "name", "alice");
+    assert_int_equal(
+        rp_client_request(&s, "POST", "/api/users", body, &status, &out, err, sizeof(err)), 0);
+    json_decref(body);
+    assert_int_equal(status, 201);
+    assert_string_equal(out.data, "{\"id\":\"u1\",\"secret\":\"s\"}");
+    r = ts_req_at(&srv, 0);
+    assert_non_null(r);
+    assert_string_equal(r->method, "POST");
+    assert_string_equal(r->target, "/api/users");
+    assert_string_equal(r->body, "{\"name\":\"alice\"}");
+    assert_non_null(strcasestr(r->head, "\r\nContent-Type: application/json\r\n"));
+    assert_non_null(strcasestr(r->head, "\r\nAccept: application/json\r\n"));
+    assert_non_null(strcasestr(r->head, "\r\nAuthorization: Bearer " TOKEN "\r\n"));
+    assert_null(strcasestr(r->head, "\r\nExpect:"));
+
+    /* DELETE without a body: no content type, the status comes back as is */
+    rp_buf_reset(&out);
+    assert_int_equal(
+        rp_client_request(&s, "DELETE", "/api/users/alice", NULL, &status, &out, err, sizeof(err)),
+        0);
+    assert_int_equal(status, 204);
+    assert_int_equal(out.len, 0);
+    r = ts_req_at(&srv, 1);
+    assert_string_equal(r->method, "DELETE");
+    assert_int_equal(r->body_len, 0);
+    assert_null(strcasestr(r->head, "content-type"));
+
+    /* errors are statuses, not failures: the caller judges */
+    rp_buf_reset(&out);
+    assert_int_equal(
+        rp_client_request(&s, "GET", "/api/denied?x=1", NULL, &status, &out, err, sizeof(err)), 0);
+    assert_int_equal(status, 403);
+    assert_non_null(strstr(out.data, "AuthorizationFailed"));
+    assert_string_equal(ts_req_at(&srv, 2)->target, "/api/denied?x=1");
+
+    /* POST without a body sends an empty one */
+    rp_buf_reset(&out);
+    assert_int_equal(
+        rp_client_request(&s, "POST", "/api/empty", NULL, &status, &out, err, sizeof(err)), 0);
+    assert_int_equal(status, 200);
+    r = ts_req_at(&srv, 3);
+    assert_non_null(strcasestr(r->head, "\r\nContent-Length: 0\r\n"));
+    assert_null(strcasestr(r->head, "content-type")); /* not labelled as a form */
+
+    /* a body bigger than out->max is refused */
+    {
+        rp_buf small;
+        rp_buf_init(&small, 8);
+        assert_int_equal(
+            rp_client_request(&s, "POST", "/api/users", NULL, &status, &small, err, sizeof(err)),
+            RP_ETOOBIG);
+        assert_non_null(strstr(err, "larger than 8 bytes"));
+        rp_buf_free(&small);
+    }
+
+    /* bad methods and paths are refused before any I/O */
+    assert_int_equal(rp_client_request(&s, "get", "/x", NULL, &status, &out, err, sizeof(err)),
+                     RP_EINVAL);
+    assert_int_equal(rp_client_request(&s, "GET\r\nX", "/x", NULL, &status, &out, err, sizeof(err)),
+                     RP_EINVAL);
+    assert_int_equal(rp_client_request(&s, "GET", "x", NULL, &status, &out, err, sizeof(err)),
+                     RP_EINVAL);
+    rp_client_settings_free(&s);
+
+    /* without a token: no Authorization header */
+    settings_for_srv(&s, NULL);
+    rp_buf_reset(&out);
+    assert_int_equal(
+        rp_client_request(&s, "DELETE", "/api/users/alice", NULL, &status, &out, err, sizeof(err)),
+        0);
+    r = ts_req_at(&srv, ts_nreqs(&srv) - 1);
+    assert_null(strcasestr(r->head, "authorization"));
+    rp_client_settings_free(&s);
+
+    /* the wrong CA: a TLS failure, named, without the token */
+    {
+        char url[64];
+        snprintf(url, sizeof(url), "https://127.0.0.1:%d", srv.port);
+        assert_int_equal(
+            rp_client_settings_load(&s, NULL, NULL, url, ca_a, TOKEN, err, sizeof(err)), 0);
+        assert_int_equal(
+            rp_client_request(&s, "GET", "/api/denied", NULL, &status, &out, err, sizeof(err)),
+            RP_ECRYPTO);
+        assert_null(strstr(err, TOKEN));
+        rp_client_settings_free(&s);
+    }
+    rp_buf_free(&out);
+}
+
+static void test_post_form(void **state)
+{
+    rp_client_settings s;
+    rp_buf out;
+    char err[512] = "", url[128];
+    long status = 0;
+    const ts_req *r;
+    const char *form[] = {"grant_type",    "client_credentials", "client_id", "user:alice",
+                          "client_secret", "a+b/c=d&e f",        NULL};
+    const char *bad_form[] = {"grant_type", NULL};
+
+    (void)state;
+    ts_reset(&srv);
+    ts_route_add(&srv, "POST", "/tenant-1/oauth2/v2.0/token", 200,
+                 "{\"access_token\":\"x\",\"expires_in\":3599}");
+    settings_for_srv(&s, TOKEN);
+    rp_buf_init(&out, 1 << 20);
+    snprintf(url, sizeof(url), "https://login.localhost:%d/tenant-1/oauth2/v2.0/token", srv.port);
+    assert_int_equal(rp_client_post_form(&s, url, form, &status, &out, err, sizeof(err)), 0);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(out.data, "access_token"));
+    r = ts_req_at(&srv, 0);
+    assert_string_equal(r->method, "POST");
+    assert_string_equal(
+        r->body,
+        "grant_type=client_credentials&client_id=user%3Aalice&client_secret=a%2Bb%2Fc%3Dd%26e%20f");
+    assert_non_null(strcasestr(r->head, "\r\nContent-Type: application/x-www-form-urlencoded\r\n"));
+    /* the form carries the credentials: the stored token never goes to the token service */
+    assert_null(strcasestr(r->head, "authorization"));
+    assert_null(strstr(r->head, TOKEN));
+
+    assert_int_equal(
+        rp_client_post_form(&s, "http://login.localhost/x", form, &status, &out, err, sizeof(err)),
+        RP_EINVAL);
+    assert_int_equal(rp_client_post_form(&s, url, bad_form, &status, &out, err, sizeof(err)),
+                     RP_EINVAL);
+    rp_client_settings_free(&s);
+    rp_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_precedence), cmocka_unit_test(test_default_file),
         cmocka_unit_test(test_https_only), cmocka_unit_test(test_file_permissions),
         cmocka_unit_test(test_bad_input),  cmocka_unit_test(test_get_closed_port),
+        cmocka_unit_test(test_expiry),     cmocka_unit_test(test_file_store),
+        cmocka_unit_test(test_request),    cmocka_unit_test(test_post_form),
     };
 
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);

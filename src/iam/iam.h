@@ -1,0 +1,100 @@
+/*
+ * iam.h - identity and access: principals, the token service, managed identities,
+ * authentication, RBAC, PIM and the audit trail (docs/iam.md).
+ *
+ * One rp_iam per server process. Its state lives in the store (tables of schema v2); what
+ * requests read - principals and their credentials, role definitions and assignments, PIM
+ * eligibilities, managed-identity sessions and the token signing keys - is loaded into an
+ * immutable snapshot that loop threads read without locks. A management change commits through
+ * the store's writer, then the snapshot is rebuilt whole and swapped (generation counter):
+ * changes are rare and the tables small, so rebuilding beats incremental bookkeeping.
+ * Time-bound grants (role assignments with an expiry, PIM activations) are evaluated against
+ * the clock on every check, so they end without a rebuild or a restart.
+ *
+ * Threads: rp_iam_open/close and rp_iam_rotate_keys run on the main thread; every loop thread
+ * that serves requests calls rp_iam_loop_start (on that thread) before serving and
+ * rp_iam_loop_stop before its loop closes. Handlers registered by rp_iam_register only run on
+ * such threads.
+ */
+#ifndef RP_IAM_IAM_H
+#define RP_IAM_IAM_H
+
+#include "crypto/rootkey.h"
+#include "http/router.h"
+#include "store/store.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+#define RP_IAM_NAME_MAX          64    /* principal names: [A-Za-z0-9._-], 1..64 */
+#define RP_IAM_TOKEN_LIFETIME_S  3600  /* access tokens */
+#define RP_IAM_KEY_ROTATE_S      (30 * 86400)
+#define RP_IAM_SKEW_S            60    /* clock skew allowed on exp/nbf */
+#define RP_IAM_SECRET_DAYS       180   /* default client secret lifetime */
+#define RP_IAM_SECRET_MAX_DAYS   730
+#define RP_IAM_SESSION_MAX_S     86400 /* managed identity workload sessions */
+#define RP_IAM_PIM_DEFAULT_S     (8 * 3600)
+#define RP_IAM_PIM_MAX_S         (24 * 3600)
+#define RP_IAM_ADMIN_ID          "admin"
+
+typedef enum {
+    RP_PRINCIPAL_ADMIN = 1,
+    RP_PRINCIPAL_USER = 2,
+    RP_PRINCIPAL_SP = 3,
+    RP_PRINCIPAL_MI = 4
+} rp_principal_kind;
+
+typedef struct rp_iam rp_iam;
+struct rp_admin_creds;
+
+typedef struct rp_iam_opts {
+    const char *domain;            /* D */
+    int https_port;                /* public HTTPS port (issuer and endpoints name it unless 443) */
+    const rp_rootkey *rootkey;     /* borrowed; must outlive the rp_iam */
+    rp_store *store;               /* borrowed; must outlive the rp_iam */
+    const char *audit_path;        /* DATA/audit/audit.log */
+    const char *identity_endpoint; /* "http://127.0.0.1:8459/msi/token", or NULL if disabled */
+    int64_t token_lifetime_s;      /* 0 = RP_IAM_TOKEN_LIFETIME_S */
+    int64_t key_rotate_s;          /* 0 = RP_IAM_KEY_ROTATE_S */
+} rp_iam_opts;
+
+/*
+ * Opens the service: creates the tenant id on first use, makes sure a current signing key
+ * exists (creating or rotating one as due), opens the audit log and loads the first snapshot.
+ * admin is the administrator credential set (ownership passes to the rp_iam). On failure err
+ * names the cause and every resource is released (including admin).
+ */
+int rp_iam_open(const rp_iam_opts *o, struct rp_admin_creds *admin, rp_iam **out, char *err,
+                size_t errlen);
+/* Flushes and closes the audit log, frees everything. All loops must have stopped. NULL ok. */
+void rp_iam_close(rp_iam *iam);
+
+/* Replaces the administrator credentials (SIGHUP). Takes ownership of admin. */
+void rp_iam_set_admin(rp_iam *iam, struct rp_admin_creds *admin);
+
+/* Per loop thread: opens the store and audit completion ports and the token cache. */
+int rp_iam_loop_start(rp_iam *iam, uv_loop_t *loop);
+void rp_iam_loop_stop(rp_iam *iam);
+
+/*
+ * Registers the token service (login.D), the management API (/api on D) and /health.
+ * max_body bounds management request bodies.
+ */
+int rp_iam_register(rp_iam *iam, rp_router *r, size_t max_body);
+
+/* Registers the managed identity endpoint on the loopback listener's router. */
+int rp_iam_register_local(rp_iam *iam, rp_router *r);
+
+/* Rotates the signing key if due (main thread, e.g. from a daily timer). 0 or RP_E*. */
+int rp_iam_rotate_keys(rp_iam *iam, int force);
+
+/*
+ * Names the public HTTPS port (for issuer and endpoint URLs) and the managed identity endpoint
+ * once the listeners are bound (ephemeral ports). Main thread, before any loop serves.
+ */
+int rp_iam_set_endpoints(rp_iam *iam, int https_port, const char *identity_endpoint);
+
+const char *rp_iam_tenant(const rp_iam *iam);
+const char *rp_iam_issuer(const rp_iam *iam);
+
+#endif
