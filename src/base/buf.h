@@ -23,6 +23,17 @@ void rp_buf_init(rp_buf *b, size_t max);
 int rp_buf_reserve(rp_buf *b, size_t n);
 int rp_buf_append(rp_buf *b, const void *p, size_t n);
 int rp_buf_append_str(rp_buf *b, const char *s);
+/* Appends one byte: rp_buf_append's fast path for byte-at-a-time writers (the codec's head
+ * scanner), without a call when there is room. Same results as rp_buf_append(b, &ch, 1). */
+static inline int rp_buf_push(rp_buf *b, char ch)
+{
+    if (b->len + 2 <= b->cap && b->len < b->max) {
+        b->data[b->len++] = ch;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return rp_buf_append(b, &ch, 1);
+}
 int rp_buf_appendf(rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rp_buf_vappendf(rp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Drops the first n bytes (n <= len). */

@@ -74,3 +74,120 @@ int rp_http_date_parse(const char *s, size_t n, time_t *out)
     *out = timegm(&tm);
     return 0;
 }
+
+static int digits(const char *s, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return RP_EPARSE;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int rp_iso_time_parse(const char *s, size_t n, int64_t *out)
+{
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t y, mo, d, h, mi, se;
+    size_t i = 19;
+
+    if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
+        digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
+        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &se))
+        return RP_EPARSE;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 59)
+        return RP_EPARSE;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return RP_EPARSE;
+    if (s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && i - f < 9 && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == f)
+            return RP_EPARSE;
+    }
+    if (!((n - i == 1 && s[i] == 'Z') || (n - i == 6 && memcmp(s + i, "+00:00", 6) == 0)))
+        return RP_EPARSE;
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    return 0;
+}
+
+void rp_iso_time(int64_t t, char out[21])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        memcpy(out, "1970-01-01T00:00:00Z", 21);
+}
+
+int rp_iso_duration_parse(const char *s, size_t n, int64_t *out)
+{
+    int64_t total = 0, num = -1;
+    int in_time = 0, last = 0; /* rank of the last unit: D=1 H=2 M=3 S=4, strictly increasing */
+
+    if (n < 3 || s[0] != 'P')
+        return RP_EPARSE;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        int rank;
+        int64_t mul;
+
+        if (c >= '0' && c <= '9') {
+            num = (num < 0 ? 0 : num) * 10 + (c - '0');
+            if (num > 1000000000)
+                return RP_EPARSE;
+            continue;
+        }
+        if (c == 'T') {
+            if (in_time || num >= 0 || i + 1 == n)
+                return RP_EPARSE;
+            in_time = 1;
+            continue;
+        }
+        if (num < 0)
+            return RP_EPARSE;
+        if (c == 'D' && !in_time) {
+            rank = 1;
+            mul = 86400;
+        } else if (c == 'H' && in_time) {
+            rank = 2;
+            mul = 3600;
+        } else if (c == 'M' && in_time) {
+            rank = 3;
+            mul = 60;
+        } else if (c == 'S' && in_time) {
+            rank = 4;
+            mul = 1;
+        } else {
+            return RP_EPARSE;
+        }
+        if (rank <= last)
+            return RP_EPARSE;
+        last = rank;
+        total += num * mul;
+        if (total > 1000000000)
+            return RP_EPARSE;
+        num = -1;
+    }
+    if (num >= 0 || total <= 0)
+        return RP_EPARSE;
+    *out = total;
+    return 0;
+}

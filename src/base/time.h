@@ -14,4 +14,18 @@ void rp_http_date(time_t t, char out[30]);
 /* Parses an IMF-fixdate; 0 and *out, or RP_EPARSE. Obsolete formats are not accepted. */
 int rp_http_date_parse(const char *s, size_t n, time_t *out);
 
+/*
+ * Parses an ISO 8601 UTC time, strictly "YYYY-MM-DDTHH:MM:SS" with an optional fraction
+ * (".123", ignored) and a "Z" or "+00:00" zone, years 1970..9999: 0 and *out (Unix seconds),
+ * or RP_EPARSE. s[0..n) need not be NUL-terminated.
+ */
+int rp_iso_time_parse(const char *s, size_t n, int64_t *out);
+/* Formats Unix seconds t as "YYYY-MM-DDTHH:MM:SSZ" into out[21]. */
+void rp_iso_time(int64_t t, char out[21]);
+/*
+ * Parses an ISO 8601 duration of days, hours, minutes and seconds ("PT8H", "P1DT30M", "PT90S";
+ * no years, months or weeks: their length varies): 0 and *out (seconds, 1..10^9), or RP_EPARSE.
+ */
+int rp_iso_duration_parse(const char *s, size_t n, int64_t *out);
+
 #endif

@@ -72,6 +72,15 @@ static void print_deleted(int json, const char *what, const char *name)
     putchar('\n');
 }
 
+/* On stderr, so it is seen even when stdout goes to a file or a pipe. */
+static void warn_secret(void)
+{
+    fflush(stdout);
+    fputs("rampart: the secret is shown only now and cannot be shown again: store it in a secret "
+          "manager.\n",
+          stderr);
+}
+
 /* Prints a secret from answer (member "secret") with the one-time warning on stderr. */
 static void print_secret(const json_t *answer, const char *login_hint)
 {
@@ -92,9 +101,8 @@ static void print_secret(const json_t *answer, const char *login_hint)
     if (login_hint != NULL)
         printf("\n%s\n", login_hint);
     fflush(stdout);
-    fputs("\nrampart: the secret is shown only now and cannot be shown again: store it in a "
-          "secret manager.\n",
-          stderr);
+    fputc('\n', stderr);
+    warn_secret();
 }
 
 /* ---------------------------------------------------------------- principals */
@@ -123,15 +131,17 @@ static int create_named(int argc, char **argv, char **envp, const char *collecti
     if (rc != RP_EXIT_OK)
         goto out;
     body = json_pack("{s:s}", "name", c.args.pos[0]);
+    if (body == NULL) {
+        rc = rp_cli_usage_error("the name must be UTF-8 text");
+        goto out;
+    }
     rc = rp_cli_request(&c, "POST", path, body, &answer, NULL);
     if (rc != RP_EXIT_OK)
         goto out;
     if (c.json) {
         rp_cli_print_json(json_incref(answer));
         if (json_is_string(json_object_get(answer, "secret")))
-            fputs("rampart: the secret is shown only now and cannot be shown again: store it in "
-                  "a secret manager.\n",
-                  stderr);
+            warn_secret();
         goto out;
     }
     printf("Created %s ", what);
@@ -356,6 +366,10 @@ static int sp_credential_add(int argc, char **argv, char **envp)
         if ((rc = read_cert(cert, &pem)) != RP_EXIT_OK)
             goto out;
         body = json_pack("{s:s,s:s}", "type", "certificate", "certificate", pem.data);
+        if (body == NULL) {
+            rc = rp_cli_fail(RP_EXIT_USAGE, "%s: not a PEM certificate (not text)", cert);
+            goto out;
+        }
     } else {
         if (years != NULL && (rc = option_count("years", years, 100, &n)) != RP_EXIT_OK)
             goto out;
@@ -372,9 +386,7 @@ static int sp_credential_add(int argc, char **argv, char **envp)
     if (c.json) {
         rp_cli_print_json(json_incref(answer));
         if (json_is_string(json_object_get(answer, "secret")))
-            fputs("rampart: the secret is shown only now and cannot be shown again: store it in "
-                  "a secret manager.\n",
-                  stderr);
+            warn_secret();
         goto out;
     }
     printf("Added a %s credential to ", cert != NULL ? "certificate" : "secret");
@@ -458,7 +470,8 @@ static int identity_create(int argc, char **argv, char **envp)
     if (rc != RP_EXIT_OK)
         return rc;
     body = json_pack("{s:s}", "name", c.args.pos[0]);
-    rc = rp_cli_request(&c, "POST", "/api/identities", body, &answer, NULL);
+    rc = body != NULL ? rp_cli_request(&c, "POST", "/api/identities", body, &answer, NULL)
+                      : rp_cli_usage_error("the name must be UTF-8 text");
     if (rc == RP_EXIT_OK && c.json) {
         rp_cli_print_json(json_incref(answer));
     } else if (rc == RP_EXIT_OK) {

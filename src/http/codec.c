@@ -228,7 +228,7 @@ static rp_codec_kind scan_head(rp_codec *c, const char *data, size_t len, size_t
             return k;
         if (reqline && line_len >= RP_HTTP_MAX_REQUEST_LINE)
             return fail(c, ev, 414, "UriTooLong", "request line too long");
-        if (rp_buf_append(&c->head, &ch, 1) != 0) {
+        if (rp_buf_push(&c->head, (char)ch) != 0) {
             if (reqline)
                 return fail(c, ev, 414, "UriTooLong", "request line too long");
             return fail(c, ev, 431, "HeadersTooLarge", "request header section too large");

@@ -748,6 +748,15 @@ static void redirect(rp_conn *c, rp_req *req)
     rp_resp_send(req, 301, NULL, NULL, 0);
 }
 
+/* RFC 6066 forbids IP literals in SNI; clients that send one anyway (wrk) are treated like
+ * clients that send none: no name was bound to the session, so there is nothing to misdirect. */
+static int is_ip_literal(const char *s)
+{
+    unsigned char a[16];
+
+    return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
 static void dispatch(rp_conn *c, rp_req *req)
 {
     const rp_http_head *h = req->head;
@@ -787,7 +796,7 @@ static void dispatch(rp_conn *c, rp_req *req)
     }
     /* A TLS session negotiated for one name must not be used to reach another (fronting). */
     sni = c->ssl ? rp_tls_sni(c->ssl) : NULL;
-    if (sni != NULL && !rp_str_eq_nocase(req->host, sni)) {
+    if (sni != NULL && !rp_str_eq_nocase(req->host, sni) && !is_ip_literal(sni)) {
         rp_resp_error(req, 421, "MisdirectedRequest",
                       "the Host header does not match the TLS server name");
         return;

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "base/str.h"
+#include "base/time.h"
 #include "http/router.h"
 #include "iam/authn.h"
 #include "iam/iam_int.h"
@@ -74,18 +75,10 @@ static int wop_run(sqlite3 *db, void *arg)
         for (int j = 0; j < s->np; j++) {
             param *p = &s->p[j];
             switch (p->type) {
-            case 't':
-                sqlite3_bind_text(q, j + 1, p->text, -1, SQLITE_STATIC);
-                break;
-            case 'i':
-                sqlite3_bind_int64(q, j + 1, p->i);
-                break;
-            case 'b':
-                sqlite3_bind_blob(q, j + 1, p->blob, (int)p->blen, SQLITE_STATIC);
-                break;
-            default:
-                sqlite3_bind_null(q, j + 1);
-                break;
+            case 't': sqlite3_bind_text(q, j + 1, p->text, -1, SQLITE_STATIC); break;
+            case 'i': sqlite3_bind_int64(q, j + 1, p->i); break;
+            case 'b': sqlite3_bind_blob(q, j + 1, p->blob, (int)p->blen, SQLITE_STATIC); break;
+            default: sqlite3_bind_null(q, j + 1); break;
             }
         }
         rc = sqlite3_step(q);
@@ -280,81 +273,31 @@ static int name_valid(const char *s)
 
 static void iso(int64_t t, char out[32])
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    rp_iso_time(t, out);
 }
 
 /* "2026-11-29T07:00:00Z" or an integer (Unix seconds). */
 static int time_parse(const json_t *v, int64_t *out)
 {
-    struct tm tm;
-    const char *s, *e;
-
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
         return *out > 0 ? 0 : RP_EINVAL;
     }
     if (!json_is_string(v))
         return RP_EINVAL;
-    s = json_string_value(v);
-    memset(&tm, 0, sizeof(tm));
-    e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (e == NULL)
-        return RP_EINVAL;
-    if (*e == '.')
-        for (e++; *e >= '0' && *e <= '9'; e++)
-            ;
-    if (strcmp(e, "Z") != 0 && strcmp(e, "+00:00") != 0)
-        return RP_EINVAL;
-    *out = (int64_t)timegm(&tm);
-    return 0;
+    return rp_iso_time_parse(json_string_value(v), json_string_length(v), out);
 }
 
-/* ISO 8601 duration PT#H#M#S / P#D, or a number of seconds. */
+/* ISO 8601 duration (PT8H) or a number of seconds. */
 static int duration_parse(const json_t *v, int64_t *out)
 {
-    const char *s;
-    int64_t total = 0, num = -1;
-    int in_time = 0;
-
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
         return *out > 0 ? 0 : RP_EINVAL;
     }
-    if (!json_is_string(v) || (s = json_string_value(v))[0] != 'P')
+    if (!json_is_string(v))
         return RP_EINVAL;
-    for (s++; *s; s++) {
-        if (*s >= '0' && *s <= '9') {
-            num = (num < 0 ? 0 : num) * 10 + (*s - '0');
-            if (num > 100000000)
-                return RP_EINVAL;
-            continue;
-        }
-        if (*s == 'T' && num < 0 && !in_time) {
-            in_time = 1;
-            continue;
-        }
-        if (num < 0)
-            return RP_EINVAL;
-        if (*s == 'D' && !in_time)
-            total += num * 86400;
-        else if (*s == 'H' && in_time)
-            total += num * 3600;
-        else if (*s == 'M' && in_time)
-            total += num * 60;
-        else if (*s == 'S' && in_time)
-            total += num;
-        else
-            return RP_EINVAL;
-        num = -1;
-    }
-    if (num >= 0 || total <= 0)
-        return RP_EINVAL;
-    *out = total;
-    return 0;
+    return rp_iso_duration_parse(json_string_value(v), json_string_length(v), out);
 }
 
 static json_t *principal_json(const rp_iam *iam, const rp__principal *p, int64_t now)
@@ -367,8 +310,8 @@ static json_t *principal_json(const rp_iam *iam, const rp__principal *p, int64_t
         iso(c->expires_at, t);
         json_array_append_new(
             creds, c->is_cert ? json_pack("{s:s,s:s,s:s,s:s,s:b}", "keyId", c->id, "type",
-                                          "certificate", "thumbprint", c->thumb_hex, "expiresAt",
-                                          t, "expired", c->expires_at <= now)
+                                          "certificate", "thumbprint", c->thumb_hex, "expiresAt", t,
+                                          "expired", c->expires_at <= now)
                               : json_pack("{s:s,s:s,s:s,s:b}", "keyId", c->id, "type", "secret",
                                           "expiresAt", t, "expired", c->expires_at <= now));
     }
@@ -501,8 +444,8 @@ static void principal_create(call *c, rp_principal_kind k)
     pi(st, now);
     iso(now, t);
     w->reply = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[]}", "id", id, "appId", client,
-                         "clientId", client, "name", name, "type", rp__iam_kind_name(k),
-                         "tenantId", c->iam->tenant, "createdAt", t, "credentials");
+                         "clientId", client, "name", name, "type", rp__iam_kind_name(k), "tenantId",
+                         c->iam->tenant, "createdAt", t, "credentials");
     if (k == RP_PRINCIPAL_USER) {
         /* A user gets its first secret with the account: it is how `rampart login` signs in. */
         char kid[37], exp[32];
@@ -609,8 +552,8 @@ static void credential_add(call *c, const rp__principal *p)
         pi(st, now);
         pi(st, exp);
         iso(exp, t);
-        w->reply = json_pack("{s:s,s:s,s:s,s:s}", "keyId", kid, "type", "secret", "secret",
-                             secret, "expiresAt", t);
+        w->reply = json_pack("{s:s,s:s,s:s,s:s}", "keyId", kid, "type", "secret", "secret", secret,
+                             "expiresAt", t);
         OPENSSL_cleanse(secret, sizeof(secret));
     } else {
         const char *pem = body_str(c, "certificate");
@@ -620,10 +563,10 @@ static void credential_add(call *c, const rp__principal *p)
         int len = x ? i2d_X509(x, &der) : -1;
         char x5t[28], s256[44], hex[65];
         EVP_PKEY *pk = x ? X509_get0_pubkey(x) : NULL;
-        int ok = len > 0 && pk != NULL &&
-                 (EVP_PKEY_is_a(pk, "RSA") ? EVP_PKEY_get_bits(pk) >= 2048
-                                           : EVP_PKEY_is_a(pk, "EC")) &&
-                 rp_jwt_cert_thumbprints(der, (size_t)len, x5t, s256, hex) == 0;
+        int ok =
+            len > 0 && pk != NULL &&
+            (EVP_PKEY_is_a(pk, "RSA") ? EVP_PKEY_get_bits(pk) >= 2048 : EVP_PKEY_is_a(pk, "EC")) &&
+            rp_jwt_cert_thumbprints(der, (size_t)len, x5t, s256, hex) == 0;
         const ASN1_TIME *na = x ? X509_get0_notAfter(x) : NULL;
         struct tm tm;
 
@@ -655,8 +598,8 @@ static void credential_add(call *c, const rp__principal *p)
         pi(st, now);
         pi(st, exp);
         iso(exp, t);
-        w->reply = json_pack("{s:s,s:s,s:s,s:s}", "keyId", kid, "type", "certificate",
-                             "thumbprint", hex, "expiresAt", t);
+        w->reply = json_pack("{s:s,s:s,s:s,s:s}", "keyId", kid, "type", "certificate", "thumbprint",
+                             hex, "expiresAt", t);
     }
     if (w->reply == NULL) {
         wop_free(w);
@@ -740,8 +683,7 @@ static void session_create(call *c, const rp__principal *p)
         }
         json_array_append_new(ids, json_string(q->id));
     }
-    w = wop_new(c->iam, c->req, &c->who, "Microsoft.ManagedIdentity/sessions/write",
-                "/identities");
+    w = wop_new(c->iam, c->req, &c->who, "Microsoft.ManagedIdentity/sessions/write", "/identities");
     hash = rp_arena_alloc(c->req->arena, 32);
     if (w == NULL || hash == NULL || rp_random_uuid(sid) != 0 || new_secret(w, hdr, hash) != 0) {
         json_decref(ids);
@@ -1113,10 +1055,13 @@ static void role_assignments(call *c)
             bad(c->req, "scope: a scope such as \"/\" or \"/vaults/v\"");
             return;
         }
-        if (!authz_or_reply(c, action, scope))
-            return;
-        p = rp__iam_principal_ref(s, pref);
         r = role ? rp_rbac_role_find(s->rbac, role) : NULL;
+        if (!rp_authz_assignment(c->iam, c->req, &c->who, action, scope,
+                                 r ? rp_rbac_role_id(r) : "")) {
+            rp_authz_reply(c->req, &c->who, action, scope);
+            return;
+        }
+        p = rp__iam_principal_ref(s, pref);
         if (p == NULL) {
             bad(c->req, "principal: no such principal");
             return;
@@ -1174,13 +1119,18 @@ static void role_assignments(call *c)
             rp_resp_error(c->req, 500, "InternalError", "cannot read role assignments");
             return;
         }
-        scope = json_array_size(rows)
-                    ? json_string_value(json_object_get(json_array_get(rows, 0), "scope"))
-                    : "/";
-        scope = adup(c->req, scope);
-        json_decref(rows);
-        if (!authz_or_reply(c, action, scope))
-            return;
+        {
+            json_t *row = json_array_get(rows, 0);
+            const char *rid =
+                row ? json_string_value(json_object_get(row, "roleDefinitionId")) : NULL;
+            scope = adup(c->req, row ? json_string_value(json_object_get(row, "scope")) : "/");
+            rid = adup(c->req, rid ? rid : "");
+            json_decref(rows);
+            if (!rp_authz_assignment(c->iam, c->req, &c->who, action, scope, rid)) {
+                rp_authz_reply(c->req, &c->who, action, scope);
+                return;
+            }
+        }
         w = wop_new(c->iam, c->req, &c->who, action, scope);
         if (w == NULL) {
             rp_resp_error(c->req, 500, "InternalError", "out of memory");
@@ -1274,14 +1224,13 @@ static void eligibilities(call *c)
         ids = json_array();
         json_array_foreach(appr, i, v)
         {
-            const rp__principal *a = json_is_string(v)
-                                         ? rp__iam_principal_ref(s, json_string_value(v))
-                                         : NULL;
-            const char *aid = a ? a->id
-                              : (json_is_string(v) &&
-                                 strcmp(json_string_value(v), RP_IAM_ADMIN_ID) == 0)
-                                  ? RP_IAM_ADMIN_ID
-                                  : NULL;
+            const rp__principal *a =
+                json_is_string(v) ? rp__iam_principal_ref(s, json_string_value(v)) : NULL;
+            const char *aid =
+                a ? a->id
+                : (json_is_string(v) && strcmp(json_string_value(v), RP_IAM_ADMIN_ID) == 0)
+                    ? RP_IAM_ADMIN_ID
+                    : NULL;
             if (aid == NULL || (a != NULL && strcmp(a->id, p->id) == 0)) {
                 json_decref(ids);
                 bad(c->req, "approvers: each must be an existing principal other than the "
@@ -1369,16 +1318,16 @@ static json_t *activation_row(sqlite3_stmt *q)
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s?,s:s?}", "id",
                      sqlite3_column_text(q, 0), "eligibilityId", sqlite3_column_text(q, 1),
                      "principalId", sqlite3_column_text(q, 2), "roleDefinitionId",
-                     sqlite3_column_text(q, 3), "scope", sqlite3_column_text(q, 4),
-                     "justification", sqlite3_column_text(q, 5), "durationSeconds",
+                     sqlite3_column_text(q, 3), "scope", sqlite3_column_text(q, 4), "justification",
+                     sqlite3_column_text(q, 5), "durationSeconds",
                      (json_int_t)sqlite3_column_int64(q, 6), "requestedAt", ra, "status",
                      sqlite3_column_text(q, 8), "expiresAt", e ? ex : NULL, "decidedBy",
                      sqlite3_column_text(q, 10));
 }
 
-#define ACT_COLS                                                                                 \
-    "SELECT id, eligibility_id, principal_id, role_id, scope, justification, duration,"         \
-    " requested_at, CASE WHEN status = 'Active' AND expires_at <= strftime('%s','now') THEN"    \
+#define ACT_COLS                                                                                   \
+    "SELECT id, eligibility_id, principal_id, role_id, scope, justification, duration,"            \
+    " requested_at, CASE WHEN status = 'Active' AND expires_at <= strftime('%s','now') THEN"       \
     " 'Expired' ELSE status END, expires_at, decided_by FROM role_activations"
 
 /* Adds the time-bound assignment an approved activation grants. */
@@ -1434,8 +1383,9 @@ static void activations(call *c)
                     json_t *v;
                     if (strcmp(s->elig[k].id, eid) != 0)
                         continue;
-                    json_array_foreach(s->elig[k].approvers, j, v) if (
-                        strcmp(json_string_value(v), c->who.id) == 0) mine = 1;
+                    json_array_foreach(s->elig[k].approvers, j,
+                                       v) if (strcmp(json_string_value(v), c->who.id) == 0) mine =
+                        1;
                 }
                 if (mine)
                     i++;
@@ -1488,8 +1438,7 @@ static void activations(call *c)
             return;
         }
         if (dur > e->max_duration || dur < 300) {
-            rp__iam_audit(c->iam, c->req, c->who.id, "change", "pim.activate", e->scope,
-                          "denied",
+            rp__iam_audit(c->iam, c->req, c->who.id, "change", "pim.activate", e->scope, "denied",
                           json_pack("{s:s,s:I}", "reason", "duration over the maximum",
                                     "maxDurationSeconds", (json_int_t)e->max_duration));
             rp_resp_error(c->req, 400, "DurationOverMaximum",
@@ -1523,15 +1472,14 @@ static void activations(call *c)
         iso(now + dur, t);
         w->reply = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s?}", "id", id, "eligibilityId", e->id,
                              "status", needs_approval ? "PendingApproval" : "Active",
-                             "roleDefinitionId", e->role_id, "scope", e->scope,
-                             "durationSeconds", (json_int_t)dur, "expiresAt",
-                             needs_approval ? NULL : t);
+                             "roleDefinitionId", e->role_id, "scope", e->scope, "durationSeconds",
+                             (json_int_t)dur, "expiresAt", needs_approval ? NULL : t);
         wop_submit(w);
         return;
     }
     if (c->nseg >= 2) {
-        json_t *rows = list_rows(c->iam, ACT_COLS " WHERE id = ?1 AND (?2 IS NULL OR 1)",
-                                 c->seg[1], NULL, activation_row);
+        json_t *rows = list_rows(c->iam, ACT_COLS " WHERE id = ?1 AND (?2 IS NULL OR 1)", c->seg[1],
+                                 NULL, activation_row);
         json_t *a = rows ? json_array_get(rows, 0) : NULL;
         const char *pid, *eid, *status, *role, *scope;
         const rp__eligibility *e = NULL;
@@ -1581,8 +1529,8 @@ static void activations(call *c)
             json_t *v;
 
             if (e != NULL)
-                json_array_foreach(e->approvers, j, v) if (
-                    strcmp(json_string_value(v), c->who.id) == 0) is_approver = 1;
+                json_array_foreach(e->approvers, j, v) if (strcmp(json_string_value(v),
+                                                                  c->who.id) == 0) is_approver = 1;
             if (!is_approver || strcmp(pid, c->who.id) == 0) {
                 rp__iam_audit(c->iam, c->req, c->who.id, "change",
                               approve ? "pim.approve" : "pim.deny", scope, "denied",
@@ -1613,8 +1561,8 @@ static void activations(call *c)
             pt(st, adup(c->req, c->seg[1]));
             if (approve)
                 grant(w, c->req, c->seg[1], pid, role, scope, now, now + dur);
-            w->reply = json_pack("{s:s,s:s}", "id", c->seg[1], "status",
-                                 approve ? "Active" : "Denied");
+            w->reply =
+                json_pack("{s:s,s:s}", "id", c->seg[1], "status", approve ? "Active" : "Denied");
             wop_submit(w);
             return;
         }

@@ -90,18 +90,12 @@ static uint64_t thash(uint64_t seed, const char *t, size_t n)
 const char *rp_authn_status_name(rp_authn_status s)
 {
     switch (s) {
-    case RP_AUTHN_OK:
-        return "ok";
-    case RP_AUTHN_MISSING:
-        return "missing";
-    case RP_AUTHN_INVALID:
-        return "invalid";
-    case RP_AUTHN_EXPIRED:
-        return "expired";
-    case RP_AUTHN_AUDIENCE:
-        return "audience";
-    case RP_AUTHN_REVOKED:
-        return "revoked";
+    case RP_AUTHN_OK: return "ok";
+    case RP_AUTHN_MISSING: return "missing";
+    case RP_AUTHN_INVALID: return "invalid";
+    case RP_AUTHN_EXPIRED: return "expired";
+    case RP_AUTHN_AUDIENCE: return "audience";
+    case RP_AUTHN_REVOKED: return "revoked";
     }
     return "invalid";
 }
@@ -132,15 +126,11 @@ static void fill_admin(rp_identity *who)
 static rp_authn_status map_jwt(rp_jwt_status s)
 {
     switch (s) {
-    case RP_JWT_OK:
-        return RP_AUTHN_OK;
+    case RP_JWT_OK: return RP_AUTHN_OK;
     case RP_JWT_EXPIRED:
-    case RP_JWT_NOT_YET_VALID:
-        return RP_AUTHN_EXPIRED;
-    case RP_JWT_AUDIENCE:
-        return RP_AUTHN_AUDIENCE;
-    default:
-        return RP_AUTHN_INVALID;
+    case RP_JWT_NOT_YET_VALID: return RP_AUTHN_EXPIRED;
+    case RP_JWT_AUDIENCE: return RP_AUTHN_AUDIENCE;
+    default: return RP_AUTHN_INVALID;
     }
 }
 
@@ -201,8 +191,8 @@ static rp_authn_status bearer(rp_iam *iam, const rp__snap *s, const char *tok, s
     tl_stats.verified++;
     oid = rp_jwt_claim_str(j, "oid");
     p = oid ? rp__iam_principal(s, oid) : NULL;
-    if (p == NULL || strcmp(rp_jwt_claim_str(j, "tid") ? rp_jwt_claim_str(j, "tid") : "",
-                            iam->tenant) != 0) {
+    if (p == NULL ||
+        strcmp(rp_jwt_claim_str(j, "tid") ? rp_jwt_claim_str(j, "tid") : "", iam->tenant) != 0) {
         *why = p == NULL ? "principal deleted" : "tenant";
         rp_jwt_free(j);
         return p == NULL ? RP_AUTHN_REVOKED : RP_AUTHN_INVALID;
@@ -232,8 +222,8 @@ static rp_authn_status bearer(rp_iam *iam, const rp__snap *s, const char *tok, s
     return RP_AUTHN_OK;
 }
 
-static rp_authn_status client_cert(rp_iam *iam, const rp__snap *s, rp_req *req,
-                                   rp_identity *who, const char **why)
+static rp_authn_status client_cert(rp_iam *iam, const rp__snap *s, rp_req *req, rp_identity *who,
+                                   const char **why)
 {
     X509 *x = rp_req_peer_cert(req);
     unsigned char *der = NULL;
@@ -265,8 +255,7 @@ static rp_authn_status client_cert(rp_iam *iam, const rp__snap *s, rp_req *req,
     return RP_AUTHN_OK;
 }
 
-rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy,
-                         rp_identity *who)
+rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy, rp_identity *who)
 {
     rp_str auth = rp_req_header(req, "authorization");
     rp__snap *s = rp__iam_snap(iam);
@@ -310,8 +299,8 @@ rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy
         st = client_cert(iam, s, req, who, &why);
     }
     if (st != RP_AUTHN_OK)
-        rp__iam_audit(iam, req, NULL, "authn", policy->audience ? policy->audience : "",
-                      req->path, "failure",
+        rp__iam_audit(iam, req, NULL, "authn", policy->audience ? policy->audience : "", req->path,
+                      "failure",
                       json_pack("{s:s,s:s}", "status", rp_authn_status_name(st), "reason", why));
     if (l == NULL || l->iam != iam)
         rp__iam_snap_put(s);
@@ -358,8 +347,8 @@ void rp_authn_reply(rp_req *req, rp_authn_status status)
     }
 }
 
-int rp_authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
-             const char *scope)
+static int authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
+                 const char *scope, const char *role_id)
 {
     rp__snap *s;
     rp__loop *l = rp__iam_loop();
@@ -370,24 +359,33 @@ int rp_authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *actio
         /* The administrator is Owner at "/": every control-plane action, no data actions
          * (like Owner in Azure; data access takes a data role). */
         ok = !data;
-        if (ok) {
-            why.role_name = "Owner";
-            why.assignment_scope = "/";
-        }
-    } else {
-        s = rp__iam_snap(iam);
-        ok = rp_rbac_check(s->rbac, who->id, action, data, scope, rp__now(), &why);
         rp__iam_audit(iam, req, who->id, "authz", action, scope, ok ? "allowed" : "denied",
-                      ok ? json_pack("{s:s?,s:s?,s:s}", "role", why.role_name, "at",
-                                     why.assignment_scope, "via", who->via)
-                         : json_pack("{s:s}", "via", who->via));
-        if (l == NULL || l->iam != iam)
-            rp__iam_snap_put(s);
+                      json_pack("{s:s,s:s}", "role", "Owner", "via", who->via));
         return ok;
     }
+    s = rp__iam_snap(iam);
+    ok = role_id
+             ? rp_rbac_check_assignment(s->rbac, who->id, action, scope, role_id, rp__now(), &why)
+             : rp_rbac_check(s->rbac, who->id, action, data, scope, rp__now(), &why);
     rp__iam_audit(iam, req, who->id, "authz", action, scope, ok ? "allowed" : "denied",
-                  json_pack("{s:s?,s:s}", "role", why.role_name, "via", who->via));
+                  ok ? json_pack("{s:s?,s:s?,s:s}", "role", why.role_name, "at",
+                                 why.assignment_scope, "via", who->via)
+                     : json_pack("{s:s}", "via", who->via));
+    if (l == NULL || l->iam != iam)
+        rp__iam_snap_put(s);
     return ok;
+}
+
+int rp_authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
+             const char *scope)
+{
+    return authz(iam, req, who, action, data, scope, NULL);
+}
+
+int rp_authz_assignment(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action,
+                        const char *scope, const char *role_id)
+{
+    return authz(iam, req, who, action, 0, scope, role_id);
 }
 
 void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, const char *scope)

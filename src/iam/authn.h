@@ -49,8 +49,7 @@ typedef struct rp_identity {
  * Authenticates req under policy. RP_AUTHN_OK fills *who. Any other status has been audited;
  * the caller answers in its own wire format (rp_authn_reply gives the management API's).
  */
-rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy,
-                         rp_identity *who);
+rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy, rp_identity *who);
 const char *rp_authn_status_name(rp_authn_status s);
 
 /*
@@ -70,6 +69,14 @@ void rp_authn_reply(rp_req *req, rp_authn_status status);
  */
 int rp_authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
              const char *scope);
+
+/*
+ * rp_authz for roleAssignments/write and /delete on an assignment of role_id: honours roles
+ * whose ABAC condition limits which roles they may assign (Key Vault Data Access
+ * Administrator). 1 allowed, 0 denied; audited.
+ */
+int rp_authz_assignment(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action,
+                        const char *scope, const char *role_id);
 
 /* Answers 403 AuthorizationFailed naming the action and scope. */
 void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, const char *scope);

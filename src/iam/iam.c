@@ -142,14 +142,10 @@ static int kind_parse(const char *s, rp_principal_kind *k)
 const char *rp__iam_kind_name(rp_principal_kind k)
 {
     switch (k) {
-    case RP_PRINCIPAL_ADMIN:
-        return "administrator";
-    case RP_PRINCIPAL_USER:
-        return "user";
-    case RP_PRINCIPAL_SP:
-        return "servicePrincipal";
-    case RP_PRINCIPAL_MI:
-        return "managedIdentity";
+    case RP_PRINCIPAL_ADMIN: return "administrator";
+    case RP_PRINCIPAL_USER: return "user";
+    case RP_PRINCIPAL_SP: return "servicePrincipal";
+    case RP_PRINCIPAL_MI: return "managedIdentity";
     }
     return "unknown";
 }
@@ -307,8 +303,7 @@ static int load_creds(sqlite3 *db, rp__snap *s)
 
             c->is_cert = 1;
             if (der == NULL || len <= 0 ||
-                rp_jwt_cert_thumbprints(der, (size_t)len, c->x5t, c->x5t_s256, c->thumb_hex) !=
-                    0 ||
+                rp_jwt_cert_thumbprints(der, (size_t)len, c->x5t, c->x5t_s256, c->thumb_hex) != 0 ||
                 cert_key(der, (size_t)len, c->id, &c->key) != 0)
                 continue; /* unusable: leave it out rather than fail the whole snapshot */
         } else {
@@ -352,8 +347,8 @@ static int load_roles(sqlite3 *db, rp__snap *s)
     if (rc != 0)
         return rc;
     rc = RP_EDB;
-    if (sqlite3_prepare_v2(db, "SELECT id, body FROM role_definitions ORDER BY created_at", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT id, body FROM role_definitions ORDER BY created_at", -1, &st,
+                           NULL) != SQLITE_OK)
         goto out;
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *def = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
@@ -371,11 +366,11 @@ static int load_roles(sqlite3 *db, rp__snap *s)
                            -1, &st, NULL) != SQLITE_OK)
         goto out;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        int r = rp_rbac_add_assignment(
-            s->rbac, (const char *)sqlite3_column_text(st, 0),
-            (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-            (const char *)sqlite3_column_text(st, 3), sqlite3_column_int64(st, 4),
-            sqlite3_column_int64(st, 5));
+        int r = rp_rbac_add_assignment(s->rbac, (const char *)sqlite3_column_text(st, 0),
+                                       (const char *)sqlite3_column_text(st, 1),
+                                       (const char *)sqlite3_column_text(st, 2),
+                                       (const char *)sqlite3_column_text(st, 3),
+                                       sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5));
         if (r == RP_ENOMEM) {
             rc = r;
             goto out;
@@ -635,9 +630,8 @@ const rp__principal *rp__iam_principal_ref(const rp__snap *s, const char *ref)
     static const struct {
         const char *prefix;
         rp_principal_kind kind;
-    } kinds[] = {{"user:", RP_PRINCIPAL_USER},
-                 {"sp:", RP_PRINCIPAL_SP},
-                 {"identity:", RP_PRINCIPAL_MI}};
+    } kinds[] = {
+        {"user:", RP_PRINCIPAL_USER}, {"sp:", RP_PRINCIPAL_SP}, {"identity:", RP_PRINCIPAL_MI}};
     const rp__principal *p;
 
     if (ref == NULL)
@@ -802,8 +796,7 @@ int rp__iam_mint(rp_iam *iam, const rp__snap *s, const rp__principal *p, const c
     if (claims == NULL)
         return RP_ENOMEM;
     if (p->kind == RP_PRINCIPAL_MI &&
-        json_object_set_new(claims, "xms_mirid",
-                            json_string(p->scope ? p->scope : p->name)) != 0) {
+        json_object_set_new(claims, "xms_mirid", json_string(p->scope ? p->scope : p->name)) != 0) {
         json_decref(claims);
         return RP_ENOMEM;
     }
@@ -982,8 +975,8 @@ int rp_iam_rotate_keys(rp_iam *iam, int force)
 {
     int64_t now = rp__now();
     rp__snap *s = iam->snap ? snap_take(iam) : NULL; /* none yet on the very first start */
-    int due = force || s == NULL || s->nkeys == 0 ||
-              now - s->keys[0].created_at >= iam->key_rotate_s;
+    int due =
+        force || s == NULL || s->nkeys == 0 || now - s->keys[0].created_at >= iam->key_rotate_s;
     int rc = 0;
 
     /* Retired keys past one token lifetime are pruned by the next rotation. */
@@ -1044,8 +1037,7 @@ static int build_names(rp_iam *iam, const rp_iam_opts *o)
     return 0;
 }
 
-int rp_iam_open(const rp_iam_opts *o, rp_admin_creds *admin, rp_iam **out, char *err,
-                size_t errlen)
+int rp_iam_open(const rp_iam_opts *o, rp_admin_creds *admin, rp_iam **out, char *err, size_t errlen)
 {
     rp_iam *iam = rp_calloc(1, sizeof(*iam));
     int rc;
@@ -1081,16 +1073,14 @@ int rp_iam_open(const rp_iam_opts *o, rp_admin_creds *admin, rp_iam **out, char 
     }
     rc = ensure_tenant(iam);
     if (rc != 0) {
-        snprintf(err, errlen, "identity: cannot read or create the tenant id: %s",
-                 rp_strerror(rc));
+        snprintf(err, errlen, "identity: cannot read or create the tenant id: %s", rp_strerror(rc));
         goto fail;
     }
     build_urls(iam, o->https_port);
     iam->audit_path = rp_strdup(o->audit_path);
     rc = iam->audit_path ? rp_audit_open(o->audit_path, o->rootkey, &iam->audit) : RP_ENOMEM;
     if (rc != 0) {
-        snprintf(err, errlen, "cannot open the audit log %s: %s", o->audit_path,
-                 rp_strerror(rc));
+        snprintf(err, errlen, "cannot open the audit log %s: %s", o->audit_path, rp_strerror(rc));
         goto fail;
     }
     rc = rp__iam_reload(iam);

@@ -26,16 +26,16 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define RP_IAM_NAME_MAX          64    /* principal names: [A-Za-z0-9._-], 1..64 */
-#define RP_IAM_TOKEN_LIFETIME_S  3600  /* access tokens */
-#define RP_IAM_KEY_ROTATE_S      (30 * 86400)
-#define RP_IAM_SKEW_S            60    /* clock skew allowed on exp/nbf */
-#define RP_IAM_SECRET_DAYS       180   /* default client secret lifetime */
-#define RP_IAM_SECRET_MAX_DAYS   730
-#define RP_IAM_SESSION_MAX_S     86400 /* managed identity workload sessions */
-#define RP_IAM_PIM_DEFAULT_S     (8 * 3600)
-#define RP_IAM_PIM_MAX_S         (24 * 3600)
-#define RP_IAM_ADMIN_ID          "admin"
+#define RP_IAM_NAME_MAX         64   /* principal names: [A-Za-z0-9._-], 1..64 */
+#define RP_IAM_TOKEN_LIFETIME_S 3600 /* access tokens */
+#define RP_IAM_KEY_ROTATE_S     (30 * 86400)
+#define RP_IAM_SKEW_S           60  /* clock skew allowed on exp/nbf */
+#define RP_IAM_SECRET_DAYS      180 /* default client secret lifetime */
+#define RP_IAM_SECRET_MAX_DAYS  730
+#define RP_IAM_SESSION_MAX_S    86400 /* managed identity workload sessions */
+#define RP_IAM_PIM_DEFAULT_S    (8 * 3600)
+#define RP_IAM_PIM_MAX_S        (24 * 3600)
+#define RP_IAM_ADMIN_ID         "admin"
 
 typedef enum {
     RP_PRINCIPAL_ADMIN = 1,

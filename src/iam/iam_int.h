@@ -89,9 +89,9 @@ typedef struct rp__loop rp__loop;
 struct rp_iam {
     char domain[256];
     char tenant[37];
-    char origin[300];  /* "https://D[:port]" */
-    char login[300];   /* "https://login.D[:port]" */
-    char issuer[400];  /* login + "/" + tenant + "/v2.0" */
+    char origin[300]; /* "https://D[:port]" */
+    char login[300];  /* "https://login.D[:port]" */
+    char issuer[400]; /* login + "/" + tenant + "/v2.0" */
     char token_url[400];
     char *resources[RP__IAM_NRES]; /* token audiences: https://management.D ... */
     char *identity_endpoint;
@@ -167,9 +167,8 @@ int rp__iam_sha256(const void *p, size_t n, unsigned char out[32]);
 
 /* Audit helpers: fill principal/client/request from the request. */
 struct rp_req;
-void rp__iam_audit(rp_iam *iam, const struct rp_req *req, const char *principal,
-                   const char *kind, const char *action, const char *scope, const char *result,
-                   json_t *detail);
+void rp__iam_audit(rp_iam *iam, const struct rp_req *req, const char *principal, const char *kind,
+                   const char *action, const char *scope, const char *result, json_t *detail);
 int64_t rp__now(void);
 
 #endif

@@ -21,9 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#define RP__TOKEN_BODY_MAX    (64 * 1024)
-#define RP__ASSERTION_MAX_S   900
-#define RP__ASSERTION_TYPE    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define RP__TOKEN_BODY_MAX  (64 * 1024)
+#define RP__ASSERTION_MAX_S 900
+#define RP__ASSERTION_TYPE  "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 /* Entra ID's error shape: the SDKs read error, error_description and error_codes. */
 static void aad_error(rp_req *req, int status, const char *error, int code, const char *desc)
@@ -70,8 +70,8 @@ static void discovery(rp_iam *iam, rp_req *req)
                            "response_types_supported", "token", "grant_types_supported",
                            "client_credentials", "id_token_signing_alg_values_supported", "RS256",
                            "token_endpoint_auth_methods_supported", "client_secret_post",
-                           "private_key_jwt", "subject_types_supported", "pairwise",
-                           "tenant_id", iam->tenant));
+                           "private_key_jwt", "subject_types_supported", "pairwise", "tenant_id",
+                           iam->tenant));
 }
 
 static void jwks(rp_iam *iam, rp_req *req)
@@ -113,9 +113,9 @@ static const char *form(const rp_query_param *p, size_t n, const char *name, int
 static void audit_token(rp_iam *iam, rp_req *req, const char *principal, const char *client,
                         const char *resource, const char *result, int code)
 {
-    rp__iam_audit(iam, req, principal, "authn", "token.issue", "/", result,
-                  json_pack("{s:s?,s:s?,s:i}", "client_id", client, "resource", resource,
-                            "aadsts", code));
+    rp__iam_audit(
+        iam, req, principal, "authn", "token.issue", "/", result,
+        json_pack("{s:s?,s:s?,s:i}", "client_id", client, "resource", resource, "aadsts", code));
 }
 
 /* Checks a private_key_jwt assertion. 0 and *owner, or an AADSTS description in *why. */
@@ -226,8 +226,8 @@ static void token_body(rp_req *req)
                   "The app requested an unsupported grant type.");
         return;
     }
-    if (strchr(scope, ' ') != NULL || !rp_str_has_suffix_nocase((rp_str){scope, strlen(scope)},
-                                                                "/.default")) {
+    if (strchr(scope, ' ') != NULL ||
+        !rp_str_has_suffix_nocase((rp_str){scope, strlen(scope)}, "/.default")) {
         aad_error(req, 400, "invalid_scope", 1002012,
                   "The provided value for scope is not valid. Client credential flows must have "
                   "a single scope value with /.default suffixed to the resource identifier.");

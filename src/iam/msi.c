@@ -19,9 +19,9 @@
 static void msi_error(rp_req *req, const char *msg)
 {
     rp_resp_header(req, "Cache-Control", "no-store");
-    rp_resp_json(req, 400,
-                 json_pack("{s:i,s:s,s:s}", "statusCode", 400, "message", msg, "correlationId",
-                           req->id));
+    rp_resp_json(
+        req, 400,
+        json_pack("{s:i,s:s,s:s}", "statusCode", 400, "message", msg, "correlationId", req->id));
 }
 
 static int session_allows(const rp__session *x, const char *id)

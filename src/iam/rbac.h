@@ -11,8 +11,7 @@
  *   - An action is "Provider/type/.../verb" ("Microsoft.KeyVault/vaults/secrets/getSecret/
  *     action"). A role lists action patterns in which '*' matches any run of characters,
  *     '/' included, and a '*' alone between two '/' may also match no segment at all
- *     (rp_rbac_action_match);
- *     matching is case-insensitive.
+ *     (rp_rbac_action_match); matching is case-insensitive.
  *   - A role definition has one or more permission blocks {actions, notActions, dataActions,
  *     notDataActions}. A block grants a control-plane action that matches one of its actions
  *     and none of its notActions; data actions likewise with the data lists. The two planes
@@ -89,7 +88,7 @@ typedef struct rp_rbac_decision {
 
 /*
  * Creates a set holding every built-in role and no assignment. 0 and *out (free it with
- * rp_rbac_free), or RP_ENOMEM (then *out is NULL).
+ * rp_rbac_free), RP_ENOMEM (then *out is NULL), or RP_EINVAL if out is NULL.
  */
 int rp_rbac_create(rp_rbac **out);
 

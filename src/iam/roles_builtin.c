@@ -279,8 +279,7 @@ const rp__rbac_builtin rp__rbac_builtins[] = {
     {
         .id = "515c2055-d9d4-4321-b1b9-bd0c9a0f79fe",
         .name = "Logic App Operator",
-        .description =
-            "Lets you read, enable, and disable logic apps, but not edit or update them.",
+        .description = "Lets you read, enable and disable logic app.",
         .actions =
             L("Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*/read",
               "Microsoft.Insights/metricAlerts/*/read",

@@ -25,18 +25,18 @@
 #include <unistd.h>
 
 typedef enum {
-    K_PATH,        /* non-empty path; JSON null unsets it when nullable */
-    K_DOMAIN,      /* DNS name, lower-cased */
-    K_HOSTPORT,    /* HOST:PORT */
-    K_HTTP_LISTEN, /* HOST:PORT, or "" / "off" / false to disable */
+    K_PATH,            /* non-empty path; JSON null unsets it when nullable */
+    K_DOMAIN,          /* DNS name, lower-cased */
+    K_HOSTPORT,        /* HOST:PORT */
+    K_HTTP_LISTEN,     /* HOST:PORT, or "" / "off" / false to disable */
     K_IDENTITY_LISTEN, /* loopback HOST:PORT, or "" / "off" / false to disable */
     K_CLIENT_CERTS,    /* "off" or "optional" */
-    K_INT,         /* decimal integer in [min, max], stored by width */
-    K_TLS_VERSION, /* "1.2" | "1.3" */
-    K_CERTS,       /* array of {"cert","key"} */
-    K_ACCESS_LOG,  /* "off" | "stderr" | "stdout" | path */
-    K_ERROR_LOG,   /* "stderr" | path */
-    K_LOG_LEVEL    /* debug | info | warn | error */
+    K_INT,             /* decimal integer in [min, max], stored by width */
+    K_TLS_VERSION,     /* "1.2" | "1.3" */
+    K_CERTS,           /* array of {"cert","key"} */
+    K_ACCESS_LOG,      /* "off" | "stderr" | "stdout" | path */
+    K_ERROR_LOG,       /* "stderr" | path */
+    K_LOG_LEVEL        /* debug | info | warn | error */
 } key_kind;
 
 typedef enum { W_INT, W_UNSIGNED, W_SIZE } int_width;

@@ -52,19 +52,19 @@ typedef struct rp_config {
     char *domain;       /* "domain", default NULL = take it from the data dir's install.json;
                              stored lower-cased */
     rp_hostport listen; /* "listen", default 127.0.0.1:8443 */
-    rp_hostport http_listen; /* "http_listen", default 127.0.0.1:8080 */
-    int http_enabled;        /* 0 when http_listen is "" or "off": no redirect listener */
+    rp_hostport http_listen;     /* "http_listen", default 127.0.0.1:8080 */
+    int http_enabled;            /* 0 when http_listen is "" or "off": no redirect listener */
     rp_hostport identity_listen; /* "identity_listen", default 127.0.0.1:8459, loopback only */
     int identity_enabled;        /* 0 when identity_listen is "off": no managed identity endpoint */
-    char *static_root;       /* "static", default NULL: a content root served at the bare domain */
-    int workers;             /* "workers", 0 = one per CPU; 0..256 */
-    int tls_min_version;     /* "tls.min_version": "1.2" (default) or "1.3" -> 12 / 13 */
-    int ticket_rotate_s;     /* "tls.ticket_rotation_s", default 3600, 60..86400 */
-    int client_certs; /* "tls.client_certificates": "off" (default) or "optional" -> 0 / 1 */
-    rp_certpair *certs;      /* "tls.certificates": [{"cert":path,"key":path},...]; */
-    size_t ncerts;           /*   default none (use the built-in certificate) */
-    size_t max_connections;  /* "limits.max_connections", default 10000, 1..1000000 */
-    size_t max_body_bytes;   /* "limits.max_body_bytes", default 1 MiB, 0..(1<<34) */
+    char *static_root;      /* "static", default NULL: a content root served at the bare domain */
+    int workers;            /* "workers", 0 = one per CPU; 0..256 */
+    int tls_min_version;    /* "tls.min_version": "1.2" (default) or "1.3" -> 12 / 13 */
+    int ticket_rotate_s;    /* "tls.ticket_rotation_s", default 3600, 60..86400 */
+    int client_certs;       /* "tls.client_certificates": "off" (default) or "optional" -> 0 / 1 */
+    rp_certpair *certs;     /* "tls.certificates": [{"cert":path,"key":path},...]; */
+    size_t ncerts;          /*   default none (use the built-in certificate) */
+    size_t max_connections; /* "limits.max_connections", default 10000, 1..1000000 */
+    size_t max_body_bytes;  /* "limits.max_body_bytes", default 1 MiB, 0..(1<<34) */
     unsigned header_timeout_ms; /* "limits.header_timeout_ms", default 10000, 1000..3600000 */
     unsigned body_timeout_ms;   /* "limits.body_timeout_ms", default 15000, 1000..3600000 */
     unsigned idle_timeout_ms;   /* "limits.idle_timeout_ms", default 30000, 1000..3600000 */

@@ -666,8 +666,8 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
             }
         }
         if (cfg->identity_enabled) {
-            ifd = rp_listen_tcp(cfg->identity_listen.host, &s.identity_port, RP_LISTEN_BACKLOG,
-                                err, errlen);
+            ifd = rp_listen_tcp(cfg->identity_listen.host, &s.identity_port, RP_LISTEN_BACKLOG, err,
+                                errlen);
             if (ifd < 0) {
                 close(hfd);
                 if (pfd >= 0)

@@ -11,8 +11,9 @@
 // not from the server. A cell "allows" when the request passed authorization: any 2xx, or a
 // 4xx other than 401/403 (400/404/409 mean the request was judged on its merits). Every
 // request that needs an object gets a fresh one, made with the administrator token, so no
-// cell depends on another. The test fails on any unexpected allow, unexpected deny, wrong
-// refusal code (401 for unauthenticated callers, 403 for authenticated ones) or 5xx, and
+// cell depends on another, and every body is valid: an allowed request must also be carried
+// out (2xx). The test fails on any unexpected allow, unexpected deny, wrong refusal code (401
+// for unauthenticated callers, 403 for authenticated ones), allowed-but-not-done or 5xx, and
 // prints the whole matrix.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -102,12 +103,14 @@ async function mkActivation(srv, { approvers } = {}) {
   return { sp, eligibility: e, activation: act };
 }
 
-// Each endpoint: id, method, prepare(srv, shared) -> { path, body, scopeName }, allow(caller, fx),
-// and optionally check(resp, caller, fx) for endpoints that answer every caller but filter.
+// Each endpoint: id, method, prepare(srv, shared) -> { path, body, scope(s) }, allow(caller, fx),
+// optionally check(resp, caller, fx, shared) for endpoints that answer every caller but filter,
+// and done: the statuses of a request that was carried out (default: any 2xx; every fixture
+// exists and every body is valid, so an allowed caller must get its request done).
 const ENDPOINTS = [
   { id: 'GET /api/version', method: 'GET', prepare: () => ({ path: '/api/version' }), allow: () => true },
   { id: 'GET /api/whoami', method: 'GET', prepare: () => ({ path: '/api/whoami' }), allow: () => true },
-  { id: 'GET /api/nonexistent', method: 'GET', prepare: () => ({ path: '/api/nonexistent/x' }), allow: () => true },
+  { id: 'GET /api/nonexistent', method: 'GET', prepare: () => ({ path: '/api/nonexistent/x' }), allow: () => true, done: [404] },
 
   { id: 'GET /api/users', method: 'GET', prepare: () => ({ path: '/api/users' }), allow: (c) => can(c, `${A}/users/read`, '/') },
   { id: 'POST /api/users', method: 'POST', prepare: () => ({ path: '/api/users', body: { name: uniq('u') } }), allow: (c) => can(c, `${A}/users/write`, '/') },
@@ -324,7 +327,7 @@ test('authorization matrix: every endpoint x every caller', async (t) => {
 
     const problems = [];
     const cells = {}; // endpoint id -> caller name -> status
-    const counts = new Map(callers.map((c) => [c.name, { allow: 0, deny: 0, unexpectedAllow: 0, unexpectedDeny: 0, wrongCode: 0, error: 0 }]));
+    const counts = new Map(callers.map((c) => [c.name, { allow: 0, deny: 0, unexpectedAllow: 0, unexpectedDeny: 0, wrongCode: 0, notDone: 0, error: 0 }]));
     for (const ep of ENDPOINTS) {
       cells[ep.id] = {};
       for (const c of callers) {
@@ -344,8 +347,10 @@ test('authorization matrix: every endpoint x every caller', async (t) => {
           if (r.status !== code) { n.wrongCode++; problems.push(`wrong refusal (${code} expected): ${where}`); }
           if (typeof r.json?.error?.code !== 'string') problems.push(`refusal without a JSON error: ${where}`);
           if (r.status === 401 && !r.headers['www-authenticate']) problems.push(`401 without WWW-Authenticate: ${where}`);
-        } else if (ep.check) {
-          const why = ep.check(r, c, fx, shared);
+        } else {
+          const done = ep.done ? ep.done.includes(r.status) : r.status >= 200 && r.status < 300;
+          if (!done) { n.notDone++; problems.push(`allowed but not done: ${where}`); continue; }
+          const why = ep.check && ep.check(r, c, fx, shared);
           if (why) problems.push(`wrong content: ${where.split(':')[0]}: ${why}`);
         }
       }
@@ -353,10 +358,10 @@ test('authorization matrix: every endpoint x every caller', async (t) => {
 
     // The report: per caller, then the whole matrix (status codes; * marks a mismatch).
     const w = Math.max(...callers.map((c) => c.name.length));
-    t.diagnostic(`${'caller'.padEnd(w)}  allow  deny  unexpected-allow  unexpected-deny  wrong-code  5xx`);
+    t.diagnostic(`${'caller'.padEnd(w)}  allow  deny  unexpected-allow  unexpected-deny  wrong-code  not-done  5xx`);
     for (const c of callers) {
       const n = counts.get(c.name);
-      t.diagnostic(`${c.name.padEnd(w)}  ${String(n.allow).padStart(5)}  ${String(n.deny).padStart(4)}  ${String(n.unexpectedAllow).padStart(16)}  ${String(n.unexpectedDeny).padStart(15)}  ${String(n.wrongCode).padStart(10)}  ${String(n.error).padStart(3)}`);
+      t.diagnostic(`${c.name.padEnd(w)}  ${String(n.allow).padStart(5)}  ${String(n.deny).padStart(4)}  ${String(n.unexpectedAllow).padStart(16)}  ${String(n.unexpectedDeny).padStart(15)}  ${String(n.wrongCode).padStart(10)}  ${String(n.notDone).padStart(8)}  ${String(n.error).padStart(3)}`);
     }
     t.diagnostic(`callers: ${callers.map((c, i) => `${i + 1}=${c.name}`).join('; ')}`);
     const ew = Math.max(...ENDPOINTS.map((e) => e.id.length));
@@ -408,6 +413,65 @@ test('scope containment: an Owner of one identity manages it and nothing beside 
     assert.equal((await as('POST', '/api/roleAssignments', { principal: other.appId, role: 'Owner', scope: `/identities/${sibling}` })).status, 403);
     assert.equal((await as('POST', '/api/roleAssignments', { principal: other.appId, role: 'Reader', scope: `/identities/${mine}` })).status, 201);
     assert.equal((await as('DELETE', `/api/identities/${mine}`)).status, 204);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('custom role definitions: created, found by name, effective when assigned, deletable only when unused', async () => {
+  const srv = await startServer();
+  try {
+    const roleName = uniq('Identity Reader');
+    const def = customRole();
+    def.properties.roleName = roleName;
+    const created = await api(srv, 'POST', '/api/roleDefinitions', { body: def });
+    assert.equal(created.status, 201, created.text);
+    const id = created.json.name;
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(created.json.properties.roleName, roleName);
+    assert.equal(created.json.properties.type, 'CustomRole');
+    for (const ref of [roleName, roleName.toUpperCase(), id]) {
+      const g = await api(srv, 'GET', `/api/roleDefinitions/${encodeURIComponent(ref)}`);
+      assert.equal(g.status, 200, `${ref}: ${g.text}`);
+      assert.equal(g.json.properties.roleName, roleName, `${ref}: the stored name`);
+      assert.deepEqual(g.json.properties.permissions[0].actions, def.properties.permissions[0].actions);
+    }
+    const listed = await apiOk(srv, 'GET', '/api/roleDefinitions', {}, 200);
+    assert.equal(listed.value.filter((r) => r.properties.roleName === roleName).length, 1);
+
+    // Names are unique (case-insensitively, built-ins included); unknown fields are refused.
+    const dup = customRole();
+    dup.properties.roleName = roleName.toLowerCase();
+    assert.equal((await api(srv, 'POST', '/api/roleDefinitions', { body: dup })).status, 409);
+    const builtin = customRole();
+    builtin.properties.roleName = 'reader';
+    assert.equal((await api(srv, 'POST', '/api/roleDefinitions', { body: builtin })).status, 409);
+    const typo = customRole();
+    typo.properties.permissions[0].notactions = ['*'];
+    assert.equal((await api(srv, 'POST', '/api/roleDefinitions', { body: typo })).status, 400, 'a misspelt notActions must not be ignored');
+    const noPerm = customRole();
+    noPerm.properties.permissions = [{ actions: [], notActions: [] }];
+    assert.equal((await api(srv, 'POST', '/api/roleDefinitions', { body: noPerm })).status, 400);
+
+    // Assigned, it grants exactly its actions.
+    const mi = await apiOk(srv, 'POST', '/api/identities', { body: { name: uniq('mi') } }, 201);
+    const sp = await createSp(srv);
+    const tok = await clientToken(srv, sp.appId, sp.secret);
+    assert.equal((await api(srv, 'GET', `/api/identities/${mi.name}`, { token: tok })).status, 403);
+    const ra = await assignRole(srv, sp.appId, roleName);
+    assert.equal((await api(srv, 'GET', `/api/identities/${mi.name}`, { token: tok })).status, 200);
+    assert.equal((await api(srv, 'GET', '/api/users', { token: tok })).status, 403);
+    assert.equal((await api(srv, 'DELETE', `/api/identities/${mi.name}`, { token: tok })).status, 403);
+
+    // In use, or built in: not deletable.
+    const inUse = await api(srv, 'DELETE', `/api/roleDefinitions/${id}`); // checked last
+    assert.equal((await api(srv, 'GET', `/api/roleDefinitions/${id}`)).status, 200, 'still there');
+    assert.equal((await api(srv, 'DELETE', '/api/roleDefinitions/Reader')).status, 409);
+    await apiOk(srv, 'DELETE', `/api/roleAssignments/${ra.id}`, {}, 204);
+    assert.equal((await api(srv, 'GET', `/api/identities/${mi.name}`, { token: tok })).status, 403, 'the assignment is gone');
+    await apiOk(srv, 'DELETE', `/api/roleDefinitions/${id}`, {}, 204);
+    assert.equal((await api(srv, 'GET', `/api/roleDefinitions/${id}`)).status, 404);
+    assert.equal(inUse.status, 409, `DELETE of a role still assigned answers 409 (docs/iam.md): ${inUse.status} ${inUse.text}`);
   } finally {
     await srv.stop();
   }

@@ -85,6 +85,13 @@ test('token service: OIDC discovery and JWKS as Entra ID publishes them', async 
 
 test('token service: access token claims and signature; AADSTS errors for every refusal', async () => {
   const sp = await createSp(srv);
+  assert.match(sp.secret, /^[A-Za-z0-9_-]{43}$/, 'a secret is 32 random bytes in base64url');
+  assert.match(sp.appId, UUID_RE);
+  assert.match(sp.id, UUID_RE);
+  const shown = await apiOk(srv, 'GET', `/api/servicePrincipals/${sp.name}`, {}, 200);
+  assert.equal(shown.credentials.length, 1);
+  assert.equal(shown.credentials[0].keyId, sp.keyId);
+  assert.ok(!JSON.stringify(shown).includes(sp.secret), 'a secret is shown once, at creation');
   const mi = await apiOk(srv, 'POST', '/api/identities', { body: { name: uniq('mi') } }, 201);
   const ok = await tokenRequest(srv, { grant_type: 'client_credentials', client_id: sp.appId, client_secret: sp.secret, scope: `${resource('vault')}/.default` });
   assert.equal(ok.status, 200, ok.text);
@@ -116,10 +123,6 @@ test('token service: access token claims and signature; AADSTS errors for every 
   const again = await clientToken(srv, sp.appId, sp.secret, 'vault');
   assert.notEqual(decodeJwt(again).payload.uti, payload.uti);
   assert.ok(!ok.json.access_token.includes(sp.secret));
-  // One trailing slash before /.default is accepted too.
-  const slash = await tokenRequest(srv, { grant_type: 'client_credentials', client_id: sp.appId, client_secret: sp.secret, scope: `${resource('storage')}//.default` });
-  assert.equal(slash.status, 200, slash.text);
-  assert.equal(decodeJwt(slash.json.access_token).payload.aud, resource('storage'));
 
   const base = { grant_type: 'client_credentials', client_id: sp.appId, client_secret: sp.secret, scope: MGMT_SCOPE };
   const cases = [
@@ -152,6 +155,11 @@ test('token service: access token claims and signature; AADSTS errors for every 
   // Unknown form fields are ignored (MSAL sends telemetry fields and claims).
   const extra = await tokenRequest(srv, { ...base, 'x-client-SKU': 'msal.js.node', claims: '{"access_token":{"xms_cc":{"values":["cp1"]}}}', 'client-request-id': crypto.randomUUID() });
   assert.equal(extra.status, 200, extra.text);
+  // "The /.default suffix and one trailing / are removed": the resource URI with its trailing
+  // slash, as in Azure's "https://storage.azure.com//.default", names the same audience.
+  const slash = await tokenRequest(srv, { grant_type: 'client_credentials', client_id: sp.appId, client_secret: sp.secret, scope: `${resource('storage')}//.default` });
+  assert.equal(slash.status, 200, `scope ${resource('storage')}//.default: ${slash.text}`);
+  assert.equal(decodeJwt(slash.json.access_token).payload.aud, resource('storage'));
 });
 
 test('ClientSecretCredential: token from the SDK, second call from its cache, bearer on the management API', async () => {
@@ -331,6 +339,15 @@ test('managed identity endpoint: the wire contract, every error a 400 in App Ser
   // Ending the session ends the header at once.
   await apiOk(srv, 'DELETE', `/api/identities/sessions/${sess.id}`, {}, 204);
   assertMsiError(await msiGet(srv, q, H), 'after the session was deleted');
+  // A principal that may assign the identity starts a session and ends its own.
+  const op = await createSp(srv);
+  await assignRole(srv, op.appId, 'Contributor', `/identities/${a.name}`);
+  const opTok = await clientToken(srv, op.appId, op.secret);
+  const own = await api(srv, 'POST', `/api/identities/${a.name}/sessions`, { token: opTok, body: { ttlSeconds: 120 } });
+  assert.equal(own.status, 201, own.text);
+  assert.equal((await msiGet(srv, q, { 'x-identity-header': own.json.header })).status, 200);
+  assert.equal((await api(srv, 'DELETE', `/api/identities/sessions/${own.json.id}`, { token: opTok })).status, 204, 'the creator ends its session');
+  assertMsiError(await msiGet(srv, q, { 'x-identity-header': own.json.header }), 'after its creator ended it');
   // Deleting an identity also ends what it could get: a new session's header stops for it.
   const s2 = await apiOk(srv, 'POST', `/api/identities/${other.name}/sessions`, { body: {} }, 201);
   assert.equal((await msiGet(srv, q, { 'x-identity-header': s2.header })).status, 200);

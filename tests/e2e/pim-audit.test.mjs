@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { startServer, request, tmpDir, rmSync, join, sleep } from './lib/harness.mjs';
 import {
-  api, apiOk, createSp, assignRole, clientToken, uniq, auditRecords, waitAudit, cliAsync, cliHas,
+  api, apiOk, createSp, assignRole, clientToken, uniq, waitAudit, cliAsync, cliHas,
 } from './lib/iam.mjs';
 
 const LIST = '/api/servicePrincipals'; // needs Microsoft.Authorization/servicePrincipals/read
@@ -154,9 +154,8 @@ test('PIM approval: pending until a listed approver other than the requester dec
     assert.equal(req.json.status, 'PendingApproval');
     assert.equal(req.json.expiresAt ?? null, null, 'no expiry before approval');
     assert.equal((await as(srv, x, 'GET', LIST)).status, 403, 'pending grants nothing');
-    // The approver sees the request waiting for it.
+    // The approver sees the request waiting for it (checked at the end, so the rest runs).
     const waiting = await as(srv, boss, 'GET', '/api/roleActivations');
-    assert.ok(waiting.json.value.some((a) => a.id === req.json.id && a.status === 'PendingApproval'), waiting.text);
 
     const id = req.json.id;
     const self = await as(srv, x, 'POST', `/api/roleActivations/${id}/approve`, {});
@@ -191,6 +190,9 @@ test('PIM approval: pending until a listed approver other than the requester dec
     assert.equal((await as(srv, x, 'GET', LIST)).status, 403, 'denied grants nothing');
     assert.equal((await as(srv, boss, 'POST', `/api/roleActivations/${req2.json.id}/approve`, {})).status, 409, 'a denied request cannot be approved later');
     assert.equal((await as(srv, x, 'GET', LIST)).status, 403);
+    assert.equal(waiting.status, 200, waiting.text);
+    assert.ok(waiting.json.value.some((a) => a.id === id && a.status === 'PendingApproval'),
+      `GET /api/roleActivations as the approver lists the request waiting for it: ${waiting.text}`);
   } finally {
     await srv.stop();
   }
@@ -200,13 +202,17 @@ test('PIM approval: pending until a listed approver other than the requester dec
 
 const HAS_VERIFY = cliHas(['audit', 'verify']);
 
-// Runs `rampart audit verify --data dir`; returns { status, out (stdout + stderr) }.
+// Runs `rampart audit verify --data dir` in text and in JSON. Returns { status, out, json }.
 async function verify(dir) {
-  const r = await cliAsync(['audit', 'verify', '--data', dir]);
-  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+  const text = await cliAsync(['audit', 'verify', '--data', dir]);
+  const js = await cliAsync(['audit', 'verify', '--data', dir, '--output', 'json']);
+  assert.equal(js.status, text.status, `text and JSON agree on the exit code: ${text.stderr} ${js.stderr}`);
+  let json;
+  try { json = JSON.parse(js.stdout); } catch { json = undefined; }
+  return { status: text.status, out: `${text.stdout}\n${text.stderr}`, json, jsonText: `${js.stdout}\n${js.stderr}` };
 }
 
-// Does the verifier's output name line/seq n as the bad one?
+// Does the verifier's text name line/seq n as the bad one?
 function namesRecord(out, ns) {
   return ns.some((n) => new RegExp(`(line|seq|record)\\D{0,3}${n}\\b`, 'i').test(out));
 }
@@ -277,12 +283,17 @@ test('audit: records through the API, then `rampart audit verify` on the intact 
       assert.ok(existsSync(log), 'the log is DATA/audit/audit.log');
       const good = await verify(dataDir);
       assert.equal(good.status, 0, `intact log: ${good.out}`);
+      assert.equal(good.json?.ok, true, good.jsonText);
 
       const lines = readFileSync(log, 'utf8').split('\n');
       assert.equal(lines.pop(), '', 'the log ends in a newline');
       assert.ok(lines.length >= 30, `${lines.length} lines`);
       const seqOf = (i) => JSON.parse(lines[i]).seq;
       lines.forEach((l, i) => assert.equal(seqOf(i), i + 1, 'seq counts lines from 1'));
+      assert.equal(good.json.lines, lines.length);
+      assert.equal(good.json.lastSeq, lines.length);
+      assert.ok(good.json.checkpoints >= 1, 'a clean stop signs the tail with a checkpoint');
+      assert.equal(good.json.unsignedRecords, 0, 'nothing unsigned after a clean stop');
       // A middle event record that carries a decision.
       const mid = Math.floor(lines.length / 2);
       let k = lines.findIndex((l, i) => i >= mid - 5 && i < lines.length - 2 && /"result":"allowed"/.test(l) && !/"kind":"checkpoint"/.test(l));
@@ -297,7 +308,10 @@ test('audit: records through the API, then `rampart audit verify` on the intact 
         writeFileSync(join(dir, 'audit', 'audit.log'), `${copy.join('\n')}\n`);
         const r = await verify(dir);
         assert.equal(r.status, 1, `${what}: exit ${r.status}\n${r.out}`);
-        assert.ok(namesRecord(r.out, badSeqs), `${what}: the output names record ${badSeqs.join(' or ')}:\n${r.out}`);
+        assert.equal(r.json?.ok, false, `${what}: ${r.jsonText}`);
+        assert.ok(badSeqs.includes(r.json.badLine), `${what}: first bad line ${r.json.badLine}, expected ${badSeqs.join(' or ')}: ${r.jsonText}`);
+        assert.equal(typeof r.json.reason, 'string');
+        assert.ok(namesRecord(r.out, [r.json.badLine]), `${what}: the text names record ${r.json.badLine}:\n${r.out}`);
         t.diagnostic(`${what}: ${r.out.trim().split('\n').join(' | ').slice(0, 300)}`);
       };
       const seqK = k + 1; // 1-based line number = seq
@@ -315,7 +329,7 @@ test('audit: records through the API, then `rampart audit verify` on the intact 
       await tamper('a forged record appended', (c) => {
         const last = JSON.parse(c.at(-1));
         c.push(JSON.stringify({ seq: last.seq + 1, time: new Date().toISOString(), principal: 'admin', kind: 'change', action: 'forged', scope: '/', result: 'success', request: '', client: '', prev: '0'.repeat(64) }));
-      }, [lines.length + 1]);
+      }, [lines.length, lines.length + 1]);
       // (e) the log cut in the middle of a line (torn tail) is not a valid log either.
       const dir = tmpDir('rp-audit-');
       copies.push(dir);

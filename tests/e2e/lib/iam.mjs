@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { join } from 'node:path';
-import { request, DOMAIN, BIN, sleep } from './harness.mjs';
+import { request, DOMAIN, BIN, SCALE, sleep } from './harness.mjs';
 
 export const E2E_DIR = new URL('..', import.meta.url).pathname;
 export const LOOPBACK_DNS = new URL('./loopback-dns.mjs', import.meta.url).pathname;
@@ -123,11 +123,6 @@ export function attackerKey() {
   return attackerRsa;
 }
 
-// Claims shaped like the server's own for principal p (from a real token's payload).
-export function claimsLike(real, changes = {}) {
-  return { ...real, ...changes };
-}
-
 // ---------------------------------------------------------------- audit
 
 // Reads the audit trail through the API (admin token): every record with seq > after.
@@ -145,7 +140,7 @@ export async function auditRecords(srv, after = 0) {
 
 // Polls the audit trail until pred(records) holds (records are written asynchronously by a
 // group-commit thread, within about a second). Returns the records, or throws after timeoutMs.
-export async function waitAudit(srv, pred, { after = 0, timeoutMs = 5000, what = 'audit records' } = {}) {
+export async function waitAudit(srv, pred, { after = 0, timeoutMs = 5000 * SCALE, what = 'audit records' } = {}) {
   const t0 = Date.now();
   let recs = [];
   for (;;) {
@@ -163,7 +158,7 @@ export async function waitAudit(srv, pred, { after = 0, timeoutMs = 5000, what =
 export function sdkEnv(srv, extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(AZURE_|IDENTITY_|MSI_|IMDS_|RAMPART_|NODE_OPTIONS$|NODE_EXTRA_CA_CERTS$)/.test(k)) continue;
+    if (/^(AZURE_|IDENTITY_|MSI_|IMDS_|RAMPART_|NODE_OPTIONS$|NODE_EXTRA_CA_CERTS$|NODE_TEST_CONTEXT$)/.test(k)) continue;
     env[k] = v;
   }
   env.NODE_EXTRA_CA_CERTS = join(srv.dataDir, 'tls', 'ca.crt');
@@ -202,8 +197,8 @@ export function runProbe(srv, spec, { env = {}, timeoutMs = 60000 } = {}) {
   });
 }
 
-// Runs the rampart CLI asynchronously (it may call back into the server we serve from this
-// process, so spawnSync would deadlock nothing but would block the event loop for the test).
+// Runs the rampart CLI without blocking this process's event loop (the CLI's child may call
+// the server while the test waits). Rejects if a sanitizer build printed a report.
 export function cliAsync(args, { env = {}, timeoutMs = 60000 } = {}) {
   return new Promise((resolve, reject) => {
     const p = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -213,13 +208,18 @@ export function cliAsync(args, { env = {}, timeoutMs = 60000 } = {}) {
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
+    p.on('close', (status, signal) => {
+      clearTimeout(timer);
+      // A sanitizer build reports memory errors on stderr; a CLI run that printed one failed.
+      if (/ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.test(stderr)) reject(new Error(`rampart ${args.join(' ')}: sanitizer report:\n${stderr.slice(-8000)}`));
+      else resolve({ status, signal, stdout, stderr });
+    });
   });
 }
 
 // Environment for client commands against srv (no client file: HOME is a scratch dir).
 export function cliEnv(srv, home, extra = {}) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RAMPART_')));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RAMPART_') && k !== 'NODE_TEST_CONTEXT'));
   return {
     ...env, HOME: home, RAMPART_URL: `https://127.0.0.1:${srv.port}`,
     RAMPART_CA: join(srv.dataDir, 'tls', 'ca.crt'), RAMPART_TOKEN: srv.token, ...extra,

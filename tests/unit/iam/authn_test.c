@@ -114,8 +114,7 @@ static void test_fresh_then_cached(void **state)
     assert_int_equal(b.verified - a.verified, 1); /* one RSA verification, 100 cache hits */
     assert_int_equal(b.hits - a.hits, 100);
     /* The cached token is for management only. */
-    assert_int_equal(rp_authn_bearer(f->iam, tok, strlen(tok), "vault", &who),
-                     RP_AUTHN_AUDIENCE);
+    assert_int_equal(rp_authn_bearer(f->iam, tok, strlen(tok), "vault", &who), RP_AUTHN_AUDIENCE);
     /* A copy differing in the last byte of the signature is not the cached token. */
     tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
     assert_int_equal(rp_authn_bearer(f->iam, tok, strlen(tok), "management", &who),
@@ -173,8 +172,7 @@ static void test_foreign_key_and_rotation(void **state)
     /* Garbage of every kind is refused, never accepted. */
     assert_int_equal(rp_authn_bearer(f->iam, "", 0, "management", &who), RP_AUTHN_INVALID);
     assert_int_equal(rp_authn_bearer(f->iam, "a.b.c", 5, "management", &who), RP_AUTHN_INVALID);
-    assert_int_equal(rp_authn_bearer(f->iam, tok, strlen(tok), "nonesuch", &who),
-                     RP_AUTHN_INVALID);
+    assert_int_equal(rp_authn_bearer(f->iam, tok, strlen(tok), "nonesuch", &who), RP_AUTHN_INVALID);
     rp_jwt_free(j);
     rp_jwt_key_free(other);
     rp_free(forged);
