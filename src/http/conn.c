@@ -621,6 +621,16 @@ rp_str rp_req_header(const rp_req *req, const char *name)
     return h->value;
 }
 
+size_t rp_req_header_count(const rp_req *req, const char *name)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; req->head != NULL && i < req->head->nheaders; i++)
+        if (rp_str_eq_nocase(req->head->headers[i].name, name))
+            n++;
+    return n;
+}
+
 const char *rp_req_query(const rp_req *req, const char *name)
 {
     const rp_query_param *p = rp_query_find(req->query, req->nquery, name);

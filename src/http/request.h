@@ -65,6 +65,8 @@ void rp_req_read_body(rp_req *req, rp_body_done_fn done);
 void rp_req_stream_body(rp_req *req, rp_body_data_fn on_data, rp_body_done_fn done);
 /* Value of the first header named name, or an empty view with p == NULL. */
 rp_str rp_req_header(const rp_req *req, const char *name);
+/* How many headers named name the request carries. */
+size_t rp_req_header_count(const rp_req *req, const char *name);
 /* First query parameter named name (decoded), or NULL. */
 const char *rp_req_query(const rp_req *req, const char *name);
 

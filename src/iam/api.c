@@ -721,26 +721,46 @@ static void session_create(call *c, const rp__principal *p)
     wop_submit(w);
 }
 
+static json_t *list_rows(rp_iam *iam, const char *sql, const char *a1, const char *a2,
+                         json_t *(*row)(sqlite3_stmt *));
+
+static json_t *id_row(sqlite3_stmt *q)
+{
+    return json_pack("{s:s}", "id", sqlite3_column_text(q, 0));
+}
+
+static json_t *session_row(sqlite3_stmt *q)
+{
+    return json_pack("{s:s,s:s}", "id", sqlite3_column_text(q, 0), "createdBy",
+                     sqlite3_column_text(q, 1));
+}
+
 static void session_delete(call *c, const char *sid)
 {
-    wop *w = wop_new(c->iam, c->req, &c->who, "Microsoft.ManagedIdentity/sessions/delete",
-                     "/identities");
+    const char *action = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
+    json_t *rows = list_rows(c->iam,
+                             "SELECT id, created_by FROM identity_sessions WHERE id = ?1 AND"
+                             " (?2 IS NULL OR 1)",
+                             sid, NULL, session_row);
+    const char *creator =
+        rows ? json_string_value(json_object_get(json_array_get(rows, 0), "createdBy")) : NULL;
+    int mine = creator != NULL && strcmp(creator, c->who.id) == 0;
+    wop *w;
     stmt *st;
 
+    json_decref(rows);
+    /* The creator ends its own session; anyone else needs the right to start one. The check
+     * comes before "not found" so that nobody learns which sessions exist. */
+    if (!mine && !authz_or_reply(c, action, "/"))
+        return;
+    w = wop_new(c->iam, c->req, &c->who, "Microsoft.ManagedIdentity/sessions/delete", "/");
     if (w == NULL) {
         rp_resp_error(c->req, 500, "InternalError", "out of memory");
         return;
     }
     w->status = 204;
-    /* Only the session's creator (or the administrator) ends it. */
-    if (c->who.kind == RP_PRINCIPAL_ADMIN) {
-        st = wop_stmt(w, "DELETE FROM identity_sessions WHERE id = ?", 1);
-        pt(st, adup(c->req, sid));
-    } else {
-        st = wop_stmt(w, "DELETE FROM identity_sessions WHERE id = ? AND created_by = ?", 1);
-        pt(st, adup(c->req, sid));
-        pt(st, w->principal);
-    }
+    st = wop_stmt(w, "DELETE FROM identity_sessions WHERE id = ?", 1);
+    pt(st, adup(c->req, sid));
     wop_submit(w);
 }
 
@@ -765,7 +785,7 @@ static void principals(call *c, const char *coll)
         if (method_is(c, RP_METHOD_GET)) {
             json_t *arr = json_array();
             snprintf(action, sizeof(action), "%s/read", coll_action(k));
-            if (!authz_or_reply(c, action, k == RP_PRINCIPAL_MI ? "/identities" : "/")) {
+            if (!authz_or_reply(c, action, "/")) {
                 json_decref(arr);
                 return;
             }
@@ -898,9 +918,10 @@ static void role_definitions(call *c)
         {
             const rp_rbac_role *r = rp_rbac_role_find(tmp, id);
             json_t *canon = r ? rp_rbac_role_to_json(r) : NULL;
-            rp_rbac_free(tmp);
+            const char *rname = r ? adup(c->req, rp_rbac_role_name(r)) : NULL;
+            rp_rbac_free(tmp); /* r dies here: only copies of its strings are used below */
             json_decref(def);
-            text = canon ? json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            text = canon && rname ? json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
             w = text ? wop_new(c->iam, c->req, &c->who, action, "/") : NULL;
             if (w == NULL) {
                 free(text);
@@ -913,7 +934,7 @@ static void role_definitions(call *c)
                           " VALUES (?, ?, ?, ?)",
                           0);
             pt(st, adup(c->req, id));
-            pt(st, adup(c->req, rp_rbac_role_name(r)));
+            pt(st, rname);
             pt(st, adup(c->req, text));
             pi(st, rp__now());
             free(text);
@@ -946,6 +967,20 @@ static void role_definitions(call *c)
             if (rp_rbac_role_builtin(r)) {
                 rp_resp_error(c->req, 409, "BuiltInRole", "built-in roles cannot be deleted");
                 return;
+            }
+            {
+                json_t *used = list_rows(c->iam,
+                                         "SELECT id FROM role_assignments WHERE role_id = ?1"
+                                         " UNION ALL SELECT id FROM role_eligibilities WHERE"
+                                         " role_id = ?1 AND (?2 IS NULL OR 1)",
+                                         rp_rbac_role_id(r), NULL, id_row);
+                size_t n = used ? json_array_size(used) : 1;
+                json_decref(used);
+                if (n > 0) {
+                    rp_resp_error(c->req, 409, "RoleDefinitionHasAssignments",
+                                  "the role is still assigned or eligible; remove those first");
+                    return;
+                }
             }
             w = wop_new(c->iam, c->req, &c->who, action, "/");
             if (w == NULL) {
@@ -1362,10 +1397,12 @@ static void activations(call *c)
     if (c->nseg == 1 && method_is(c, RP_METHOD_GET)) {
         int all = rp_authz(c->iam, c->req, &c->who,
                            "Microsoft.Authorization/roleAssignmentSchedules/read", 0, "/");
+        /* Everything is read; what the caller may see is filtered below (own requests, those
+         * it decided, and those waiting for it as an approver). */
         json_t *arr = list_rows(c->iam,
-                                ACT_COLS " WHERE ?1 IS NULL OR principal_id = ?1 OR decided_by"
-                                         " = ?1 OR ?2 IS NOT NULL ORDER BY requested_at",
-                                c->who.id, all ? "all" : NULL, activation_row);
+                                ACT_COLS " WHERE (?1 IS NULL OR 1) AND (?2 IS NULL OR 1)"
+                                         " ORDER BY requested_at",
+                                NULL, NULL, activation_row);
         if (arr == NULL) {
             rp_resp_error(c->req, 500, "InternalError", "cannot read activations");
             return;
@@ -1377,7 +1414,9 @@ static void activations(call *c)
                 json_t *a = json_array_get(arr, i);
                 const char *pid = json_string_value(json_object_get(a, "principalId"));
                 const char *eid = json_string_value(json_object_get(a, "eligibilityId"));
-                int mine = pid && strcmp(pid, c->who.id) == 0;
+                const char *dec = json_string_value(json_object_get(a, "decidedBy"));
+                int mine =
+                    (pid && strcmp(pid, c->who.id) == 0) || (dec && strcmp(dec, c->who.id) == 0);
                 for (size_t k = 0; !mine && eid && k < s->nelig; k++) {
                     size_t j;
                     json_t *v;
@@ -1699,6 +1738,20 @@ static void with_body(rp_req *req)
     json_decref(c->body);
 }
 
+static int known_collection(const char *s)
+{
+    static const char *const known[] = {"version",         "whoami",
+                                        "users",           "servicePrincipals",
+                                        "identities",      "roleDefinitions",
+                                        "roleAssignments", "roleEligibilities",
+                                        "roleActivations", "audit"};
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(s, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static void api(rp_req *req)
 {
     rp_iam *iam = req->route_data;
@@ -1717,7 +1770,7 @@ static void api(rp_req *req)
         return;
     }
     split_path(c);
-    if (c->nseg == 0 || c->nseg > SEGS) {
+    if (c->nseg == 0 || c->nseg > SEGS || !known_collection(c->seg[0])) {
         rp_resp_error(req, 404, "NotFound", "no such resource");
         return;
     }

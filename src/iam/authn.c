@@ -265,7 +265,11 @@ rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy
     const char *aud = policy->audience ? rp__iam_resource(iam, policy->audience) : NULL;
 
     memset(who, 0, sizeof(*who));
-    if (auth.p != NULL && auth.n > 7 && rp_str_eq_nocase((rp_str){auth.p, 7}, "bearer ")) {
+    if (auth.p != NULL && rp_req_header_count(req, "authorization") > 1) {
+        /* Two credentials: which one a proxy or a later reader would pick is anyone's guess. */
+        st = RP_AUTHN_INVALID;
+        why = "more than one Authorization header";
+    } else if (auth.p != NULL && auth.n > 7 && rp_str_eq_nocase((rp_str){auth.p, 7}, "bearer ")) {
         rp_str tok = rp_str_trim((rp_str){auth.p + 7, auth.n - 7});
         int is_admin = tok.n > 4 && memcmp(tok.p, RP_ADMIN_TOKEN_PREFIX, 4) == 0;
 

@@ -701,7 +701,7 @@ const char *rp__iam_resource_match(const rp_iam *iam, const char *res, size_t n)
 {
     if (n >= 9 && memcmp(res + n - 9, "/.default", 9) == 0)
         n -= 9;
-    else if (n > 0 && res[n - 1] == '/')
+    if (n > 0 && res[n - 1] == '/')
         n--;
     for (int i = 0; i < RP__IAM_NRES; i++) {
         size_t rl = strlen(iam->resources[i]);
@@ -1079,6 +1079,18 @@ int rp_iam_open(const rp_iam_opts *o, rp_admin_creds *admin, rp_iam **out, char 
     build_urls(iam, o->https_port);
     iam->audit_path = rp_strdup(o->audit_path);
     rc = iam->audit_path ? rp_audit_open(o->audit_path, o->rootkey, &iam->audit) : RP_ENOMEM;
+    if (rc == RP_EPARSE) {
+        /* A crash in the middle of a write left a torn last line. Repair keeps every byte and
+         * appends a signed record saying so, which verify accepts and reports. */
+        uint64_t damaged = 0;
+        rc = rp_audit_repair(o->audit_path, o->rootkey, &damaged);
+        if (rc == 0) {
+            rp_log_msg(RP_LOG_WARN, "audit.repair",
+                       "the audit log ended in a torn record (crash during a write); it was "
+                       "closed and a repair record appended");
+            rc = rp_audit_open(o->audit_path, o->rootkey, &iam->audit);
+        }
+    }
     if (rc != 0) {
         snprintf(err, errlen, "cannot open the audit log %s: %s", o->audit_path, rp_strerror(rc));
         goto fail;

@@ -112,7 +112,7 @@ test('malicious requests are refused without smuggling or leaking', async (t) =>
     }
     const h = await request(srv, { path: '/health' });
     assert.equal(h.status, 200, 'the server no longer answers /health');
-    assert.deepEqual(JSON.parse(h.text), { status: 'ok' });
+    assert.equal(JSON.parse(h.text).status, 'ok');
   } finally {
     try {
       await srv.stop();

@@ -124,7 +124,7 @@ test('SIGTERM: a request head still arriving is completed and answered with Conn
       `no answer within ${1000 * SCALE} ms of the end of the head (got ${JSON.stringify(c.text.slice(0, 300))}, closed=${c.closed} at ${c.closedAt ? (c.closedAt - t0) | 0 : '-'} ms)`);
     const r = c.responses[0];
     assert.equal(r.status, 200);
-    assert.deepEqual(JSON.parse(r.body), { status: 'ok' });
+    assert.equal(JSON.parse(r.body).status, 'ok');
     assert.equal(r.headers.connection, 'close');
     assert.ok(await c.waitClosed(PROMPT));
     const ex = await exitWithin(srv, DRAIN);

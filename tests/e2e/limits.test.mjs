@@ -347,7 +347,7 @@ test('max connections: the connection over the cap waits in the backlog until on
     await c.write(`GET /health HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`);
     assert.ok(await c.waitResponses(1, 2000 * SCALE));
     assert.equal(c.responses[0].status, 200);
-    assert.deepEqual(JSON.parse(c.responses[0].body), { status: 'ok' });
+    assert.equal(JSON.parse(c.responses[0].body).status, 'ok');
   } finally {
     extraTls?.destroy();
     extra?.destroy();
