@@ -170,7 +170,7 @@ static rp_authn_status bearer(rp_iam *iam, const rp__snap *s, const char *tok, s
         }
         tl_stats.misses++;
     }
-    js = rp_jwt_decode(tok, n, RP_JWT_RS256, &j);
+    js = rp_jwt_decode(tok, n, RP__IAM_VERIFY_ALGS, &j);
     if (js == RP_JWT_OK) {
         const rp_jwt_key *k = rp__iam_verify_key(s, rp_jwt_kid(j));
         if (k == NULL)

@@ -7,7 +7,7 @@
  * that principal. Both steps write an audit record (authentication failures and every
  * authorization decision; successful authentications are folded into the decision's record).
  *
- * Bearer JWTs: RS256 only, kid from the current key set, iss exact, aud one of the accepted
+ * Bearer JWTs: ES256 (RS256 for keys of earlier builds) only, kid from the current key set, iss exact, aud one of the accepted
  * resources, exp/nbf with RP_IAM_SKEW_S of skew, and the principal must still exist. A
  * verified token is remembered per loop thread until it expires, so a repeated token costs a
  * hash lookup and a constant-time comparison instead of an RSA verification.

@@ -4,8 +4,9 @@
  *
  * Workload: snapshot reads happen on every authenticated request (lookups by binary search
  * over sorted arrays: a few hundred nanoseconds for thousands of principals); rebuilds happen
- * once per management change and take milliseconds. Minting signs one RS256 token (about
- * 0.3 ms of RSA-2048 on the calling loop thread).
+ * once per management change and take milliseconds. Minting signs one ES256 token (about
+ * 40 us of P-256 on the calling loop thread; RSA-2048 took 0.9 ms here, which capped
+ * issuance below its 2,000/s target on two cores: docs/benchmarks.md).
  */
 #include "iam/iam_int.h"
 #include "base/alloc.h"
@@ -800,7 +801,7 @@ int rp__iam_mint(rp_iam *iam, const rp__snap *s, const rp__principal *p, const c
         json_decref(claims);
         return RP_ENOMEM;
     }
-    rc = rp_jwt_sign(s->keys[0].key, RP_JWT_RS256, NULL, claims, jwt, &n);
+    rc = rp_jwt_sign(s->keys[0].key, RP__IAM_TOKEN_ALG, NULL, claims, jwt, &n);
     json_decref(claims);
     return rc;
 }
@@ -942,7 +943,7 @@ static int create_signing_key(rp_iam *iam, int64_t now)
     k.iam = iam;
     k.now = now;
     k.keep_after = now - iam->token_lifetime_s - RP_IAM_SKEW_S;
-    rc = rp_jwt_key_generate_rsa(2048, "pending", &key);
+    rc = rp_jwt_key_generate_p256("pending", &key);
     if (rc == 0)
         rc = rp_jwt_key_public_der(key, &pub, &pn);
     if (rc == 0)

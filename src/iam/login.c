@@ -4,7 +4,7 @@
  * (shared/specs/azure-data-planes.md §1.4).
  *
  * Every token request is audited (success or the AADSTS code). Secrets are compared as
- * SHA-256 hashes in constant time; assertions are RS256/PS256 JWTs signed by a registered
+ * SHA-256 hashes in constant time; assertions are RS256/PS256/ES256 JWTs signed by a registered
  * certificate, for this token endpoint, at most RP__ASSERTION_MAX_S long, and their jti is
  * remembered until they expire so none can be replayed.
  */
@@ -68,7 +68,7 @@ static void discovery(rp_iam *iam, rp_req *req)
                            iam->issuer, "token_endpoint", tok, "jwks_uri", jwks,
                            "authorization_endpoint", authz, "tenant_region_scope", "rampart",
                            "response_types_supported", "token", "grant_types_supported",
-                           "client_credentials", "id_token_signing_alg_values_supported", "RS256",
+                           "client_credentials", "id_token_signing_alg_values_supported", "ES256",
                            "token_endpoint_auth_methods_supported", "client_secret_post",
                            "private_key_jwt", "subject_types_supported", "pairwise", "tenant_id",
                            iam->tenant));
@@ -130,7 +130,8 @@ static int check_assertion(rp_iam *iam, const rp__snap *s, const char *client_id
     int64_t now = rp__now();
     int rc = RP_EPERM;
 
-    js = rp_jwt_decode(assertion, strlen(assertion), RP_JWT_RS256 | RP_JWT_PS256, &j);
+    js = rp_jwt_decode(assertion, strlen(assertion), RP_JWT_RS256 | RP_JWT_PS256 | RP_JWT_ES256,
+                       &j);
     if (js != RP_JWT_OK) {
         *why = "Client assertion is not a valid signed JWT.";
         goto out;

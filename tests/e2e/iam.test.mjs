@@ -61,19 +61,21 @@ test('token service: OIDC discovery and JWKS as Entra ID publishes them', async 
   assert.equal(oidc.token_endpoint, `${loginOrigin(srv)}/${srv.tenant}/oauth2/v2.0/token`);
   assert.equal(oidc.jwks_uri, `${loginOrigin(srv)}/${srv.tenant}/discovery/v2.0/keys`);
   assert.equal(typeof oidc.authorization_endpoint, 'string');
-  assert.deepEqual(oidc.id_token_signing_alg_values_supported, ['RS256']);
+  assert.deepEqual(oidc.id_token_signing_alg_values_supported, ['ES256']);
   assert.ok(Array.isArray(oidc.response_types_supported));
   assert.ok(Array.isArray(oidc.token_endpoint_auth_methods_supported));
 
   const jwks = await fetchJwks(srv);
   assert.ok(jwks.keys.length >= 1);
   for (const k of jwks.keys) {
-    assert.equal(k.kty, 'RSA');
+    // Access tokens are ES256 (docs/benchmarks.md has the measurement behind the choice).
+    assert.equal(k.kty, 'EC');
+    assert.equal(k.crv, 'P-256');
+    assert.equal(k.alg, 'ES256');
     assert.equal(typeof k.kid, 'string');
     assert.equal(k.d, undefined, 'no private part in the JWKS');
-    assert.equal(k.p, undefined);
     const pub = crypto.createPublicKey({ key: k, format: 'jwk' });
-    assert.equal(pub.asymmetricKeyDetails.modulusLength, 2048);
+    assert.equal(pub.asymmetricKeyDetails.namedCurve, 'prime256v1');
   }
   // Only our tenant: the multi-tenant aliases and other ids are refused, AAD-style.
   for (const t of ['common', 'organizations', crypto.randomUUID()]) {
@@ -99,7 +101,7 @@ test('token service: access token claims and signature; AADSTS errors for every 
   assert.ok(ok.json.expires_in >= 3590 && ok.json.expires_in <= 3600, `expires_in ${ok.json.expires_in}`);
   assert.match(ok.headers['cache-control'] || '', /no-store/);
   const { header, payload, signingInput, signature } = decodeJwt(ok.json.access_token);
-  assert.equal(header.alg, 'RS256');
+  assert.equal(header.alg, 'ES256');
   assert.equal(header.typ, 'JWT');
   const now = Math.floor(Date.now() / 1000);
   assert.equal(payload.aud, resource('vault'), 'the /.default suffix is removed');
@@ -118,7 +120,9 @@ test('token service: access token claims and signature; AADSTS errors for every 
   // The signature verifies with the published key named by kid.
   const jwk = (await fetchJwks(srv)).keys.find((k) => k.kid === header.kid);
   assert.ok(jwk, `kid ${header.kid} is in the JWKS`);
-  assert.ok(crypto.verify('sha256', Buffer.from(signingInput), crypto.createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(signature, 'base64url')));
+  // JWS ES256 signatures are raw r||s (IEEE P1363), not DER.
+  assert.equal(Buffer.from(signature, 'base64url').length, 64);
+  assert.ok(crypto.verify('sha256', Buffer.from(signingInput), { key: crypto.createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64url')));
   // Every token is new (uti differs) and the secret appears nowhere in it.
   const again = await clientToken(srv, sp.appId, sp.secret, 'vault');
   assert.notEqual(decodeJwt(again).payload.uti, payload.uti);

@@ -58,15 +58,22 @@ test('algorithm confusion: none, HS256 with the public key, ES256 r=s=0, other a
   const sig = valid.split('.')[2];
   const jwk = jwks.keys.find((k) => k.kid === header.kid);
   const pub = crypto.createPublicKey({ key: jwk, format: 'jwk' });
+  // Every spelling of the server's public key an HMAC confusion attack might use (the key is
+  // EC P-256 now; the RSA-only spellings apply when an install still verifies an RSA key).
   const hmacKeys = {
     'spki PEM': pub.export({ type: 'spki', format: 'pem' }),
     'spki PEM without final newline': pub.export({ type: 'spki', format: 'pem' }).trimEnd(),
-    'pkcs1 PEM': pub.export({ type: 'pkcs1', format: 'pem' }),
     'spki DER': pub.export({ type: 'spki', format: 'der' }),
     'JWK JSON': JSON.stringify(jwk),
-    'modulus bytes': Buffer.from(jwk.n, 'base64url'),
     'empty key': '',
   };
+  if (jwk.kty === 'RSA') {
+    hmacKeys['pkcs1 PEM'] = pub.export({ type: 'pkcs1', format: 'pem' });
+    hmacKeys['modulus bytes'] = Buffer.from(jwk.n, 'base64url');
+  } else {
+    hmacKeys['x coordinate'] = Buffer.from(jwk.x, 'base64url');
+    hmacKeys['uncompressed point'] = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]);
+  }
   const cases = [];
   for (const alg of ['none', 'None', 'NONE', 'nOnE']) {
     cases.push([`alg ${alg}, no signature`, `${b64json({ ...header, alg })}.${b64json(payload)}.`]);
@@ -84,7 +91,7 @@ test('algorithm confusion: none, HS256 with the public key, ES256 r=s=0, other a
   const { privateKey } = attackerKey();
   cases.push(['PS256 signed by an attacker key, server kid', signJwt({ ...header, alg: 'PS256' }, payload, privateKey, 'PS256')]);
   cases.push(['RS256 signed by an attacker key, server kid', signJwt(header, payload, privateKey, 'RS256')]);
-  cases.push(['RS512 header over the real RS256 signature', `${b64json({ ...header, alg: 'RS512' })}.${b64json(payload)}.${sig}`]);
+  cases.push(['RS512 header over the real signature', `${b64json({ ...header, alg: 'RS512' })}.${b64json(payload)}.${sig}`]);
   cases.push(['EdDSA header, attacker Ed25519 signature', `${b64json({ ...header, alg: 'EdDSA' })}.${b64json(payload)}.${b64url(crypto.sign(null, Buffer.from(`${b64json({ ...header, alg: 'EdDSA' })}.${b64json(payload)}`), crypto.generateKeyPairSync('ed25519').privateKey))}`]);
   cases.push(['no alg at all', `${b64json({ typ: 'JWT', kid: header.kid })}.${b64json(payload)}.${sig}`]);
   for (const [what, tok] of cases) assertRefused(await whoami(`Bearer ${tok}`), what);

@@ -162,7 +162,13 @@ static void test_foreign_key_and_rotation(void **state)
     rp__snap *s = rp__iam_snap(f->iam);
 
     /* Same claims and kid, signed by a key the server never had. */
-    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_RS256, &j), RP_JWT_OK);
+    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_ES256, &j), RP_JWT_OK);
+    assert_int_equal(rp_jwt_key_generate_p256(rp_jwt_key_kid(s->keys[0].key), &other), 0);
+    assert_int_equal(rp_jwt_sign(other, RP_JWT_ES256, NULL, rp_jwt_claims(j), &forged, &n), 0);
+    assert_int_equal(rp_authn_bearer(f->iam, forged, n, "management", &who), RP_AUTHN_INVALID);
+    rp_free(forged);
+    rp_jwt_key_free(other);
+    /* An RSA key under the server's kid, and RS256: the algorithm does not fit the key. */
     assert_int_equal(rp_jwt_key_generate_rsa(2048, rp_jwt_key_kid(s->keys[0].key), &other), 0);
     assert_int_equal(rp_jwt_sign(other, RP_JWT_RS256, NULL, rp_jwt_claims(j), &forged, &n), 0);
     assert_int_equal(rp_authn_bearer(f->iam, forged, n, "management", &who), RP_AUTHN_INVALID);

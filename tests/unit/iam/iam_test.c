@@ -193,7 +193,9 @@ static void test_mint_verifies(void **state)
     p = rp__iam_principal_ref(s, "sp:ci");
     assert_int_equal(rp__iam_mint(f->iam, s, p, aud, now, &tok, &exp), 0);
     assert_int_equal(exp, now + RP_IAM_TOKEN_LIFETIME_S);
-    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_RS256, &j), RP_JWT_OK);
+    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_RS256, &j), RP_JWT_ALG);
+    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_ES256, &j), RP_JWT_OK);
+    assert_int_equal(rp_jwt_alg_of(j), RP_JWT_ES256);
     assert_string_equal(rp_jwt_kid(j), rp_jwt_key_kid(s->keys[0].key));
     assert_int_equal(rp_jwt_verify(j, rp__iam_verify_key(s, rp_jwt_kid(j))), RP_JWT_OK);
     ex.issuer = rp_iam_issuer(f->iam);
@@ -208,7 +210,7 @@ static void test_mint_verifies(void **state)
     /* After a rotation the old token still verifies under the retired key... */
     assert_int_equal(rp_iam_rotate_keys(f->iam, 1), 0);
     s = rp__iam_snap(f->iam);
-    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_RS256, &j), RP_JWT_OK);
+    assert_int_equal(rp_jwt_decode(tok, strlen(tok), RP_JWT_ES256, &j), RP_JWT_OK);
     assert_int_equal(rp_jwt_verify(j, rp__iam_verify_key(s, rp_jwt_kid(j))), RP_JWT_OK);
     /* ...but never under the new one. */
     assert_int_equal(rp_jwt_verify(j, s->keys[0].key), RP_JWT_SIGNATURE);
