@@ -26,8 +26,8 @@
  * Verification also accepts RS256 so that keys made by earlier builds keep working until they
  * are retired; rp_jwt_verify never lets an algorithm verify under the other key type.
  */
-#define RP__IAM_TOKEN_ALG    RP_JWT_ES256
-#define RP__IAM_VERIFY_ALGS  (RP_JWT_ES256 | RP_JWT_RS256)
+#define RP__IAM_TOKEN_ALG   RP_JWT_ES256
+#define RP__IAM_VERIFY_ALGS (RP_JWT_ES256 | RP_JWT_RS256)
 
 typedef struct rp__cred {
     char id[37];

@@ -130,8 +130,8 @@ static int check_assertion(rp_iam *iam, const rp__snap *s, const char *client_id
     int64_t now = rp__now();
     int rc = RP_EPERM;
 
-    js = rp_jwt_decode(assertion, strlen(assertion), RP_JWT_RS256 | RP_JWT_PS256 | RP_JWT_ES256,
-                       &j);
+    js =
+        rp_jwt_decode(assertion, strlen(assertion), RP_JWT_RS256 | RP_JWT_PS256 | RP_JWT_ES256, &j);
     if (js != RP_JWT_OK) {
         *why = "Client assertion is not a valid signed JWT.";
         goto out;
