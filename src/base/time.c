@@ -104,12 +104,13 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 int rp_iso_time_parse(const char *s, size_t n, int64_t *out)
 {
     static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t y, mo, d, h, mi, se;
+    int64_t y, mo, d, h, mi, se, oh, om, off = 0, t;
     size_t i = 19;
 
-    if (n < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' ||
-        digits(s, 4, &y) || digits(s + 5, 2, &mo) || digits(s + 8, 2, &d) ||
-        digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) || digits(s + 17, 2, &se))
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        s[13] != ':' || s[16] != ':' || digits(s, 4, &y) || digits(s + 5, 2, &mo) ||
+        digits(s + 8, 2, &d) || digits(s + 11, 2, &h) || digits(s + 14, 2, &mi) ||
+        digits(s + 17, 2, &se))
         return RP_EPARSE;
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || se > 59)
         return RP_EPARSE;
@@ -122,9 +123,19 @@ int rp_iso_time_parse(const char *s, size_t n, int64_t *out)
         if (i == f)
             return RP_EPARSE;
     }
-    if (!((n - i == 1 && s[i] == 'Z') || (n - i == 6 && memcmp(s + i, "+00:00", 6) == 0)))
+    if (n - i == 1 && (s[i] == 'Z' || s[i] == 'z')) {
+        off = 0;
+    } else if (n - i == 6 && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
+               digits(s + i + 1, 2, &oh) == 0 && digits(s + i + 4, 2, &om) == 0 && oh <= 23 &&
+               om <= 59) {
+        off = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
+    } else {
+        return RP_EPARSE; /* no zone: the meaning would depend on the local one */
+    }
+    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    if (t < 0)
         return RP_EPARSE;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    *out = t;
     return 0;
 }
 
@@ -140,12 +151,12 @@ void rp_iso_time(int64_t t, char out[21])
 int rp_iso_duration_parse(const char *s, size_t n, int64_t *out)
 {
     int64_t total = 0, num = -1;
-    int in_time = 0, last = 0; /* rank of the last unit: D=1 H=2 M=3 S=4, strictly increasing */
+    int in_time = 0, last = 0; /* rank of the last unit: W=1 D=2 H=3 M=4 S=5, strictly increasing */
 
-    if (n < 3 || s[0] != 'P')
+    if (n < 3 || (s[0] != 'P' && s[0] != 'p'))
         return RP_EPARSE;
     for (size_t i = 1; i < n; i++) {
-        char c = s[i];
+        char c = s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 32) : s[i];
         int rank;
         int64_t mul;
 
@@ -163,22 +174,25 @@ int rp_iso_duration_parse(const char *s, size_t n, int64_t *out)
         }
         if (num < 0)
             return RP_EPARSE;
-        if (c == 'D' && !in_time) {
+        if (c == 'W' && !in_time) {
             rank = 1;
+            mul = 7 * 86400;
+        } else if (c == 'D' && !in_time) {
+            rank = 2;
             mul = 86400;
         } else if (c == 'H' && in_time) {
-            rank = 2;
+            rank = 3;
             mul = 3600;
         } else if (c == 'M' && in_time) {
-            rank = 3;
+            rank = 4;
             mul = 60;
         } else if (c == 'S' && in_time) {
-            rank = 4;
+            rank = 5;
             mul = 1;
         } else {
             return RP_EPARSE;
         }
-        if (rank <= last)
+        if (rank <= last || num > 1000000000 / mul)
             return RP_EPARSE;
         last = rank;
         total += num * mul;

@@ -15,16 +15,19 @@ void rp_http_date(time_t t, char out[30]);
 int rp_http_date_parse(const char *s, size_t n, time_t *out);
 
 /*
- * Parses an ISO 8601 UTC time, strictly "YYYY-MM-DDTHH:MM:SS" with an optional fraction
- * (".123", ignored) and a "Z" or "+00:00" zone, years 1970..9999: 0 and *out (Unix seconds),
- * or RP_EPARSE. s[0..n) need not be NUL-terminated.
+ * Parses an ISO 8601 / RFC 3339 time "YYYY-MM-DDTHH:MM:SS" ('t' or a space also separate date
+ * and time) with an optional fraction (".123", up to 9 digits, ignored) and a zone that must be
+ * there: "Z" or "+HH:MM"/"-HH:MM"; converted to Unix seconds (>= 0, years up to 9999).
+ * 0 and *out, or RP_EPARSE. s[0..n) need not be NUL-terminated. The one parser the server and
+ * the CLI share.
  */
 int rp_iso_time_parse(const char *s, size_t n, int64_t *out);
 /* Formats Unix seconds t as "YYYY-MM-DDTHH:MM:SSZ" into out[21]. */
 void rp_iso_time(int64_t t, char out[21]);
 /*
- * Parses an ISO 8601 duration of days, hours, minutes and seconds ("PT8H", "P1DT30M", "PT90S";
- * no years, months or weeks: their length varies): 0 and *out (seconds, 1..10^9), or RP_EPARSE.
+ * Parses an ISO 8601 duration of weeks, days, hours, minutes and seconds ("PT8H", "P1DT30M",
+ * "P1W"; designators in that order, each at most once, either case; no years or months: their
+ * length varies): 0 and *out (seconds, 1..10^9), or RP_EPARSE.
  */
 int rp_iso_duration_parse(const char *s, size_t n, int64_t *out);
 

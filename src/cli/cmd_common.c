@@ -9,6 +9,7 @@
 #include "cli/cmd_common.h"
 #include "base/err.h"
 #include "base/str.h"
+#include "base/time.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -660,43 +661,6 @@ static int64_t unit_seconds(char u)
     }
 }
 
-/* ISO 8601 "P[nW][nD][T[nH][nM][nS]]": designators in this order, each at most once. */
-static int parse_iso_duration(const char *s, int64_t *secs)
-{
-    static const char date_units[] = "WD", time_units[] = "HMS";
-    const char *p = s + 1, *order = date_units;
-    int64_t total = 0, n;
-    int in_time = 0, any = 0;
-
-    while (*p != '\0') {
-        const char *at;
-        char u;
-
-        if (rp_lower(*p) == 't' && !in_time) {
-            in_time = 1;
-            order = time_units;
-            p++;
-            if (*p == '\0')
-                return RP_EINVAL; /* "PT" alone */
-            continue;
-        }
-        if (read_number(&p, &n) != 0)
-            return RP_EINVAL;
-        u = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        if (u == '\0' || (at = strchr(order, u)) == NULL)
-            return RP_EINVAL; /* unknown, repeated or out-of-order designator */
-        order = at + 1;
-        if (add_units(&total, n, in_time ? unit_seconds(u) : (u == 'W' ? 7 * 86400 : 86400)) != 0)
-            return RP_EINVAL;
-        p++;
-        any = 1;
-    }
-    if (!any || total <= 0)
-        return RP_EINVAL;
-    *secs = total;
-    return 0;
-}
-
 int rp_cli_parse_duration(const char *s, int64_t *secs)
 {
     const char *p = s;
@@ -705,7 +669,7 @@ int rp_cli_parse_duration(const char *s, int64_t *secs)
     if (s == NULL || *s == '\0')
         return RP_EINVAL;
     if (*s == 'P' || *s == 'p')
-        return parse_iso_duration(s, secs);
+        return rp_iso_duration_parse(s, strlen(s), secs) == 0 ? 0 : RP_EINVAL;
     while (*p != '\0') {
         if (read_number(&p, &n) != 0 || (unit = unit_seconds(*p)) == 0)
             return RP_EINVAL;
@@ -719,74 +683,11 @@ int rp_cli_parse_duration(const char *s, int64_t *secs)
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int64_t y, int64_t m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    return m == 2 ? 28 + leap : days[m - 1];
-}
-
-/* Exactly n digits at s into *v. */
-static int fixed_digits(const char *s, int n, int64_t *v)
-{
-    int64_t x = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return RP_EINVAL;
-        x = x * 10 + (s[i] - '0');
-    }
-    *v = x;
-    return 0;
-}
-
 int rp_cli_parse_time(const char *s, int64_t *t)
 {
-    int64_t y, mo, d, h, mi, sec, oh = 0, om = 0, off = 0;
-    const char *p;
-
-    if (s == NULL || strlen(s) < 20)
+    if (s == NULL)
         return RP_EINVAL;
-    if (fixed_digits(s, 4, &y) || s[4] != '-' || fixed_digits(s + 5, 2, &mo) || s[7] != '-' ||
-        fixed_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        fixed_digits(s + 11, 2, &h) || s[13] != ':' || fixed_digits(s + 14, 2, &mi) ||
-        s[16] != ':' || fixed_digits(s + 17, 2, &sec))
-        return RP_EINVAL;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-        sec > 59)
-        return RP_EINVAL;
-    p = s + 19;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return RP_EINVAL;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        off = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && fixed_digits(p + 1, 2, &oh) == 0 &&
-               p[3] == ':' && fixed_digits(p + 4, 2, &om) == 0 && oh <= 23 && om <= 59) {
-        off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-    } else {
-        return RP_EINVAL; /* a time without an offset would depend on the local zone */
-    }
-    *t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
-    return *t < 0 ? RP_EINVAL : 0;
+    return rp_iso_time_parse(s, strlen(s), t) == 0 ? 0 : RP_EINVAL;
 }
 
 int rp_cli_parse_expiry(const char *s, int64_t now, int64_t *t)
@@ -810,29 +711,11 @@ int rp_cli_parse_expiry(const char *s, int64_t now, int64_t *t)
 
 void rp_cli_format_time(int64_t t, char out[21])
 {
-    int64_t days, rem, z, era, doe, yoe, doy, mp, d, m, y;
-
     if (t < 0)
         t = 0;
     if (t > (int64_t)253402300799) /* 9999-12-31T23:59:59Z */
         t = (int64_t)253402300799;
-    days = t / 86400;
-    rem = t % 86400;
-
-    /* The inverse of days_from_civil. */
-    z = days + 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp + (mp < 10 ? 3 : -9);
-    y += m <= 2;
-    snprintf(out, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned)y % 10000u, (unsigned)m % 100u,
-             (unsigned)d % 100u, (unsigned)(rem / 3600) % 100u, (unsigned)(rem / 60 % 60),
-             (unsigned)(rem % 60));
+    rp_iso_time(t, out);
 }
 
 void rp_cli_format_duration(int64_t secs, char *out, size_t cap)

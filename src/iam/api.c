@@ -61,6 +61,11 @@ typedef struct wop {
     unsigned char secret[48]; /* wiped when the op is freed */
 } wop;
 
+static void oom(rp_req *req)
+{
+    rp_resp_error(req, 500, "InternalError", "out of memory");
+}
+
 static int wop_run(sqlite3 *db, void *arg)
 {
     wop *w = arg;
@@ -227,7 +232,7 @@ static void wop_submit(wop *w)
 
     if (slot == NULL || l == NULL || rp_arena_add_cleanup(req->arena, wop_cancel, slot) != 0) {
         wop_free(w);
-        rp_resp_error(req, 500, "InternalError", "out of memory");
+        oom(req);
         return;
     }
     *slot = w;
@@ -429,7 +434,7 @@ static void principal_create(call *c, rp_principal_kind k)
     }
     if (rp_random_uuid(id) != 0 || rp_random_uuid(client) != 0 ||
         (w = wop_new(c->iam, c->req, &c->who, action, scope)) == NULL) {
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     st = wop_stmt(w,
@@ -452,7 +457,7 @@ static void principal_create(call *c, rp_principal_kind k)
         hash = rp_arena_alloc(c->req->arena, 32);
         if (hash == NULL || rp_random_uuid(kid) != 0 || new_secret(w, secret, hash) != 0) {
             wop_free(w);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         st = wop_stmt(w,
@@ -471,7 +476,7 @@ static void principal_create(call *c, rp_principal_kind k)
     }
     if (w->reply == NULL) {
         wop_free(w);
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     wop_submit(w);
@@ -489,7 +494,7 @@ static void principal_delete(call *c, const rp__principal *p, rp_principal_kind 
         return;
     w = wop_new(c->iam, c->req, &c->who, action, scope);
     if (w == NULL) {
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     w->status = 204;
@@ -530,7 +535,7 @@ static void credential_add(call *c, const rp__principal *p)
     if (!authz_or_reply(c, action, "/"))
         return;
     if (rp_random_uuid(kid) != 0 || (w = wop_new(c->iam, c->req, &c->who, action, "/")) == NULL) {
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     exp = now + d * 86400;
@@ -538,7 +543,7 @@ static void credential_add(call *c, const rp__principal *p)
         unsigned char *hash = rp_arena_alloc(c->req->arena, 32);
         if (hash == NULL || new_secret(w, secret, hash) != 0) {
             wop_free(w);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         st = wop_stmt(w,
@@ -603,7 +608,7 @@ static void credential_add(call *c, const rp__principal *p)
     }
     if (w->reply == NULL) {
         wop_free(w);
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     wop_submit(w);
@@ -621,7 +626,7 @@ static void credential_delete(call *c, const rp__principal *p, const char *kid)
         return;
     w = wop_new(c->iam, c->req, &c->who, action, "/");
     if (w == NULL) {
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     w->status = 204;
@@ -688,7 +693,7 @@ static void session_create(call *c, const rp__principal *p)
     if (w == NULL || hash == NULL || rp_random_uuid(sid) != 0 || new_secret(w, hdr, hash) != 0) {
         json_decref(ids);
         wop_free(w);
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     st = wop_stmt(w,
@@ -715,7 +720,7 @@ static void session_create(call *c, const rp__principal *p)
     OPENSSL_cleanse(hdr, sizeof(hdr));
     if (w->reply == NULL) {
         wop_free(w);
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     wop_submit(w);
@@ -755,7 +760,7 @@ static void session_delete(call *c, const char *sid)
         return;
     w = wop_new(c->iam, c->req, &c->who, "Microsoft.ManagedIdentity/sessions/delete", "/");
     if (w == NULL) {
-        rp_resp_error(c->req, 500, "InternalError", "out of memory");
+        oom(c->req);
         return;
     }
     w->status = 204;
@@ -878,7 +883,7 @@ static void role_definitions(call *c)
         def = json_deep_copy(def);
         if (def == NULL || rp_random_uuid(id) != 0) {
             json_decref(def);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         /* The server names the role: a caller cannot pick the id of a built-in. */
@@ -890,7 +895,7 @@ static void role_definitions(call *c)
         /* Validate against a scratch set holding every existing role (names must be unique). */
         if (rp_rbac_create(&tmp) != 0) {
             json_decref(def);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         for (size_t i = 0; i < rp_rbac_role_count(s->rbac); i++) {
@@ -926,7 +931,7 @@ static void role_definitions(call *c)
             if (w == NULL) {
                 free(text);
                 json_decref(canon);
-                rp_resp_error(c->req, 500, "InternalError", "out of memory");
+                oom(c->req);
                 return;
             }
             st = wop_stmt(w,
@@ -984,7 +989,7 @@ static void role_definitions(call *c)
             }
             w = wop_new(c->iam, c->req, &c->who, action, "/");
             if (w == NULL) {
-                rp_resp_error(c->req, 500, "InternalError", "out of memory");
+                oom(c->req);
                 return;
             }
             w->status = 204;
@@ -1116,7 +1121,7 @@ static void role_assignments(call *c)
         w = wop_new(c->iam, c->req, &c->who, action, scope);
         if (w == NULL || rp_random_uuid(id) != 0) {
             wop_free(w);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         st = wop_stmt(w,
@@ -1168,7 +1173,7 @@ static void role_assignments(call *c)
         }
         w = wop_new(c->iam, c->req, &c->who, action, scope);
         if (w == NULL) {
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         w->status = 204;
@@ -1280,7 +1285,7 @@ static void eligibilities(call *c)
         if (w == NULL || rp_random_uuid(id) != 0) {
             free(text);
             wop_free(w);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         st = wop_stmt(w,
@@ -1322,7 +1327,7 @@ static void eligibilities(call *c)
         }
         w = wop_new(c->iam, c->req, &c->who, action, e->scope);
         if (w == NULL) {
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         w->status = 204;
@@ -1488,7 +1493,7 @@ static void activations(call *c)
         w = wop_new(c->iam, c->req, &c->who, "pim.activate", e->scope);
         if (w == NULL || rp_random_uuid(id) != 0) {
             wop_free(w);
-            rp_resp_error(c->req, 500, "InternalError", "out of memory");
+            oom(c->req);
             return;
         }
         st = wop_stmt(w,
@@ -1546,7 +1551,7 @@ static void activations(call *c)
                 return;
             w = wop_new(c->iam, c->req, &c->who, "pim.deactivate", scope);
             if (w == NULL) {
-                rp_resp_error(c->req, 500, "InternalError", "out of memory");
+                oom(c->req);
                 return;
             }
             w->status = 204;
@@ -1584,7 +1589,7 @@ static void activations(call *c)
             }
             w = wop_new(c->iam, c->req, &c->who, approve ? "pim.approve" : "pim.deny", scope);
             if (w == NULL) {
-                rp_resp_error(c->req, 500, "InternalError", "out of memory");
+                oom(c->req);
                 return;
             }
             w->status = 200;
@@ -1761,7 +1766,7 @@ static void api(rp_req *req)
     rp_authn_status st;
 
     if (c == NULL) {
-        rp_resp_error(req, 500, "InternalError", "out of memory");
+        oom(req);
         return;
     }
     st = rp_authn(iam, req, &pol, &c->who);
