@@ -30,6 +30,8 @@
 #define MAX_STMTS  4
 #define MAX_PARAMS 12
 #define SEGS       6
+/* How long an activation request may wait for an approver. */
+#define RP__PIM_PENDING_S (24 * 3600)
 
 /* ---------------------------------------------------------------- writes */
 
@@ -45,12 +47,17 @@ typedef struct stmt {
     const char *sql;
     param p[MAX_PARAMS];
     int np;
-    int must_change; /* 1: zero rows changed -> RP_ENOENT */
+    int must_change;   /* 1: zero rows changed -> RP_ENOENT */
+    struct wop *owner; /* bound values are copied into its arena */
 } stmt;
 
 typedef struct wop {
     rp_iam *iam;
     rp_req *req; /* NULL once the request is gone */
+    /* Owns every bound value: the request's arena can be reset (client gone, drain) while the
+     * write still waits in the writer's queue. */
+    rp_arena *arena;
+    int oom;
     stmt st[MAX_STMTS];
     int nst;
     json_t *reply; /* answer on success (status 201/200/204) */
@@ -104,6 +111,7 @@ static void wop_free(wop *w)
         return;
     json_decref(w->reply);
     OPENSSL_cleanse(w->secret, sizeof(w->secret));
+    rp_arena_destroy(w->arena);
     rp_free(w);
 }
 
@@ -184,6 +192,11 @@ static wop *wop_new(rp_iam *iam, rp_req *req, const rp_identity *who, const char
 
     if (w == NULL)
         return NULL;
+    w->arena = rp_arena_create(2048);
+    if (w->arena == NULL) {
+        rp_free(w);
+        return NULL;
+    }
     w->iam = iam;
     w->req = req;
     w->status = 201;
@@ -199,13 +212,18 @@ static stmt *wop_stmt(wop *w, const char *sql, int must_change)
 
     s->sql = sql;
     s->must_change = must_change;
+    s->owner = w;
     return s;
 }
 
 static void pt(stmt *s, const char *t)
 {
-    s->p[s->np].type = t ? 't' : 'n';
-    s->p[s->np++].text = t;
+    char *copy = t ? rp_arena_strndup(s->owner->arena, t, strlen(t)) : NULL;
+
+    if (t != NULL && copy == NULL)
+        s->owner->oom = 1;
+    s->p[s->np].type = copy ? 't' : 'n';
+    s->p[s->np++].text = copy;
 }
 
 static void pi(stmt *s, int64_t i)
@@ -216,13 +234,19 @@ static void pi(stmt *s, int64_t i)
 
 static void pb(stmt *s, const void *b, size_t n)
 {
+    void *copy = rp_arena_alloc(s->owner->arena, n ? n : 1);
+
+    if (copy == NULL)
+        s->owner->oom = 1;
+    else
+        memcpy(copy, b, n);
     s->p[s->np].type = 'b';
-    s->p[s->np].blob = b;
+    s->p[s->np].blob = copy;
     s->p[s->np++].blen = n;
 }
 
-/* Hands w to the store; the answer comes from wop_done. Strings bound with pt must live in
- * w or in req->arena (both outlive the write). */
+/* Hands w to the store; the answer comes from wop_done. pt and pb copied every bound value
+ * into w's own arena. */
 static void wop_submit(wop *w)
 {
     rp__loop *l = rp__iam_loop();
@@ -230,6 +254,8 @@ static void wop_submit(wop *w)
     wop **slot = rp_arena_alloc(req->arena, sizeof(*slot));
     int rc;
 
+    if (w->oom || (w->status != 204 && w->reply == NULL))
+        slot = NULL; /* a bound value or the answer could not be built */
     if (slot == NULL || l == NULL || rp_arena_add_cleanup(req->arena, wop_cancel, slot) != 0) {
         wop_free(w);
         oom(req);
@@ -419,8 +445,10 @@ static void principal_create(call *c, rp_principal_kind k)
     int64_t now = rp__now();
     unsigned char *hash;
 
-    if (name == NULL || !name_valid(name)) {
-        bad(c->req, "name: 1 to 64 characters of letters, digits, '.', '-' and '_'");
+    if (name == NULL || !name_valid(name) ||
+        (k == RP_PRINCIPAL_MI && strcasecmp(name, "sessions") == 0)) {
+        bad(c->req, "name: 1 to 64 characters of letters, digits, '.', '-' and '_' (and not "
+                    "\"sessions\" for an identity)");
         return;
     }
     snprintf(action, sizeof(action), "%s/write", coll_action(k));
@@ -520,6 +548,8 @@ static void credential_add(call *c, const rp__principal *p)
 
     if (p->kind == RP_PRINCIPAL_USER)
         action = "Microsoft.Authorization/users/credentials/write";
+    if (!authz_or_reply(c, action, "/"))
+        return;
     if (days != NULL) {
         if (!json_is_integer(days) || json_integer_value(days) < 1 ||
             json_integer_value(days) > RP_IAM_SECRET_MAX_DAYS) {
@@ -532,8 +562,6 @@ static void credential_add(call *c, const rp__principal *p)
         bad(c->req, "type: \"secret\" or \"certificate\"");
         return;
     }
-    if (!authz_or_reply(c, action, "/"))
-        return;
     if (rp_random_uuid(kid) != 0 || (w = wop_new(c->iam, c->req, &c->who, action, "/")) == NULL) {
         oom(c->req);
         return;
@@ -648,6 +676,9 @@ static void session_create(call *c, const rp__principal *p)
     wop *w;
     stmt *st;
 
+    scope_for(RP_PRINCIPAL_MI, p->name, scope, sizeof(scope));
+    if (!authz_or_reply(c, action, scope))
+        return;
     if (!c->iam->identity_endpoint) {
         rp_resp_error(c->req, 409, "IdentityEndpointDisabled",
                       "the managed identity endpoint is turned off (identity_listen)");
@@ -667,9 +698,8 @@ static void session_create(call *c, const rp__principal *p)
         return;
     }
     ids = json_pack("[s]", p->id);
-    scope_for(RP_PRINCIPAL_MI, p->name, scope, sizeof(scope));
-    if (ids == NULL || !authz_or_reply(c, action, scope)) {
-        json_decref(ids);
+    if (ids == NULL) {
+        oom(c->req);
         return;
     }
     json_array_foreach(extra, i, v)
@@ -809,9 +839,23 @@ static void principals(call *c, const char *coll)
     }
     p = find_in(s, k, c->seg[1]);
     if (p == NULL) {
-        /* Authorization first, so a caller without read access learns nothing. */
-        snprintf(action, sizeof(action), "%s/read", coll_action(k));
-        if (authz_or_reply(c, action, "/"))
+        /* The check the request would have met had the principal existed, at the scope its
+         * name gives: a caller without that right cannot tell "missing" from "forbidden". */
+        char scope[160];
+        if (c->nseg >= 3 && strcmp(c->seg[2], "credentials") == 0)
+            snprintf(action, sizeof(action), "%s/credentials/write", coll_action(k));
+        else if (c->nseg >= 3 && strcmp(c->seg[2], "sessions") == 0)
+            snprintf(action, sizeof(action), "%s/assign/action", coll_action(k));
+        else
+            snprintf(action, sizeof(action), "%s/%s", coll_action(k),
+                     method_is(c, RP_METHOD_DELETE) ? "delete" : "read");
+        if (k == RP_PRINCIPAL_MI && strlen(c->seg[1]) < 100)
+            snprintf(scope, sizeof(scope), "/identities/%s", c->seg[1]);
+        else
+            rp_strlcpy(scope, "/", sizeof(scope));
+        if (!rp_rbac_scope_valid(scope, strlen(scope)))
+            rp_strlcpy(scope, "/", sizeof(scope));
+        if (authz_or_reply(c, action, scope))
             rp_resp_error(c->req, 404, "NotFound", "no such principal");
         return;
     }
@@ -1246,6 +1290,10 @@ static void eligibilities(call *c)
             bad(c->req, p == NULL ? "principal: no such principal" : "role: no such role");
             return;
         }
+        if (!rp_rbac_role_scope_assignable(r, scope)) {
+            bad(c->req, "scope: the role cannot be assigned at this scope");
+            return;
+        }
         maxd = rp_rbac_role_max_activation_s(r);
         if (maxd <= 0)
             maxd = RP_IAM_PIM_DEFAULT_S;
@@ -1490,6 +1538,9 @@ static void activations(call *c)
             return;
         }
         needs_approval = json_array_size(e->approvers) > 0;
+        /* Never past the eligibility's own end. */
+        if (e->expires_at != 0 && now + dur > e->expires_at)
+            dur = e->expires_at - now;
         w = wop_new(c->iam, c->req, &c->who, "pim.activate", e->scope);
         if (w == NULL || rp_random_uuid(id) != 0) {
             wop_free(w);
@@ -1541,6 +1592,11 @@ static void activations(call *c)
         role = adup(c->req, json_string_value(json_object_get(a, "roleDefinitionId")));
         scope = adup(c->req, json_string_value(json_object_get(a, "scope")));
         int64_t dur = json_integer_value(json_object_get(a, "durationSeconds"));
+        int64_t requested = 0;
+        json_t *ra = json_object_get(a, "requestedAt");
+        if (ra == NULL ||
+            rp_iso_time_parse(json_string_value(ra), json_string_length(ra), &requested) != 0)
+            requested = 0;
         json_decref(rows);
         for (size_t i = 0; i < s->nelig; i++)
             if (strcmp(s->elig[i].id, eid) == 0)
@@ -1587,6 +1643,16 @@ static void activations(call *c)
                 rp_resp_error(c->req, 409, "NotPending", "the request is not pending approval");
                 return;
             }
+            /* A request outlives neither its eligibility nor RP__PIM_PENDING_S. */
+            if (approve && (e == NULL || (e->expires_at != 0 && e->expires_at <= now) ||
+                            now - requested > RP__PIM_PENDING_S)) {
+                rp_resp_error(c->req, 409, "RequestExpired",
+                              "the eligibility has ended or the request waited too long; the "
+                              "requester must ask again");
+                return;
+            }
+            if (e != NULL && e->expires_at != 0 && now + dur > e->expires_at)
+                dur = e->expires_at - now;
             w = wop_new(c->iam, c->req, &c->who, approve ? "pim.approve" : "pim.deny", scope);
             if (w == NULL) {
                 oom(c->req);

@@ -259,7 +259,6 @@ rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy
 {
     rp_str auth = rp_req_header(req, "authorization");
     rp__snap *s = rp__iam_snap(iam);
-    rp__loop *l = rp__iam_loop();
     rp_authn_status st = RP_AUTHN_MISSING;
     const char *why = "no credential";
     const char *aud = policy->audience ? rp__iam_resource(iam, policy->audience) : NULL;
@@ -306,8 +305,7 @@ rp_authn_status rp_authn(rp_iam *iam, rp_req *req, const rp_authn_policy *policy
         rp__iam_audit(iam, req, NULL, "authn", policy->audience ? policy->audience : "", req->path,
                       "failure",
                       json_pack("{s:s,s:s}", "status", rp_authn_status_name(st), "reason", why));
-    if (l == NULL || l->iam != iam)
-        rp__iam_snap_put(s);
+    rp__iam_snap_done(iam, s);
     return st;
 }
 
@@ -315,7 +313,6 @@ rp_authn_status rp_authn_bearer(rp_iam *iam, const char *tok, size_t n, const ch
                                 rp_identity *who)
 {
     rp__snap *s = rp__iam_snap(iam);
-    rp__loop *l = rp__iam_loop();
     const char *aud = rp__iam_resource(iam, audience);
     const char *why = "";
     rp_authn_status st;
@@ -323,8 +320,7 @@ rp_authn_status rp_authn_bearer(rp_iam *iam, const char *tok, size_t n, const ch
     memset(who, 0, sizeof(*who));
     st = aud == NULL || n > RP_JWT_MAX_LEN ? RP_AUTHN_INVALID
                                            : bearer(iam, s, tok, n, aud, who, &why);
-    if (l == NULL || l->iam != iam)
-        rp__iam_snap_put(s);
+    rp__iam_snap_done(iam, s);
     return st;
 }
 
@@ -355,7 +351,6 @@ static int authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *a
                  const char *scope, const char *role_id)
 {
     rp__snap *s;
-    rp__loop *l = rp__iam_loop();
     rp_rbac_decision why = {0, NULL, NULL, NULL};
     int ok;
 
@@ -375,8 +370,7 @@ static int authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *a
                   ok ? json_pack("{s:s?,s:s?,s:s}", "role", why.role_name, "at",
                                  why.assignment_scope, "via", who->via)
                      : json_pack("{s:s}", "via", who->via));
-    if (l == NULL || l->iam != iam)
-        rp__iam_snap_put(s);
+    rp__iam_snap_done(iam, s);
     return ok;
 }
 

@@ -30,6 +30,7 @@
 
 struct jti {
     char id[129];
+    char client[37];
     int64_t exp;
 };
 
@@ -120,11 +121,39 @@ rp__snap *rp__iam_snap(rp_iam *iam)
     g = atomic_load(&iam->gen);
     if (l->snap == NULL || l->gen != g) {
         rp__snap *old = l->snap;
+        if (old != NULL && l->nretired == l->capretired) {
+            size_t cap = l->capretired ? l->capretired * 2 : 4;
+            rp__snap **grown = rp_realloc(l->retired, cap * sizeof(*grown));
+            if (grown == NULL)
+                return old; /* keep using the older one: stale by one change, never freed */
+            l->retired = grown;
+            l->capretired = cap;
+        }
         l->snap = snap_take(iam);
         l->gen = l->snap->gen;
-        rp__iam_snap_put(old);
+        if (old != NULL)
+            l->retired[l->nretired++] = old;
     }
     return l->snap;
+}
+
+void rp__iam_snap_done(rp_iam *iam, rp__snap *s)
+{
+    rp__loop *l = tl_loop;
+
+    if (l == NULL || l->iam != iam)
+        rp__iam_snap_put(s);
+}
+
+/* After every callback of a loop iteration: nothing on the stack can point into a retired
+ * snapshot any more. */
+static void release_retired(uv_check_t *h)
+{
+    rp__loop *l = h->data;
+
+    for (size_t i = 0; i < l->nretired; i++)
+        rp__iam_snap_put(l->retired[i]);
+    l->nretired = 0;
 }
 
 static int kind_parse(const char *s, rp_principal_kind *k)
@@ -222,7 +251,8 @@ static int load_principals(sqlite3 *db, rp__snap *s)
         col_copy(st, 3, p->client_id, sizeof(p->client_id));
         p->scope = col_dup(st, 4);
         p->created_at = sqlite3_column_int64(st, 5);
-        if (p->name == NULL) {
+        if (p->name == NULL || (sqlite3_column_type(st, 4) != SQLITE_NULL && p->scope == NULL)) {
+            principal_clear(p);
             rc = RP_ENOMEM;
             goto out;
         }
@@ -543,6 +573,10 @@ int rp__iam_reload(rp_iam *iam)
     if (s == NULL)
         return RP_ENOMEM;
     atomic_init(&s->refs, 1);
+    s->key_grace = iam->token_lifetime_s + RP_IAM_SKEW_S;
+    /* Serialised: a rebuild that started before a commit must not publish after the rebuild
+     * that saw it (a revocation would come undone until the next change). */
+    pthread_mutex_lock(&iam->reload_lock);
     rc = rp_store_reader_open(iam->store, &db);
     if (rc != 0)
         goto fail;
@@ -572,9 +606,11 @@ int rp__iam_reload(rp_iam *iam)
     iam->snap = s;
     atomic_store(&iam->gen, s->gen);
     pthread_mutex_unlock(&iam->lock);
+    pthread_mutex_unlock(&iam->reload_lock);
     rp__iam_snap_put(old);
     return 0;
 fail:
+    pthread_mutex_unlock(&iam->reload_lock);
     sqlite3_close(db);
     snap_free(s);
     return rc;
@@ -678,11 +714,17 @@ const rp__cred *rp__iam_cert(const rp__snap *s, const char *thumb, int s256,
 
 const rp_jwt_key *rp__iam_verify_key(const rp__snap *s, const char *kid)
 {
+    int64_t now = rp__now();
+
     if (kid == NULL)
         return NULL;
-    for (size_t i = 0; i < s->nkeys; i++)
+    for (size_t i = 0; i < s->nkeys; i++) {
+        /* A retired key verifies only while tokens it signed can still be valid. */
+        if (s->keys[i].retired_at != 0 && now > s->keys[i].retired_at + s->key_grace)
+            continue;
         if (strcmp(rp_jwt_key_kid(s->keys[i].key), kid) == 0)
             return s->keys[i].key;
+    }
     return NULL;
 }
 
@@ -740,35 +782,39 @@ int rp__iam_check_secret(const rp__principal *p, const char *secret, size_t n, i
     return expired ? RP_ETIMEDOUT : RP_EPERM;
 }
 
-int rp__iam_jti_seen(rp_iam *iam, const char *jti, int64_t exp, int64_t now)
+int rp__iam_jti_seen(rp_iam *iam, const char *client, const char *jti, int64_t exp, int64_t now)
 {
-    size_t w = 0;
+    size_t w = 0, mine = 0;
     int rc = 0;
 
-    pthread_mutex_lock(&iam->lock);
+    pthread_mutex_lock(&iam->jti_lock);
     for (size_t i = 0; i < iam->njtis; i++) {
         if (iam->jtis[i].exp < now - RP_IAM_SKEW_S)
             continue; /* expired entries drop out as the table is compacted */
-        if (strcmp(iam->jtis[i].id, jti) == 0)
-            rc = RP_EEXIST;
+        if (strcmp(iam->jtis[i].client, client) == 0) {
+            mine++;
+            if (strcmp(iam->jtis[i].id, jti) == 0)
+                rc = RP_EEXIST;
+        }
         iam->jtis[w++] = iam->jtis[i];
     }
     iam->njtis = w;
+    /* Refuse rather than forget (a forgotten id could be replayed); the per-client quota keeps
+     * one client from filling the table for everyone. */
+    if (rc == 0 && (mine >= RP__JTI_PER_CLIENT || iam->njtis == JTI_MAX))
+        rc = RP_ETOOBIG;
     if (rc == 0) {
-        if (iam->njtis == JTI_MAX) {
-            rc = RP_ETOOBIG; /* refuse rather than forget: a forgotten id could be replayed */
+        if (iam->jtis == NULL)
+            iam->jtis = rp_calloc(JTI_MAX, sizeof(*iam->jtis));
+        if (iam->jtis == NULL) {
+            rc = RP_ENOMEM;
         } else {
-            if (iam->jtis == NULL)
-                iam->jtis = rp_calloc(JTI_MAX, sizeof(*iam->jtis));
-            if (iam->jtis == NULL) {
-                rc = RP_ENOMEM;
-            } else {
-                rp_strlcpy(iam->jtis[iam->njtis].id, jti, sizeof(iam->jtis[0].id));
-                iam->jtis[iam->njtis++].exp = exp;
-            }
+            rp_strlcpy(iam->jtis[iam->njtis].id, jti, sizeof(iam->jtis[0].id));
+            rp_strlcpy(iam->jtis[iam->njtis].client, client, sizeof(iam->jtis[0].client));
+            iam->jtis[iam->njtis++].exp = exp;
         }
     }
-    pthread_mutex_unlock(&iam->lock);
+    pthread_mutex_unlock(&iam->jti_lock);
     return rc;
 }
 
@@ -975,7 +1021,13 @@ static int create_signing_key(rp_iam *iam, int64_t now)
 int rp_iam_rotate_keys(rp_iam *iam, int force)
 {
     int64_t now = rp__now();
-    rp__snap *s = iam->snap ? snap_take(iam) : NULL; /* none yet on the very first start */
+    rp__snap *s;
+    int have;
+
+    pthread_mutex_lock(&iam->lock);
+    have = iam->snap != NULL; /* none yet on the very first start */
+    pthread_mutex_unlock(&iam->lock);
+    s = have ? snap_take(iam) : NULL;
     int due =
         force || s == NULL || s->nkeys == 0 || now - s->keys[0].created_at >= iam->key_rotate_s;
     int rc = 0;
@@ -1060,7 +1112,9 @@ int rp_iam_open(const rp_iam_opts *o, rp_admin_creds *admin, rp_iam **out, char 
         snprintf(err, errlen, "out of memory");
         return RP_ENOMEM;
     }
-    if (pthread_rwlock_init(&iam->admin_lock, NULL) != 0) {
+    if (pthread_mutex_init(&iam->reload_lock, NULL) != 0 ||
+        pthread_mutex_init(&iam->jti_lock, NULL) != 0 ||
+        pthread_rwlock_init(&iam->admin_lock, NULL) != 0) {
         pthread_mutex_destroy(&iam->lock);
         rp_admin_creds_free(admin);
         rp_free(iam);
@@ -1126,6 +1180,8 @@ void rp_iam_close(rp_iam *iam)
     rp_free(iam->audit_path);
     rp_free(iam->jtis);
     pthread_rwlock_destroy(&iam->admin_lock);
+    pthread_mutex_destroy(&iam->jti_lock);
+    pthread_mutex_destroy(&iam->reload_lock);
     pthread_mutex_destroy(&iam->lock);
     rp_free(iam);
 }
@@ -1153,6 +1209,11 @@ const char *rp_iam_issuer(const rp_iam *iam)
 
 void rp__tcache_free(struct rp__tcache *c);
 
+static void loop_ctx_closed(uv_handle_t *h)
+{
+    rp_free(h->data);
+}
+
 int rp_iam_loop_start(rp_iam *iam, uv_loop_t *loop)
 {
     rp__loop *l = rp_calloc(1, sizeof(*l));
@@ -1165,11 +1226,17 @@ int rp_iam_loop_start(rp_iam *iam, uv_loop_t *loop)
     rc = rp_store_port_open(iam->store, loop, &l->sport);
     if (rc == 0)
         rc = rp_audit_port_open(iam->audit, loop, &l->aport);
+    if (rc == 0 &&
+        (uv_check_init(loop, &l->check) != 0 || uv_check_start(&l->check, release_retired) != 0))
+        rc = RP_EIO;
     if (rc != 0) {
         rp_store_port_close(l->sport);
+        rp_audit_port_close(l->aport);
         rp_free(l);
         return rc;
     }
+    l->check.data = l;
+    uv_unref((uv_handle_t *)&l->check); /* it must not keep the loop alive by itself */
     tl_loop = l;
     return 0;
 }
@@ -1182,8 +1249,11 @@ void rp_iam_loop_stop(rp_iam *iam)
         return;
     rp_store_port_close(l->sport);
     rp_audit_port_close(l->aport);
+    release_retired(&l->check);
+    rp_free(l->retired);
     rp__iam_snap_put(l->snap);
     rp__tcache_free(l->cache);
-    rp_free(l);
+    /* The context is freed when the check handle's close completes (the loop runs once more). */
+    uv_close((uv_handle_t *)&l->check, loop_ctx_closed);
     tl_loop = NULL;
 }

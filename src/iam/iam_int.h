@@ -92,6 +92,7 @@ typedef struct rp__snap {
     size_t nsessions;
     rp__signkey *keys; /* [0] is the signing key; the rest verify only */
     size_t nkeys;
+    int64_t key_grace; /* a retired key verifies this long after its retirement */
 } rp__snap;
 
 typedef struct rp__loop rp__loop;
@@ -111,7 +112,9 @@ struct rp_iam {
     const rp_rootkey *rk;
     rp_store *store;
     rp_audit *audit;
-    pthread_mutex_t lock; /* guards snap and admin swaps, and the jti table */
+    pthread_mutex_t lock;        /* guards snap */
+    pthread_mutex_t reload_lock; /* one rebuild at a time, published in commit order */
+    pthread_mutex_t jti_lock;    /* guards the jti table */
     rp__snap *snap;
     atomic_uint_fast64_t gen;
     pthread_rwlock_t admin_lock;
@@ -128,17 +131,24 @@ struct rp__loop {
     rp_audit_port *aport;
     rp__snap *snap;
     uint64_t gen;
+    rp__snap **retired; /* replaced during this loop iteration; released by the check handle */
+    size_t nretired, capretired;
+    uv_check_t check;
     struct rp__tcache *cache;
 };
 
 rp__loop *rp__iam_loop(void);
 
 /*
- * The current snapshot for this thread: valid until the calling callback returns (a handler
- * that waits copies what it needs into its arena). Falls back to a reference taken under the
- * lock on threads without a loop context: release with rp__iam_snap_put in that case.
+ * The current snapshot for this thread. On a loop thread it stays valid until the loop
+ * iteration ends, even if a newer one is published meanwhile (a replaced snapshot is retired
+ * and released by a uv_check handle after every callback of the iteration has returned), so a
+ * handler may look something up, call rp_authz, and keep using what it found. A handler that
+ * waits for I/O copies what it needs. On threads without a loop context it is a reference
+ * taken under the lock. Either way, end with rp__iam_snap_done.
  */
 rp__snap *rp__iam_snap(rp_iam *iam);
+void rp__iam_snap_done(rp_iam *iam, rp__snap *s);
 void rp__iam_snap_put(rp__snap *s);
 /* Rebuilds the snapshot from the store and publishes it. Any thread. */
 int rp__iam_reload(rp_iam *iam);
@@ -170,8 +180,11 @@ int rp__iam_mint(rp_iam *iam, const rp__snap *s, const rp__principal *p, const c
  * 0 ok, RP_EPERM wrong, RP_ETIMEDOUT only expired secrets matched. */
 int rp__iam_check_secret(const rp__principal *p, const char *secret, size_t n, int64_t now);
 
-/* Remembers an assertion id until exp; RP_EEXIST if seen. */
-int rp__iam_jti_seen(rp_iam *iam, const char *jti, int64_t exp, int64_t now);
+/* Outstanding assertion ids one client may have (replay protection memory). */
+#define RP__JTI_PER_CLIENT 1024
+/* Remembers a client's assertion id until exp: 0; RP_EEXIST if seen; RP_ETOOBIG if the
+ * client has RP__JTI_PER_CLIENT unexpired ones (or the table is full); RP_ENOMEM. */
+int rp__iam_jti_seen(rp_iam *iam, const char *client, const char *jti, int64_t exp, int64_t now);
 
 int rp__iam_sha256(const void *p, size_t n, unsigned char out[32]);
 

@@ -79,15 +79,19 @@ static void jwks(rp_iam *iam, rp_req *req)
     rp__snap *s = rp__iam_snap(iam);
     json_t *keys = json_array();
 
+    int64_t now = rp__now();
+
     for (size_t i = 0; keys != NULL && i < s->nkeys; i++) {
         json_t *k = NULL;
+        /* Only keys whose tokens can still be valid (a retired key for one more lifetime). */
+        if (s->keys[i].retired_at != 0 && now > s->keys[i].retired_at + s->key_grace)
+            continue;
         if (rp_jwt_key_public_jwk(s->keys[i].key, &k) != 0 || json_array_append_new(keys, k) != 0) {
             json_decref(keys);
             keys = NULL;
         }
     }
-    if (rp__iam_loop() == NULL)
-        rp__iam_snap_put(s);
+    rp__iam_snap_done(iam, s);
     if (keys == NULL) {
         rp_resp_error(req, 500, "InternalError", "out of memory");
         return;
@@ -171,10 +175,14 @@ static int check_assertion(rp_iam *iam, const rp__snap *s, const char *client_id
         *why = "Client assertion must carry a jti.";
         goto out;
     }
-    if (rp__iam_jti_seen(iam, jti, json_integer_value(json_object_get(rp_jwt_claims(j), "exp")),
-                         now) != 0) {
-        *why = "The client assertion has been used before (replay).";
+    switch (rp__iam_jti_seen(iam, client_id, jti,
+                             json_integer_value(json_object_get(rp_jwt_claims(j), "exp")), now)) {
+    case 0: break;
+    case RP_EEXIST: *why = "The client assertion has been used before (replay)."; goto out;
+    case RP_ETOOBIG:
+        *why = "Too many unexpired client assertions for this client; use shorter-lived ones.";
         goto out;
+    default: *why = "The client assertion could not be recorded."; goto out;
     }
     rc = 0;
 out:
@@ -297,8 +305,10 @@ static void token_body(rp_req *req)
     OPENSSL_cleanse(jwt, strlen(jwt));
     rp_free(jwt);
 out:
-    if (rp__iam_loop() == NULL)
-        rp__iam_snap_put(s);
+    /* The secret's decoded copy lives in the pooled request arena: do not leave it there. */
+    if (secret != NULL)
+        OPENSSL_cleanse((char *)secret, strlen(secret));
+    rp__iam_snap_done(iam, s);
 }
 
 static void login(rp_req *req)

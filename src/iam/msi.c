@@ -116,8 +116,7 @@ static void msi_token(rp_req *req)
     OPENSSL_cleanse(jwt, strlen(jwt));
     rp_free(jwt);
 out:
-    if (rp__iam_loop() == NULL)
-        rp__iam_snap_put(s);
+    rp__iam_snap_done(iam, s);
 }
 
 int rp_iam_register_local(rp_iam *iam, rp_router *r)

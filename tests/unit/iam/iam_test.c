@@ -238,11 +238,22 @@ static void test_jti_replay(void **state)
 {
     fx *f = *state;
 
-    assert_int_equal(rp__iam_jti_seen(f->iam, "a", 1000, 900), 0);
-    assert_int_equal(rp__iam_jti_seen(f->iam, "a", 1000, 950), RP_EEXIST);
-    assert_int_equal(rp__iam_jti_seen(f->iam, "b", 1000, 950), 0);
+    char jti[32];
+
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c1", "a", 1000, 900), 0);
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c1", "a", 1000, 950), RP_EEXIST);
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c1", "b", 1000, 950), 0);
+    /* Ids are per client: another client may use the same one. */
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c2", "a", 1000, 950), 0);
     /* Forgotten only once the assertion could no longer be accepted anyway. */
-    assert_int_equal(rp__iam_jti_seen(f->iam, "a", 5000, 1000 + RP_IAM_SKEW_S + 1), 0);
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c1", "a", 5000, 1000 + RP_IAM_SKEW_S + 1), 0);
+    /* One client cannot fill the table for everyone: its quota runs out, others go on. */
+    for (int i = 0; i < RP__JTI_PER_CLIENT - 1; i++) {
+        snprintf(jti, sizeof(jti), "q%d", i);
+        assert_int_equal(rp__iam_jti_seen(f->iam, "c1", jti, 9000, 2000), 0);
+    }
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c1", "one-more", 9000, 2000), RP_ETOOBIG);
+    assert_int_equal(rp__iam_jti_seen(f->iam, "c3", "x", 9000, 2000), 0);
 }
 
 static void test_sessions(void **state)
