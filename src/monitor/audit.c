@@ -31,6 +31,7 @@
  */
 #include "monitor/audit.h"
 #include "base/alloc.h"
+#include "base/cport.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/file.h"
@@ -716,12 +717,9 @@ static int pubkey_ensure(const char *pubpath, const unsigned char pub[RP_AUDIT_P
 #define OP_CHECKPOINT (1u << 31) /* internal: write a checkpoint right after this record */
 
 typedef struct audit_op {
-    struct audit_op *next;
-    rp_audit_done_fn done;
-    void *arg;
-    rp_audit_port *port; /* NULL for rp_audit_log_sync: then its caller frees the op */
+    rp_cport_item item; /* first: next (the writer's queue, then the port's), done, arg, status */
+    rp_cport *port;     /* NULL for rp_audit_log_sync: then its caller frees the op */
     unsigned flags;
-    int status;
     int finished; /* log_sync only; guarded by the log mutex */
     size_t body_len;
     char body[]; /* the line between {"seq":N, and ,"prev":... */
@@ -766,15 +764,11 @@ struct rp_audit {
     audit_op *batch[RP_AUDIT_BATCH_MAX];
 };
 
-struct rp_audit_port {
-    uv_async_t async;
-    rp_audit *log;
-    uv_mutex_t mu; /* guards done_head, done_tail, refs and closed */
-    audit_op *done_head;
-    audit_op *done_tail;
-    unsigned refs; /* the handle until its close callback + one per op in flight */
-    int closed;
-};
+/* An audit port is a completion port (base/cport.h) whose owner is the log. */
+static rp_cport *cport_of(rp_audit_port *p)
+{
+    return (rp_cport *)p;
+}
 
 /* ---------------------------------------------------------------- files */
 
@@ -1064,27 +1058,6 @@ static void audit_unref(rp_audit *a)
         audit_free(a);
 }
 
-static void port_ref(rp_audit_port *p)
-{
-    uv_mutex_lock(&p->mu);
-    p->refs++;
-    uv_mutex_unlock(&p->mu);
-}
-
-static void port_unref(rp_audit_port *p)
-{
-    int last;
-
-    uv_mutex_lock(&p->mu);
-    last = --p->refs == 0;
-    uv_mutex_unlock(&p->mu);
-    if (last) {
-        uv_mutex_destroy(&p->mu);
-        audit_unref(p->log);
-        rp_free(p);
-    }
-}
-
 /* ---------------------------------------------------------------- the writer thread */
 
 /* Counts one file operation against the test hook: 1 if it must fail. */
@@ -1249,31 +1222,6 @@ static void publish(rp_audit *a)
     uv_mutex_unlock(&a->mu);
 }
 
-/* Hands a finished op to its port's loop, or drops it if the port is closed. */
-static void port_deliver(audit_op *op)
-{
-    rp_audit_port *p = op->port;
-    int dropped;
-
-    op->next = NULL;
-    uv_mutex_lock(&p->mu);
-    dropped = p->closed;
-    if (!dropped) {
-        if (p->done_tail != NULL)
-            p->done_tail->next = op;
-        else
-            p->done_head = op;
-        p->done_tail = op;
-        /* Under the port mutex: rp_audit_port_close cannot start uv_close meanwhile. */
-        uv_async_send(&p->async);
-    }
-    uv_mutex_unlock(&p->mu);
-    if (dropped) {
-        rp_free(op);
-        port_unref(p);
-    }
-}
-
 /*
  * Gives the group's n ops their status and publishes: counters first (a test that saw its
  * callbacks sees the counters), then the synchronous callers, then the ports. A log_sync op
@@ -1287,7 +1235,7 @@ static void writer_finish(rp_audit *a, size_t n, int status)
     for (i = 0; i < n; i++) {
         audit_op *op = a->batch[i];
 
-        op->status = status;
+        op->item.status = status;
         if (status != 0) {
             a->w.failed++;
             if (!(op->flags & RP_AUDIT_DURABLE))
@@ -1312,7 +1260,7 @@ static void writer_finish(rp_audit *a, size_t n, int status)
         uv_cond_broadcast(&a->sync_cv);
     uv_mutex_unlock(&a->mu);
     for (i = 0; i < k; i++)
-        port_deliver(a->batch[i]);
+        rp_cport_deliver(a->batch[i]->port, &a->batch[i]->item);
 }
 
 /* Writes the n ops in a->batch as one group: one write(2), one fdatasync if any is durable. */
@@ -1432,7 +1380,7 @@ static void writer_main(void *arg)
                 break;
             a->batch[n++] = a->head;
             bytes += cost;
-            a->head = a->head->next;
+            a->head = (audit_op *)a->head->item.next;
         }
         if (a->head == NULL)
             a->tail = NULL;
@@ -1453,9 +1401,9 @@ static int enqueue_locked(rp_audit *a, audit_op *op)
 {
     if (a->closing)
         return RP_ECLOSED;
-    op->next = NULL;
+    op->item.next = NULL;
     if (a->tail != NULL)
-        a->tail->next = op;
+        a->tail->item.next = &op->item;
     else
         a->head = op;
     a->tail = op;
@@ -1613,7 +1561,7 @@ int rp_audit_repair(const char *path, const rp_rootkey *rk, uint64_t *damaged_by
                 uv_cond_wait(&a->sync_cv, &a->mu);
             uv_mutex_unlock(&a->mu);
             if (rc == 0)
-                rc = op->status;
+                rc = op->item.status;
             rp_free(op);
         }
     }
@@ -1641,50 +1589,14 @@ void rp_audit_close(rp_audit *a)
 
 /* ---------------------------------------------------------------- ports */
 
-/* Takes the port's whole completion list. */
-static audit_op *port_take(rp_audit_port *p)
+static void port_release(void *owner)
 {
-    audit_op *list;
-
-    uv_mutex_lock(&p->mu);
-    list = p->done_head;
-    p->done_head = NULL;
-    p->done_tail = NULL;
-    uv_mutex_unlock(&p->mu);
-    return list;
-}
-
-static void port_async_cb(uv_async_t *h)
-{
-    rp_audit_port *p = h->data;
-    audit_op *op, *next;
-
-    /* The handle's reference keeps p alive here even if a callback closes the port. */
-    for (op = port_take(p); op != NULL; op = next) {
-        next = op->next;
-        if (!p->closed && op->done != NULL)
-            op->done(op->status, op->arg);
-        rp_free(op);
-        port_unref(p);
-    }
-}
-
-static void port_close_cb(uv_handle_t *h)
-{
-    rp_audit_port *p = h->data;
-    audit_op *op, *next;
-
-    for (op = port_take(p); op != NULL; op = next) {
-        next = op->next;
-        rp_free(op);
-        port_unref(p);
-    }
-    port_unref(p); /* the handle's own reference */
+    audit_unref(owner);
 }
 
 int rp_audit_port_open(rp_audit *a, uv_loop_t *loop, rp_audit_port **out)
 {
-    rp_audit_port *p;
+    rp_cport *p;
     int rc;
 
     if (out == NULL)
@@ -1692,40 +1604,21 @@ int rp_audit_port_open(rp_audit *a, uv_loop_t *loop, rp_audit_port **out)
     *out = NULL;
     if (a == NULL || loop == NULL)
         return RP_EINVAL;
-    p = rp_calloc(1, sizeof(*p));
-    if (p == NULL)
-        return RP_ENOMEM;
-    if (uv_mutex_init(&p->mu) != 0) {
-        rp_free(p);
-        return RP_EIO;
-    }
     rc = audit_ref(a);
     if (rc != 0)
-        goto fail;
-    if (uv_async_init(loop, &p->async, port_async_cb) != 0) {
+        return rc;
+    rc = rp_cport_open(loop, port_release, a, &p);
+    if (rc != 0) {
         audit_unref(a);
-        rc = RP_EIO;
-        goto fail;
+        return rc;
     }
-    p->async.data = p;
-    p->log = a;
-    p->refs = 1;
-    *out = p;
+    *out = (rp_audit_port *)p;
     return 0;
-fail:
-    uv_mutex_destroy(&p->mu);
-    rp_free(p);
-    return rc;
 }
 
 void rp_audit_port_close(rp_audit_port *p)
 {
-    if (p == NULL)
-        return;
-    uv_mutex_lock(&p->mu);
-    p->closed = 1;
-    uv_mutex_unlock(&p->mu);
-    uv_close((uv_handle_t *)&p->async, port_close_cb);
+    rp_cport_close(cport_of(p));
 }
 
 /* ---------------------------------------------------------------- logging */
@@ -1787,19 +1680,19 @@ int rp_audit_log(rp_audit_port *p, const rp_audit_rec *rec, unsigned flags, rp_a
 
     if (p == NULL || rec == NULL || (flags & ~RP_AUDIT_DURABLE) != 0)
         return RP_EINVAL;
-    a = p->log;
+    a = rp_cport_owner(cport_of(p));
     rc = op_new(rec, flags, &op);
     if (rc != 0)
         return rc;
-    op->done = done;
-    op->arg = arg;
-    op->port = p;
-    port_ref(p);
+    op->item.done = done;
+    op->item.arg = arg;
+    op->port = cport_of(p);
+    rp_cport_hold(op->port);
     uv_mutex_lock(&a->mu);
     rc = enqueue_locked(a, op);
     uv_mutex_unlock(&a->mu);
     if (rc != 0) {
-        port_unref(p); /* never the last reference: the handle holds one */
+        rp_cport_drop(op->port); /* never the last reference: the handle holds one */
         rp_free(op);
     }
     return rc;
@@ -1827,7 +1720,7 @@ int rp_audit_log_sync(rp_audit *a, const rp_audit_rec *rec, unsigned flags)
         uv_cond_wait(&a->sync_cv, &a->mu);
     last = --a->refs == 0;
     uv_mutex_unlock(&a->mu);
-    rc = op->status;
+    rc = op->item.status;
     rp_free(op);
     if (last)
         audit_free(a);

@@ -21,6 +21,7 @@
  */
 #include "store/store.h"
 #include "base/alloc.h"
+#include "base/cport.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "store/schema.h"
@@ -32,13 +33,10 @@
 #include <unistd.h>
 
 typedef struct store_op {
-    struct store_op *next;
+    rp_cport_item item; /* first: next (the writer's queue, then the port's), done, arg, status */
     rp_store_write_fn fn;
-    void *arg;
-    rp_store_done_fn done;
-    rp_store_port *port; /* NULL for rp_store_write_sync: then the op lives on the caller's stack */
-    int status;
-    int finished; /* write_sync only; guarded by the store mutex */
+    rp_cport *port; /* NULL for rp_store_write_sync: then the op lives on the caller's stack */
+    int finished;   /* write_sync only; guarded by the store mutex */
 } store_op;
 
 struct rp_store {
@@ -60,15 +58,11 @@ struct rp_store {
     store_op *batch[RP_STORE_BATCH_MAX]; /* the group in progress: writer thread only */
 };
 
-struct rp_store_port {
-    uv_async_t async;
-    rp_store *store;
-    uv_mutex_t mu; /* guards done_head, done_tail, refs and closed */
-    store_op *done_head;
-    store_op *done_tail;
-    unsigned refs; /* the handle until its close callback + one per op in flight */
-    int closed;    /* written only on the loop thread */
-};
+/* A store port is a completion port (base/cport.h) whose owner is the store. */
+static rp_cport *cport_of(rp_store_port *p)
+{
+    return (rp_cport *)p;
+}
 
 int rp_store_exec(sqlite3 *db, const char *sql)
 {
@@ -127,35 +121,14 @@ static void store_unref(rp_store *s)
         store_free(s);
 }
 
-static void port_ref(rp_store_port *p)
-{
-    uv_mutex_lock(&p->mu);
-    p->refs++;
-    uv_mutex_unlock(&p->mu);
-}
-
-static void port_unref(rp_store_port *p)
-{
-    int last;
-
-    uv_mutex_lock(&p->mu);
-    last = --p->refs == 0;
-    uv_mutex_unlock(&p->mu);
-    if (last) {
-        uv_mutex_destroy(&p->mu);
-        store_unref(p->store);
-        rp_free(p);
-    }
-}
-
 /* ---- the writer thread ---- */
 
 /* Gives every op in ops[from..to) that has not failed on its own the group's error. */
 static void fail_ops(store_op **ops, size_t from, size_t to, int err)
 {
     for (size_t i = from; i < to; i++) {
-        if (ops[i]->status == 0)
-            ops[i]->status = err;
+        if (ops[i]->item.status == 0)
+            ops[i]->item.status = err;
     }
 }
 
@@ -166,7 +139,7 @@ static int writer_run_op(sqlite3 *db, store_op *op)
 
     if (rp_store_exec(db, "SAVEPOINT rp_op") != 0)
         return RP_EDB;
-    rc = op->fn(db, op->arg);
+    rc = op->fn(db, op->item.arg);
     if (rc > 0)
         rc = RP_EDB; /* a raw SQLite code slipped through */
     if (sqlite3_get_autocommit(db))
@@ -205,7 +178,7 @@ static unsigned writer_run_group(rp_store *s, size_t n)
         }
         first = i;
         while (i < n && !sqlite3_get_autocommit(db)) {
-            ops[i]->status = writer_run_op(db, ops[i]);
+            ops[i]->item.status = writer_run_op(db, ops[i]);
             i++;
         }
         if (sqlite3_get_autocommit(db)) {
@@ -225,31 +198,6 @@ static unsigned writer_run_group(rp_store *s, size_t n)
     return commits;
 }
 
-/* Hands a finished op to its port's loop, or drops it if the port is closed. */
-static void port_deliver(store_op *op)
-{
-    rp_store_port *p = op->port;
-    int dropped;
-
-    op->next = NULL;
-    uv_mutex_lock(&p->mu);
-    dropped = p->closed;
-    if (!dropped) {
-        if (p->done_tail != NULL)
-            p->done_tail->next = op;
-        else
-            p->done_head = op;
-        p->done_tail = op;
-        /* Under the port mutex: rp_store_port_close cannot start uv_close meanwhile. */
-        uv_async_send(&p->async);
-    }
-    uv_mutex_unlock(&p->mu);
-    if (dropped) {
-        rp_free(op);
-        port_unref(p);
-    }
-}
-
 /*
  * Publishes the group: counters first (so a test that saw its callbacks sees the counters),
  * then wakes the synchronous callers and passes the rest to their ports. A write_sync op must
@@ -266,7 +214,7 @@ static void writer_finish(rp_store *s, size_t n, unsigned commits)
     for (i = 0; i < n; i++) {
         store_op *op = s->batch[i];
 
-        if (op->status != 0)
+        if (op->item.status != 0)
             s->stats.failed++;
         if (op->port == NULL) {
             op->finished = 1;
@@ -279,7 +227,7 @@ static void writer_finish(rp_store *s, size_t n, unsigned commits)
         uv_cond_broadcast(&s->sync_cv);
     uv_mutex_unlock(&s->mu);
     for (i = 0; i < k; i++)
-        port_deliver(s->batch[i]);
+        rp_cport_deliver(s->batch[i]->port, &s->batch[i]->item);
 }
 
 static void writer_main(void *arg)
@@ -295,7 +243,7 @@ static void writer_main(void *arg)
             break; /* closing and drained */
         for (n = 0; s->head != NULL && n < RP_STORE_BATCH_MAX; n++) {
             s->batch[n] = s->head;
-            s->head = s->head->next;
+            s->head = (store_op *)s->head->item.next;
         }
         if (s->head == NULL)
             s->tail = NULL;
@@ -311,9 +259,9 @@ static int enqueue_locked(rp_store *s, store_op *op)
 {
     if (s->closing)
         return RP_ECLOSED;
-    op->next = NULL;
+    op->item.next = NULL;
     if (s->tail != NULL)
-        s->tail->next = op;
+        s->tail->item.next = &op->item;
     else
         s->head = op;
     s->tail = op;
@@ -514,50 +462,14 @@ void rp_store_close(rp_store *s)
 
 /* ---- ports ---- */
 
-/* Takes the port's whole completion list. */
-static store_op *port_take(rp_store_port *p)
+static void port_release(void *owner)
 {
-    store_op *list;
-
-    uv_mutex_lock(&p->mu);
-    list = p->done_head;
-    p->done_head = NULL;
-    p->done_tail = NULL;
-    uv_mutex_unlock(&p->mu);
-    return list;
-}
-
-static void port_async_cb(uv_async_t *h)
-{
-    rp_store_port *p = h->data;
-    store_op *op, *next;
-
-    /* The handle's reference keeps p alive here even if a callback closes the port. */
-    for (op = port_take(p); op != NULL; op = next) {
-        next = op->next;
-        if (!p->closed && op->done != NULL)
-            op->done(op->status, op->arg);
-        rp_free(op);
-        port_unref(p);
-    }
-}
-
-static void port_close_cb(uv_handle_t *h)
-{
-    rp_store_port *p = h->data;
-    store_op *op, *next;
-
-    for (op = port_take(p); op != NULL; op = next) {
-        next = op->next;
-        rp_free(op);
-        port_unref(p);
-    }
-    port_unref(p); /* the handle's own reference */
+    store_unref(owner);
 }
 
 int rp_store_port_open(rp_store *s, uv_loop_t *loop, rp_store_port **out)
 {
-    rp_store_port *p;
+    rp_cport *p;
     int rc;
 
     if (out == NULL)
@@ -565,40 +477,21 @@ int rp_store_port_open(rp_store *s, uv_loop_t *loop, rp_store_port **out)
     *out = NULL;
     if (s == NULL || loop == NULL)
         return RP_EINVAL;
-    p = rp_calloc(1, sizeof(*p));
-    if (p == NULL)
-        return RP_ENOMEM;
-    if (uv_mutex_init(&p->mu) != 0) {
-        rp_free(p);
-        return RP_EIO;
-    }
     rc = store_ref(s);
     if (rc != 0)
-        goto fail;
-    if (uv_async_init(loop, &p->async, port_async_cb) != 0) {
+        return rc;
+    rc = rp_cport_open(loop, port_release, s, &p);
+    if (rc != 0) {
         store_unref(s);
-        rc = RP_EIO;
-        goto fail;
+        return rc;
     }
-    p->async.data = p;
-    p->store = s;
-    p->refs = 1;
-    *out = p;
+    *out = (rp_store_port *)p;
     return 0;
-fail:
-    uv_mutex_destroy(&p->mu);
-    rp_free(p);
-    return rc;
 }
 
 void rp_store_port_close(rp_store_port *p)
 {
-    if (p == NULL)
-        return;
-    uv_mutex_lock(&p->mu);
-    p->closed = 1;
-    uv_mutex_unlock(&p->mu);
-    uv_close((uv_handle_t *)&p->async, port_close_cb);
+    rp_cport_close(cport_of(p));
 }
 
 /* ---- writes ---- */
@@ -611,20 +504,20 @@ int rp_store_submit(rp_store_port *p, rp_store_write_fn fn, void *arg, rp_store_
 
     if (p == NULL || fn == NULL)
         return RP_EINVAL;
-    s = p->store;
+    s = rp_cport_owner(cport_of(p));
     op = rp_calloc(1, sizeof(*op));
     if (op == NULL)
         return RP_ENOMEM;
     op->fn = fn;
-    op->arg = arg;
-    op->done = done;
-    op->port = p;
-    port_ref(p);
+    op->item.arg = arg;
+    op->item.done = done;
+    op->port = cport_of(p);
+    rp_cport_hold(op->port);
     uv_mutex_lock(&s->mu);
     rc = enqueue_locked(s, op);
     uv_mutex_unlock(&s->mu);
     if (rc != 0) {
-        port_unref(p); /* never the last reference: the handle holds one */
+        rp_cport_drop(op->port); /* never the last reference: the handle holds one */
         rp_free(op);
     }
     return rc;
@@ -639,7 +532,7 @@ int rp_store_write_sync(rp_store *s, rp_store_write_fn fn, void *arg)
         return RP_EINVAL;
     memset(&op, 0, sizeof(op));
     op.fn = fn;
-    op.arg = arg;
+    op.item.arg = arg;
     uv_mutex_lock(&s->mu);
     rc = enqueue_locked(s, &op);
     if (rc != 0) {
@@ -653,7 +546,7 @@ int rp_store_write_sync(rp_store *s, rp_store_write_fn fn, void *arg)
     uv_mutex_unlock(&s->mu);
     if (last)
         store_free(s);
-    return op.status;
+    return op.item.status;
 }
 
 /* ---- readers and counters ---- */
