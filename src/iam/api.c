@@ -773,9 +773,7 @@ static json_t *session_row(sqlite3_stmt *q)
 static void session_delete(call *c, const char *sid)
 {
     const char *action = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
-    json_t *rows = list_rows(c->iam,
-                             "SELECT id, created_by FROM identity_sessions WHERE id = ?1 AND"
-                             " (?2 IS NULL OR 1)",
+    json_t *rows = list_rows(c->iam, "SELECT id, created_by FROM identity_sessions WHERE id = ?1",
                              sid, NULL, session_row);
     const char *creator =
         rows ? json_string_value(json_object_get(json_array_get(rows, 0), "createdBy")) : NULL;
@@ -953,8 +951,6 @@ static void role_definitions(call *c)
         }
         int rc = rp_rbac_add_role_json(tmp, def, 0, err, sizeof(err));
         if (rc != 0) {
-            const rp_rbac_role *added = NULL;
-            (void)added;
             rp_rbac_free(tmp);
             json_decref(def);
             if (rc == RP_EEXIST)
@@ -1021,7 +1017,7 @@ static void role_definitions(call *c)
                 json_t *used = list_rows(c->iam,
                                          "SELECT id FROM role_assignments WHERE role_id = ?1"
                                          " UNION ALL SELECT id FROM role_eligibilities WHERE"
-                                         " role_id = ?1 AND (?2 IS NULL OR 1)",
+                                         " role_id = ?1",
                                          rp_rbac_role_id(r), NULL, id_row);
                 size_t n = used ? json_array_size(used) : 1;
                 json_decref(used);
@@ -1072,7 +1068,8 @@ static json_t *assignment_row(sqlite3_stmt *q)
                      sqlite3_column_text(q, 7));
 }
 
-/* Reads rows for a listing on the calling thread (a private reader connection). */
+/* Reads rows for a listing on the calling thread (a private reader connection). a1 and a2
+ * bind ?1 and ?2 (NULL binds SQL NULL); a statement with fewer parameters ignores the rest. */
 static json_t *list_rows(rp_iam *iam, const char *sql, const char *a1, const char *a2,
                          json_t *(*row)(sqlite3_stmt *))
 {
@@ -1191,8 +1188,7 @@ static void role_assignments(call *c)
         /* The scope checked is the assignment's own: look it up first. */
         json_t *rows = list_rows(c->iam,
                                  "SELECT id, principal_id, role_id, scope, not_before, expires_at,"
-                                 " activation_id, created_by FROM role_assignments WHERE id = ?1"
-                                 " AND (?2 IS NULL OR 1)",
+                                 " activation_id, created_by FROM role_assignments WHERE id = ?1",
                                  c->seg[1], NULL, assignment_row);
         const char *action = "Microsoft.Authorization/roleAssignments/delete";
         const char *scope;
@@ -1452,10 +1448,8 @@ static void activations(call *c)
                            "Microsoft.Authorization/roleAssignmentSchedules/read", 0, "/");
         /* Everything is read; what the caller may see is filtered below (own requests, those
          * it decided, and those waiting for it as an approver). */
-        json_t *arr = list_rows(c->iam,
-                                ACT_COLS " WHERE (?1 IS NULL OR 1) AND (?2 IS NULL OR 1)"
-                                         " ORDER BY requested_at",
-                                NULL, NULL, activation_row);
+        json_t *arr =
+            list_rows(c->iam, ACT_COLS " ORDER BY requested_at", NULL, NULL, activation_row);
         if (arr == NULL) {
             rp_resp_error(c->req, 500, "InternalError", "cannot read activations");
             return;
@@ -1573,8 +1567,8 @@ static void activations(call *c)
         return;
     }
     if (c->nseg >= 2) {
-        json_t *rows = list_rows(c->iam, ACT_COLS " WHERE id = ?1 AND (?2 IS NULL OR 1)", c->seg[1],
-                                 NULL, activation_row);
+        json_t *rows =
+            list_rows(c->iam, ACT_COLS " WHERE id = ?1", c->seg[1], NULL, activation_row);
         json_t *a = rows ? json_array_get(rows, 0) : NULL;
         const char *pid, *eid, *status, *role, *scope;
         const rp__eligibility *e = NULL;
