@@ -1197,6 +1197,153 @@ void rp_iam_set_admin(rp_iam *iam, rp_admin_creds *admin)
     rp_admin_creds_free(old);
 }
 
+/* ---------------------------------------------------------------- workloads */
+
+typedef struct sql_write {
+    const char *sql;
+    const char *t[6];
+    int64_t i[3];
+    const void *blob;
+    size_t blen;
+} sql_write;
+
+/* Binds t[] as ?1.., then i[] and blob after them, in that order. */
+static int sql_write_run(sqlite3 *db, void *arg)
+{
+    sql_write *w = arg;
+    sqlite3_stmt *st = NULL;
+    int k = 1, rc = RP_EDB;
+
+    if (sqlite3_prepare_v2(db, w->sql, -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    for (int j = 0; j < 6 && w->t[j] != NULL; j++)
+        sqlite3_bind_text(st, k++, w->t[j], -1, SQLITE_STATIC);
+    for (int j = 0; j < 3; j++)
+        sqlite3_bind_int64(st, k++, w->i[j]);
+    if (w->blob != NULL)
+        sqlite3_bind_blob(st, k, w->blob, (int)w->blen, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : RP_EDB;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int system_identity_find(rp_iam *iam, const char *resource, char id[37])
+{
+    rp__snap *s = rp__iam_snap(iam);
+    int rc = RP_ENOENT;
+
+    for (size_t i = 0; i < s->nprincipals; i++) {
+        const rp__principal *p = &s->principals[i];
+        if (p->kind == RP_PRINCIPAL_MI && p->scope != NULL && strcasecmp(p->scope, resource) == 0) {
+            memcpy(id, p->id, 37);
+            rc = 0;
+            break;
+        }
+    }
+    rp__iam_snap_done(iam, s);
+    return rc;
+}
+
+int rp_iam_system_identity(rp_iam *iam, const char *resource, char id[37])
+{
+    char oid[37], client[37];
+    sql_write w;
+    int rc;
+
+    if (resource == NULL || strcmp(resource, "/") == 0 ||
+        !rp_rbac_scope_valid(resource, strlen(resource)))
+        return RP_EINVAL;
+    if (system_identity_find(iam, resource, id) == 0)
+        return 0;
+    if (rp_random_uuid(oid) != 0 || rp_random_uuid(client) != 0)
+        return RP_ECRYPTO;
+    /* The name is the resource itself: unique, and never a valid user-assigned name. */
+    memset(&w, 0, sizeof(w));
+    w.sql = "INSERT OR IGNORE INTO principals (id, kind, name, client_id, scope, created_by,"
+            " created_at) VALUES (?1, 'managedIdentity', ?2, ?3, ?2, 'system', ?4)";
+    w.t[0] = oid;
+    w.t[1] = resource;
+    w.t[2] = client;
+    w.i[0] = rp__now();
+    rc = rp_store_write_sync(iam->store, sql_write_run, &w);
+    if (rc == 0)
+        rc = rp__iam_reload(iam);
+    return rc == 0 ? system_identity_find(iam, resource, id) : rc;
+}
+
+int rp_iam_system_identity_delete(rp_iam *iam, const char *resource)
+{
+    char id[37];
+    sql_write w;
+    int rc;
+
+    if (system_identity_find(iam, resource, id) != 0)
+        return 0;
+    memset(&w, 0, sizeof(w));
+    w.sql = "DELETE FROM principals WHERE id = ?1";
+    w.t[0] = id;
+    rc = rp_store_write_sync(iam->store, sql_write_run, &w);
+    if (rc == 0) {
+        w.sql = "DELETE FROM role_assignments WHERE principal_id = ?1";
+        rc = rp_store_write_sync(iam->store, sql_write_run, &w);
+    }
+    return rc == 0 ? rp__iam_reload(iam) : rc;
+}
+
+int rp_iam_workload_session(rp_iam *iam, const char *const *ids, size_t n, int64_t ttl_s,
+                            char header[64], char session_id[37], const char **endpoint)
+{
+    unsigned char raw[32], hash[32];
+    json_t *arr = NULL;
+    char *text = NULL;
+    rp__snap *s;
+    sql_write w;
+    int rc = RP_EINVAL;
+
+    if (iam->identity_endpoint == NULL || n == 0 || n > 16 || ttl_s < 60 ||
+        ttl_s > RP_IAM_SESSION_MAX_S)
+        return RP_EINVAL;
+    s = rp__iam_snap(iam);
+    arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        const rp__principal *p = rp__iam_principal(s, ids[i]);
+        if (p == NULL || p->kind != RP_PRINCIPAL_MI ||
+            json_array_append_new(arr, json_string(p->id)))
+            goto out;
+    }
+    text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    rc = RP_ENOMEM;
+    if (text == NULL)
+        goto out;
+    rc = RP_ECRYPTO;
+    if (rp_random_bytes(raw, sizeof(raw)) != 0 || rp_b64url_encode(raw, 32, header, 64) < 0 ||
+        rp__iam_sha256(header, strlen(header), hash) != 0 || rp_random_uuid(session_id) != 0)
+        goto out;
+    memset(&w, 0, sizeof(w));
+    w.sql = "INSERT INTO identity_sessions (id, principals, created_by, created_at, expires_at,"
+            " hash) VALUES (?1, ?2, 'system', ?3, ?4, ?6)";
+    w.t[0] = session_id;
+    w.t[1] = text;
+    w.i[0] = rp__now();
+    w.i[1] = rp__now() + ttl_s;
+    w.blob = hash;
+    w.blen = sizeof(hash);
+    rc = rp_store_write_sync(iam->store, sql_write_run, &w);
+    if (rc == 0)
+        rc = rp__iam_reload(iam);
+    if (rc == 0 && endpoint != NULL)
+        *endpoint = iam->identity_endpoint;
+out:
+    if (rc != 0)
+        OPENSSL_cleanse(header, 64);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    rp__iam_snap_done(iam, s);
+    free(text);
+    json_decref(arr);
+    return rc;
+}
+
 const char *rp_iam_tenant(const rp_iam *iam)
 {
     return iam->tenant;

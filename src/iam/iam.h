@@ -94,6 +94,27 @@ int rp_iam_rotate_keys(rp_iam *iam, int force);
  */
 int rp_iam_set_endpoints(rp_iam *iam, int https_port, const char *identity_endpoint);
 
+/*
+ * The system-assigned managed identity of a resource (an app "/apps/a", or beyond Azure one
+ * function "/apps/a/functions/f"): created on first use, then the same one; it is deleted with
+ * its resource (rp_iam_system_identity_delete). resource must be a valid RBAC scope other than
+ * "/". Writes the object id into id. Blocking (store write): for start-up, the CLI and service
+ * threads, never a loop thread. 0, RP_EINVAL, RP_EDB, RP_ENOMEM.
+ */
+int rp_iam_system_identity(rp_iam *iam, const char *resource, char id[37]);
+int rp_iam_system_identity_delete(rp_iam *iam, const char *resource);
+
+/*
+ * Starts a workload session for the managed identities ids[0..n) (ids[0] is the default one,
+ * the others may be chosen with client_id/object_id): what a workload started by rampart gets
+ * as IDENTITY_ENDPOINT (*endpoint, borrowed from iam) and IDENTITY_HEADER (header, 43 chars +
+ * NUL, shown to nobody else; only its hash is stored), valid ttl_s seconds (60..86400).
+ * Blocking, like rp_iam_system_identity. 0, RP_EINVAL (no endpoint, bad ttl, unknown or
+ * non-identity id), RP_EDB, RP_ENOMEM, RP_ECRYPTO.
+ */
+int rp_iam_workload_session(rp_iam *iam, const char *const *ids, size_t n, int64_t ttl_s,
+                            char header[64], char session_id[37], const char **endpoint);
+
 const char *rp_iam_tenant(const rp_iam *iam);
 const char *rp_iam_issuer(const rp_iam *iam);
 

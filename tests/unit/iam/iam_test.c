@@ -285,6 +285,58 @@ static void test_sessions(void **state)
     rp__iam_snap_put(s);
 }
 
+static void test_system_identity_and_workload_session(void **state)
+{
+    fx *f = *state;
+    char id[37], again[37], other[37], header[64], sid[37];
+    const char *ep = NULL;
+    const char *ids[2];
+    unsigned char h[32];
+    rp__snap *s;
+    const rp__principal *p;
+    const rp__session *x;
+
+    assert_int_equal(rp_iam_system_identity(f->iam, "/apps/shop", id), 0);
+    assert_int_equal(rp_iam_system_identity(f->iam, "/apps/shop", again), 0);
+    assert_string_equal(id, again); /* one per resource */
+    assert_int_equal(rp_iam_system_identity(f->iam, "/apps/shop/functions/pay", other), 0);
+    assert_string_not_equal(id, other); /* and, beyond Azure, one per function */
+    assert_int_equal(rp_iam_system_identity(f->iam, "/", other), RP_EINVAL);
+    assert_int_equal(rp_iam_system_identity(f->iam, "/apps", other), RP_EINVAL);
+    s = rp__iam_snap(f->iam);
+    p = rp__iam_principal(s, id);
+    assert_non_null(p);
+    assert_int_equal(p->kind, RP_PRINCIPAL_MI);
+    assert_string_equal(p->scope, "/apps/shop");
+    /* Not a user-assigned identity: invisible to lookups by name. */
+    assert_null(rp__iam_principal_by_name(s, RP_PRINCIPAL_MI, "/apps/shop"));
+    rp__iam_snap_put(s);
+
+    ids[0] = id;
+    ids[1] = other;
+    assert_int_equal(rp_iam_workload_session(f->iam, ids, 2, 600, header, sid, &ep), 0);
+    assert_string_equal(ep, "http://127.0.0.1:8459/msi/token");
+    assert_int_equal(strlen(header), 43);
+    assert_int_equal(rp__iam_sha256(header, strlen(header), h), 0);
+    s = rp__iam_snap(f->iam);
+    x = rp__iam_session(s, h);
+    assert_non_null(x);
+    assert_string_equal(x->id, sid);
+    assert_int_equal(x->nprincipals, 2);
+    assert_string_equal(x->principals[0], id);
+    rp__iam_snap_put(s);
+    /* Only managed identities, a bounded lifetime, at least one identity. */
+    ids[1] = "11111111-1111-4111-8111-111111111111";
+    assert_int_equal(rp_iam_workload_session(f->iam, ids, 2, 600, header, sid, &ep), RP_EINVAL);
+    assert_int_equal(rp_iam_workload_session(f->iam, ids, 1, 30, header, sid, &ep), RP_EINVAL);
+    assert_int_equal(rp_iam_workload_session(f->iam, ids, 0, 600, header, sid, &ep), RP_EINVAL);
+
+    assert_int_equal(rp_iam_system_identity_delete(f->iam, "/apps/shop"), 0);
+    s = rp__iam_snap(f->iam);
+    assert_null(rp__iam_principal(s, id));
+    rp__iam_snap_put(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +347,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jti_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_system_identity_and_workload_session, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
