@@ -52,6 +52,7 @@ typedef struct stmt {
 } stmt;
 
 typedef struct wop {
+    rp__pending pending; /* first: linked while the store or the audit log has it */
     rp_iam *iam;
     rp_req *req; /* NULL once the request is gone */
     /* Owns every bound value: the request's arena can be reset (client gone, drain) while the
@@ -109,10 +110,17 @@ static void wop_free(wop *w)
 {
     if (w == NULL)
         return;
+    rp__iam_pending_remove(&w->pending);
     json_decref(w->reply);
     OPENSSL_cleanse(w->secret, sizeof(w->secret));
     rp_arena_destroy(w->arena);
     rp_free(w);
+}
+
+/* The loop stopped before the write's completion could run (rp_iam_loop_stop). */
+static void wop_release(rp__pending *p)
+{
+    wop_free((wop *)p);
 }
 
 static void wop_cancel(void *arg)
@@ -268,7 +276,10 @@ static void wop_submit(wop *w)
         *slot = NULL;
         wop_free(w);
         rp_resp_error(req, 503, "ServiceUnavailable", "the store is not accepting writes");
+        return;
     }
+    w->pending.release = wop_release;
+    rp__iam_pending_add(&w->pending);
 }
 
 /* ---------------------------------------------------------------- helpers */

@@ -1356,6 +1356,25 @@ const char *rp_iam_issuer(const rp_iam *iam)
 
 void rp__tcache_free(struct rp__tcache *c);
 
+void rp__iam_pending_add(rp__pending *p)
+{
+    rp__loop *l = tl_loop;
+
+    p->prev = &l->pending;
+    p->next = l->pending.next;
+    l->pending.next->prev = p;
+    l->pending.next = p;
+}
+
+void rp__iam_pending_remove(rp__pending *p)
+{
+    if (p->next == NULL)
+        return;
+    p->prev->next = p->next;
+    p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+}
+
 static void loop_ctx_closed(uv_handle_t *h)
 {
     rp_free(h->data);
@@ -1384,6 +1403,7 @@ int rp_iam_loop_start(rp_iam *iam, uv_loop_t *loop)
     }
     l->check.data = l;
     uv_unref((uv_handle_t *)&l->check); /* it must not keep the loop alive by itself */
+    l->pending.prev = l->pending.next = &l->pending;
     tl_loop = l;
     return 0;
 }
@@ -1396,6 +1416,12 @@ void rp_iam_loop_stop(rp_iam *iam)
         return;
     rp_store_port_close(l->sport);
     rp_audit_port_close(l->aport);
+    /* Their completions can no longer arrive: release what was waiting for them. */
+    while (l->pending.next != &l->pending) {
+        rp__pending *p = l->pending.next;
+        rp__iam_pending_remove(p);
+        p->release(p);
+    }
     release_retired(&l->check);
     rp_free(l->retired);
     rp__iam_snap_put(l->snap);

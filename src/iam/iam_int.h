@@ -97,6 +97,20 @@ typedef struct rp__snap {
 
 typedef struct rp__loop rp__loop;
 
+/*
+ * Work a loop handed to a writer thread whose completion has not run yet. If the loop stops
+ * first (its completion ports close and drop the callback), rp_iam_loop_stop releases it.
+ */
+typedef struct rp__pending {
+    struct rp__pending *prev, *next;
+    void (*release)(struct rp__pending *p);
+} rp__pending;
+
+/* On the loop's thread. add links p into this loop's list; remove unlinks it (a no-op if it is
+ * not linked). */
+void rp__iam_pending_add(rp__pending *p);
+void rp__iam_pending_remove(rp__pending *p);
+
 struct rp_iam {
     char domain[256];
     char tenant[37];
@@ -134,6 +148,7 @@ struct rp__loop {
     rp__snap **retired; /* replaced during this loop iteration; released by the check handle */
     size_t nretired, capretired;
     uv_check_t check;
+    rp__pending pending; /* list head */
     struct rp__tcache *cache;
 };
 
