@@ -1728,40 +1728,71 @@ static void audit_list(call *c)
 
 /* ---------------------------------------------------------------- dispatch */
 
+static void version(call *c)
+{
+    if (c->nseg != 1)
+        return rp_resp_error(c->req, 404, "NotFound", "no such resource");
+    if (!method_is(c, RP_METHOD_GET))
+        return no_method(c, "GET, HEAD");
+    rp_resp_json(c->req, 200,
+                 json_pack("{s:s,s:s,s:s,s:s}", "name", "rampart", "version", RP_VERSION, "domain",
+                           c->iam->domain, "tenant", c->iam->tenant));
+}
+
+static void whoami(call *c)
+{
+    if (c->nseg != 1)
+        return rp_resp_error(c->req, 404, "NotFound", "no such resource");
+    if (!method_is(c, RP_METHOD_GET))
+        return no_method(c, "GET, HEAD");
+    rp_resp_json(c->req, 200,
+                 json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", c->who.id, "clientId", c->who.client_id,
+                           "name", c->who.name, "type", rp__iam_kind_name(c->who.kind), "via",
+                           c->who.via));
+}
+
+static void principals_of(call *c)
+{
+    principals(c, c->seg[0]);
+}
+
+static void audit(call *c)
+{
+    if (c->nseg != 1)
+        return rp_resp_error(c->req, 404, "NotFound", "no such resource");
+    audit_list(c);
+}
+
+/* The collections under /api and who answers them: the one list (api() checks names
+ * against it before reading a body, dispatch() calls the handler). */
+static const struct {
+    const char *name;
+    void (*fn)(call *c);
+} collections[] = {
+    {"version", version},
+    {"whoami", whoami},
+    {"users", principals_of},
+    {"servicePrincipals", principals_of},
+    {"identities", principals_of},
+    {"roleDefinitions", role_definitions},
+    {"roleAssignments", role_assignments},
+    {"roleEligibilities", eligibilities},
+    {"roleActivations", activations},
+    {"audit", audit},
+};
+
+static void (*collection(const char *name))(call *c)
+{
+    for (size_t i = 0; i < sizeof(collections) / sizeof(collections[0]); i++)
+        if (strcmp(name, collections[i].name) == 0)
+            return collections[i].fn;
+    return NULL;
+}
+
 static void dispatch(call *c)
 {
-    const char *coll = c->nseg > 0 ? c->seg[0] : "";
-
     rp_resp_header(c->req, "Cache-Control", "no-store");
-    if (strcmp(coll, "version") == 0 && c->nseg == 1) {
-        if (!method_is(c, RP_METHOD_GET))
-            return no_method(c, "GET, HEAD");
-        rp_resp_json(c->req, 200,
-                     json_pack("{s:s,s:s,s:s,s:s}", "name", "rampart", "version", RP_VERSION,
-                               "domain", c->iam->domain, "tenant", c->iam->tenant));
-    } else if (strcmp(coll, "whoami") == 0 && c->nseg == 1) {
-        if (!method_is(c, RP_METHOD_GET))
-            return no_method(c, "GET, HEAD");
-        rp_resp_json(c->req, 200,
-                     json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", c->who.id, "clientId",
-                               c->who.client_id, "name", c->who.name, "type",
-                               rp__iam_kind_name(c->who.kind), "via", c->who.via));
-    } else if (strcmp(coll, "users") == 0 || strcmp(coll, "servicePrincipals") == 0 ||
-               strcmp(coll, "identities") == 0) {
-        principals(c, coll);
-    } else if (strcmp(coll, "roleDefinitions") == 0) {
-        role_definitions(c);
-    } else if (strcmp(coll, "roleAssignments") == 0) {
-        role_assignments(c);
-    } else if (strcmp(coll, "roleEligibilities") == 0) {
-        eligibilities(c);
-    } else if (strcmp(coll, "roleActivations") == 0) {
-        activations(c);
-    } else if (strcmp(coll, "audit") == 0 && c->nseg == 1) {
-        audit_list(c);
-    } else {
-        rp_resp_error(c->req, 404, "NotFound", "no such resource");
-    }
+    collection(c->seg[0])(c);
 }
 
 static call *call_new(rp_req *req)
@@ -1814,20 +1845,6 @@ static void with_body(rp_req *req)
     json_decref(c->body);
 }
 
-static int known_collection(const char *s)
-{
-    static const char *const known[] = {"version",         "whoami",
-                                        "users",           "servicePrincipals",
-                                        "identities",      "roleDefinitions",
-                                        "roleAssignments", "roleEligibilities",
-                                        "roleActivations", "audit"};
-
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (strcmp(s, known[i]) == 0)
-            return 1;
-    return 0;
-}
-
 static void api(rp_req *req)
 {
     rp_iam *iam = req->route_data;
@@ -1846,7 +1863,7 @@ static void api(rp_req *req)
         return;
     }
     split_path(c);
-    if (c->nseg == 0 || c->nseg > SEGS || !known_collection(c->seg[0])) {
+    if (c->nseg == 0 || c->nseg > SEGS || collection(c->seg[0]) == NULL) {
         rp_resp_error(req, 404, "NotFound", "no such resource");
         return;
     }

@@ -42,8 +42,6 @@ struct rp__tcache {
 
 static _Thread_local rp_authn_stats tl_stats;
 
-void rp__tcache_free(struct rp__tcache *c);
-
 void rp__tcache_free(struct rp__tcache *c)
 {
     if (c == NULL)

@@ -1354,8 +1354,6 @@ const char *rp_iam_issuer(const rp_iam *iam)
     return iam->issuer;
 }
 
-void rp__tcache_free(struct rp__tcache *c);
-
 void rp__iam_pending_add(rp__pending *p)
 {
     rp__loop *l = tl_loop;

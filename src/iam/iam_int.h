@@ -153,6 +153,8 @@ struct rp__loop {
 };
 
 rp__loop *rp__iam_loop(void);
+/* Frees a loop's verified-token cache (authn.c), wiping the tokens it held. Accepts NULL. */
+void rp__tcache_free(struct rp__tcache *c);
 
 /*
  * The current snapshot for this thread. On a loop thread it stays valid until the loop

@@ -31,20 +31,14 @@ static ts_server srv;
 static int setup(void **state)
 {
     (void)state;
-    rp_test_scratch("cmd_exec_test", tmpdir, sizeof(tmpdir));
-    unsetenv("https_proxy");
-    unsetenv("HTTPS_PROXY");
-    unsetenv("all_proxy");
-    unsetenv("ALL_PROXY");
-    ts_start(&srv, tmpdir);
+    ts_fixture_start(&srv, "cmd_exec_test", tmpdir, sizeof(tmpdir));
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    ts_stop(&srv);
-    rp_test_rmtree(tmpdir);
+    ts_fixture_stop(&srv, tmpdir);
     return 0;
 }
 

@@ -32,12 +32,7 @@ static char out_text[65536], err_text[65536];
 static int setup(void **state)
 {
     (void)state;
-    rp_test_scratch("cmd_iam_test", tmpdir, sizeof(tmpdir));
-    unsetenv("https_proxy");
-    unsetenv("HTTPS_PROXY");
-    unsetenv("all_proxy");
-    unsetenv("ALL_PROXY");
-    ts_start(&srv, tmpdir);
+    ts_fixture_start(&srv, "cmd_iam_test", tmpdir, sizeof(tmpdir));
     snprintf(url, sizeof(url), "https://127.0.0.1:%d", srv.port);
     snprintf(home_env, sizeof(home_env), "HOME=%s", tmpdir); /* no client file there */
     return 0;
@@ -46,20 +41,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    ts_stop(&srv);
-    rp_test_rmtree(tmpdir);
+    ts_fixture_stop(&srv, tmpdir);
     return 0;
-}
-
-static void slurp(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
 }
 
 typedef int (*cmd_fn)(int argc, char **argv, char **envp);
@@ -104,8 +87,8 @@ static int run_argv(cmd_fn fn, int bare, const char *const *args)
     close(save2);
     close(fd1);
     close(fd2);
-    slurp(o, out_text, sizeof(out_text));
-    slurp(e, err_text, sizeof(err_text));
+    ts_slurp(o, out_text, sizeof(out_text));
+    ts_slurp(e, err_text, sizeof(err_text));
     return rc;
 }
 

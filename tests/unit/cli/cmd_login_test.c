@@ -37,12 +37,7 @@ static char url[64], home[1100], home_env[1200];
 static int setup(void **state)
 {
     (void)state;
-    rp_test_scratch("cmd_login_test", tmpdir, sizeof(tmpdir));
-    unsetenv("https_proxy");
-    unsetenv("HTTPS_PROXY");
-    unsetenv("all_proxy");
-    unsetenv("ALL_PROXY");
-    ts_start(&srv, tmpdir);
+    ts_fixture_start(&srv, "cmd_login_test", tmpdir, sizeof(tmpdir));
     snprintf(url, sizeof(url), "https://localhost:%d", srv.port);
     snprintf(home, sizeof(home), "%s/home", tmpdir);
     snprintf(home_env, sizeof(home_env), "HOME=%s", home);
@@ -53,8 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    ts_stop(&srv);
-    rp_test_rmtree(tmpdir);
+    ts_fixture_stop(&srv, tmpdir);
     return 0;
 }
 
@@ -87,17 +81,6 @@ static void test_endpoints(void **state)
 }
 
 static char out_text[16384], err_text[16384];
-
-static void slurp(const char *path, char *out, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    assert_non_null(f);
-    n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
-}
 
 /* Runs login or logout with argv and envp, stdin from stdin_text (NULL: /dev/null). */
 static int run(int (*fn)(int, char **, char **), char **argv, char **envp, const char *stdin_text)
@@ -139,8 +122,8 @@ static int run(int (*fn)(int, char **, char **), char **argv, char **envp, const
     close(fd0);
     close(fd1);
     close(fd2);
-    slurp(o, out_text, sizeof(out_text));
-    slurp(e, err_text, sizeof(err_text));
+    ts_slurp(o, out_text, sizeof(out_text));
+    ts_slurp(e, err_text, sizeof(err_text));
     return rc;
 }
 
@@ -157,7 +140,7 @@ static void read_client_file(char *out, size_t cap, struct stat *st)
 
     snprintf(path, sizeof(path), "%s/.config/rampart/client.json", home);
     assert_int_equal(stat(path, st), 0);
-    slurp(path, out, cap);
+    ts_slurp(path, out, cap);
 }
 
 static void test_login_sp(void **state)

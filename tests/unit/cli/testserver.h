@@ -13,6 +13,7 @@
 #define RP_TESTS_CLI_TESTSERVER_H
 
 #include "crypto/pki.h"
+#include "testutil.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -285,6 +287,39 @@ static inline void ts_stop(ts_server *s)
     ts_reset(s);
     SSL_CTX_free(s->ctx);
     pthread_mutex_destroy(&s->mu);
+}
+
+/*
+ * The fixture every CLI command test starts from: a scratch directory named after the test,
+ * no proxy variables (the client must talk to the test server directly), the server running
+ * with its CA in dir/ca.pem. ts_fixture_stop undoes it.
+ */
+static inline void ts_fixture_start(ts_server *s, const char *name, char *dir, size_t cap)
+{
+    rp_test_scratch(name, dir, cap);
+    unsetenv("https_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("all_proxy");
+    unsetenv("ALL_PROXY");
+    ts_start(s, dir);
+}
+
+static inline void ts_fixture_stop(ts_server *s, const char *dir)
+{
+    ts_stop(s);
+    rp_test_rmtree(dir);
+}
+
+/* Reads a whole (small) file into out, NUL-terminated. */
+static inline void ts_slurp(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
 }
 
 #endif
