@@ -88,7 +88,19 @@ int rp_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
     return fsync_parent(path);
 }
 
+static int read_file(const char *path, rp_buf *out, int private_only);
+
 int rp_file_read(const char *path, rp_buf *out)
+{
+    return read_file(path, out, 0);
+}
+
+int rp_file_read_private(const char *path, rp_buf *out)
+{
+    return read_file(path, out, 1);
+}
+
+static int read_file(const char *path, rp_buf *out, int private_only)
 {
     struct stat st;
     size_t base = out->len;
@@ -99,6 +111,10 @@ int rp_file_read(const char *path, rp_buf *out)
         return errno == ENOENT ? RP_ENOENT : RP_EIO;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = RP_EIO;
+        goto out;
+    }
+    if (private_only && (st.st_mode & 077) != 0) {
+        rc = RP_EPERM;
         goto out;
     }
     if ((uintmax_t)st.st_size > out->max - out->len) {

@@ -26,4 +26,8 @@ int rp_file_write_all(int fd, const void *data, size_t n);
  */
 int rp_file_read(const char *path, rp_buf *out);
 
+/* rp_file_read for a file holding a secret (PIN, passphrase): also RP_EPERM when group or
+ * others have any permission on it. Release out with rp_buf_free_secret. */
+int rp_file_read_private(const char *path, rp_buf *out);
+
 #endif

@@ -612,6 +612,11 @@ void rp_resp_file(rp_req *req, int status, const char *content_type, int fd, off
 
 /* ---------------------------------------------------------------- requests */
 
+uv_loop_t *rp_req_loop(const rp_req *req)
+{
+    return req->conn->ctx->loop;
+}
+
 rp_str rp_req_header(const rp_req *req, const char *name)
 {
     const rp_header *h = req->head ? rp_http_header_find(req->head, name) : NULL;

@@ -63,6 +63,9 @@ struct rp_req {
 void rp_req_read_body(rp_req *req, rp_body_done_fn done);
 /* Receives the body in spans; on_data returning non-zero aborts the request (500, close). */
 void rp_req_stream_body(rp_req *req, rp_body_data_fn on_data, rp_body_done_fn done);
+/* The loop the request is served on (for uv_queue_work and timers of async handlers). */
+struct uv_loop_s;
+struct uv_loop_s *rp_req_loop(const rp_req *req);
 /* Value of the first header named name, or an empty view with p == NULL. */
 rp_str rp_req_header(const rp_req *req, const char *name);
 /* How many headers named name the request carries. */

@@ -394,3 +394,22 @@ void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, con
              who->name, who->id, action, scope);
     rp_resp_error(req, 403, "AuthorizationFailed", msg);
 }
+
+int rp_iam_audit(rp_iam *iam, const rp_req *req, const rp_identity *who, const char *kind,
+                 const char *action, const char *scope, const char *result, json_t *detail,
+                 unsigned flags, void (*done)(int status, void *arg), void *arg)
+{
+    rp__loop *l = rp__iam_loop();
+    rp_audit_rec rec = {who ? who->id : "anonymous",
+                        kind,
+                        action,
+                        scope ? scope : "/",
+                        result,
+                        req ? req->id : "",
+                        req && req->client_ip ? req->client_ip : "",
+                        detail};
+
+    if (l == NULL || l->iam != iam || l->aport == NULL)
+        return RP_ECLOSED;
+    return rp_audit_log(l->aport, &rec, flags, done, arg);
+}

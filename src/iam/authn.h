@@ -81,6 +81,20 @@ int rp_authz_assignment(rp_iam *iam, rp_req *req, const rp_identity *who, const 
 /* Answers 403 AuthorizationFailed naming the action and scope. */
 void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, const char *scope);
 
+/*
+ * Writes an audit record for a service's own decision or change made for who on req (kind
+ * "read" or "change", result "success"/"failure"), through this loop thread's audit port.
+ * With RP_AUDIT_DURABLE in flags, done(status, arg) runs on this loop once the record is on
+ * disk (status 0) or could not be written; a service answers a read of secret material, or
+ * reports a change, only from there and only on status 0 (fail closed). If the loop stops
+ * first, done never runs (the caller releases arg in its own loop-stop path). detail is
+ * borrowed. 0 when queued (done will run), RP_ECLOSED off a loop thread, or rp_audit_log's
+ * errors (done will not run).
+ */
+int rp_iam_audit(rp_iam *iam, const rp_req *req, const rp_identity *who, const char *kind,
+                 const char *action, const char *scope, const char *result, json_t *detail,
+                 unsigned flags, void (*done)(int status, void *arg), void *arg);
+
 /* Counters of this thread's token cache, for tests and benchmarks. */
 typedef struct rp_authn_stats {
     uint64_t hits, misses, verified, rejected;

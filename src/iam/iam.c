@@ -1354,6 +1354,11 @@ const char *rp_iam_issuer(const rp_iam *iam)
     return iam->issuer;
 }
 
+const char *rp_iam_login(const rp_iam *iam)
+{
+    return iam->login;
+}
+
 void rp__iam_pending_add(rp__pending *p)
 {
     rp__loop *l = tl_loop;

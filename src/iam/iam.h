@@ -117,5 +117,7 @@ int rp_iam_workload_session(rp_iam *iam, const char *const *ids, size_t n, int64
 
 const char *rp_iam_tenant(const rp_iam *iam);
 const char *rp_iam_issuer(const rp_iam *iam);
+/* The token service's origin, "https://login.D[:port]" (the authority is login + "/" + tenant). */
+const char *rp_iam_login(const rp_iam *iam);
 
 #endif

@@ -80,12 +80,17 @@ static const key_def keys[] = {
     {"log.access", K_ACCESS_LOG, F(access_log), W_INT, 0, 0, 0},
     {"log.error", K_ERROR_LOG, F(error_log), W_INT, 0, 0, 0},
     {"log.level", K_LOG_LEVEL, F(log_level), W_INT, 0, 0, 0},
+    {"keys.pkcs11_module", K_PATH, F(pkcs11_module), W_INT, 0, 0, 1},
+    {"keys.pkcs11_token", K_PATH, F(pkcs11_token), W_INT, 0, 0, 1},
+    {"keys.pkcs11_pin_file", K_PATH, F(pkcs11_pin_file), W_INT, 0, 0, 1},
+    {"keys.passphrase_file", K_PATH, F(passphrase_file), W_INT, 0, 0, 1},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* Environment names that belong to the CLI and client, not to the server configuration. */
-static const char *const env_skip[] = {"RAMPART_DATA", "RAMPART_URL", "RAMPART_CA",
-                                       "RAMPART_TOKEN"};
+static const char *const env_skip[] = {
+    "RAMPART_DATA",       "RAMPART_URL",        "RAMPART_CA",          "RAMPART_TOKEN",
+    "RAMPART_PASSPHRASE", "RAMPART_PKCS11_PIN", "RAMPART_KEY_PROVIDER"};
 
 /* ---- messages ---- */
 
@@ -650,6 +655,10 @@ void rp_config_free(rp_config *c)
     rp_free(c->data_dir);
     rp_free(c->domain);
     rp_free(c->static_root);
+    rp_free(c->pkcs11_module);
+    rp_free(c->pkcs11_token);
+    rp_free(c->pkcs11_pin_file);
+    rp_free(c->passphrase_file);
     free_certs(c->certs, c->ncerts);
     rp_free(c->access_log);
     rp_free(c->error_log);
@@ -945,6 +954,15 @@ json_t *rp_config_to_json(const rp_config *c)
         rc |= put_str(root, "identity_listen", "off");
     rc |= put_str(root, "static", c->static_root);
     rc |= put_int(root, "workers", (uint64_t)c->workers);
+    {
+        json_t *keys_obj = json_object();
+        if (keys_obj == NULL || json_object_set_new(root, "keys", keys_obj) != 0)
+            goto fail;
+        rc |= put_str(keys_obj, "pkcs11_module", c->pkcs11_module);
+        rc |= put_str(keys_obj, "pkcs11_token", c->pkcs11_token);
+        rc |= put_str(keys_obj, "pkcs11_pin_file", c->pkcs11_pin_file);
+        rc |= put_str(keys_obj, "passphrase_file", c->passphrase_file);
+    }
 
     rc |= put_str(tls, "min_version", c->tls_min_version == 13 ? "1.3" : "1.2");
     rc |= put_int(tls, "ticket_rotation_s", (uint64_t)c->ticket_rotate_s);

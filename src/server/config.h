@@ -73,6 +73,13 @@ typedef struct rp_config {
     char *access_log; /* "log.access": "off", "stderr", "stdout" or a file path; default "stderr" */
     char *error_log;  /* "log.error": "stderr" or a file path; default "stderr" */
     char *log_level;  /* "log.level": debug|info|warn|error, default "info" */
+    /* Root key providers (docs/encryption.md): which one an install uses is fixed by init. */
+    char *pkcs11_module;   /* "keys.pkcs11_module": the PKCS#11 module (.so), default NULL */
+    char *pkcs11_token;    /* "keys.pkcs11_token": its token label, default NULL */
+    char *pkcs11_pin_file; /* "keys.pkcs11_pin_file": file (0600) holding the user PIN;
+                              default NULL: the RAMPART_PKCS11_PIN environment variable */
+    char *passphrase_file; /* "keys.passphrase_file": file (0600) holding the passphrase, for
+                              unattended starts; default NULL: start sealed, `rampart unseal` */
 } rp_config;
 
 /*

@@ -11,6 +11,7 @@
  * files this call created, nothing else.
  */
 #include "server/datadir.h"
+#include "crypto/keyring.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/file.h"
@@ -43,15 +44,24 @@
 
 /* What a fresh init creates, files before their directories, for the cleanup of a failure. */
 static const char *const created_files[] = {
-    RP_DATADIR_INSTALL, RP_DATADIR_DB "-wal",  RP_DATADIR_DB "-shm",
-    RP_DATADIR_DB,      RP_DATADIR_SERVER_KEY, RP_DATADIR_SERVER_CERT,
-    RP_DATADIR_CA_KEY,  RP_DATADIR_CA_CERT,    RP_DATADIR_ROOT_KEY,
+    RP_DATADIR_INSTALL,     RP_DATADIR_DB "-wal",      RP_DATADIR_DB "-shm",
+    RP_DATADIR_DB,          RP_DATADIR_OBJECTS "-wal", RP_DATADIR_OBJECTS "-shm",
+    RP_DATADIR_OBJECTS,     RP_DATADIR_SERVER_KEY,     RP_DATADIR_SERVER_CERT,
+    RP_DATADIR_CA_KEY,      RP_DATADIR_CA_CERT,        "keys/keystore.db-wal",
+    "keys/keystore.db-shm", "keys/keystore.db",        "keys/root-1.key",
+    "keys/root-1.sealed",
 };
 static const char *const created_dirs[] = {"tls", "keys"};
 
 /* Names only init creates: finding one in a directory without install.json means a crash. */
-static const char *const own_names[] = {"keys", "tls", RP_DATADIR_DB, RP_DATADIR_DB "-wal",
-                                        RP_DATADIR_DB "-shm"};
+static const char *const own_names[] = {"keys",
+                                        "tls",
+                                        RP_DATADIR_DB,
+                                        RP_DATADIR_DB "-wal",
+                                        RP_DATADIR_DB "-shm",
+                                        RP_DATADIR_OBJECTS,
+                                        RP_DATADIR_OBJECTS "-wal",
+                                        RP_DATADIR_OBJECTS "-shm"};
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -210,6 +220,7 @@ typedef struct init_ctx {
     const char *dir; /* absolute path of the data directory */
     char *err;
     size_t errlen;
+    const rp_keyring_opts *keys; /* provider for a new install (NULL: file) */
 } init_ctx;
 
 static int ipath(const init_ctx *c, const char *rel, char out[DATADIR_PATH_MAX])
@@ -267,8 +278,10 @@ static int verify_existing(const init_ctx *c)
 {
     static const char *const files[] = {RP_DATADIR_CA_CERT, RP_DATADIR_SERVER_CERT,
                                         RP_DATADIR_SERVER_KEY, RP_DATADIR_DB};
-    char path[DATADIR_PATH_MAX];
-    rp_rootkey *rk = NULL;
+    char path[DATADIR_PATH_MAX], keys_dir[DATADIR_PATH_MAX];
+    rp_keyring *kr = NULL;
+    rp_keyring_opts ko = {0};
+    rp_root_provider prov;
     EVP_PKEY *ca = NULL;
     struct stat st;
     int rc;
@@ -283,25 +296,33 @@ static int verify_existing(const init_ctx *c)
             return RP_ECONFLICT;
         }
     }
-    rc = ipath(c, RP_DATADIR_ROOT_KEY, path);
+    rc = ipath(c, RP_DATADIR_KEYS, keys_dir);
     if (rc != 0)
         return rc;
-    rc = rp_rootkey_file_load(path, &rk);
+    rc = rp_keyring_provider_of(keys_dir, &prov);
     if (rc != 0) {
-        set_err(c->err, c->errlen, "cannot load the root key %s: %s%s", path, rp_strerror(rc),
-                rc == RP_EPERM ? " (it must be a regular file with mode 0600)" : "");
-        goto out;
+        set_err(c->err, c->errlen, "cannot read the key store in %s: %s", keys_dir,
+                rp_strerror(rc));
+        return rc;
     }
+    /* Other providers need a passphrase or PIN that a re-run of init does not ask for. */
+    if (prov != RP_ROOT_FILE)
+        return 0;
+    ko.keys_dir = keys_dir;
+    ko.provider = RP_ROOT_FILE;
+    rc = rp_keyring_open(&ko, &kr, c->err, c->errlen);
+    if (rc != 0)
+        goto out;
     rc = ipath(c, RP_DATADIR_CA_KEY, path);
     if (rc != 0)
         goto out;
-    rc = rp_pki_key_unseal(rk, RP_DATADIR_CA_KEY_LABEL, path, &ca);
+    rc = rp_pki_key_unseal(rp_keyring_system(kr), RP_DATADIR_CA_KEY_LABEL, path, &ca);
     if (rc != 0)
         set_err(c->err, c->errlen, "cannot open the CA key %s with this root key: %s", path,
                 rp_strerror(rc));
 out:
     EVP_PKEY_free(ca);
-    rp_rootkey_free(rk);
+    rp_keyring_close(kr);
     return rc;
 }
 
@@ -339,13 +360,16 @@ static int write_install_json(const init_ctx *c, const char *domain, const char 
 static int create_install(const init_ctx *c, const char *domain, rp_init_result *r)
 {
     static const char *const synced_dirs[] = {"keys", "tls", "."};
-    char path[DATADIR_PATH_MAX];
+    char path[DATADIR_PATH_MAX], objects[DATADIR_PATH_MAX];
     char ca_cn[64];
     char names[6][RP_DATADIR_DOMAIN_MAX + 16];
     const char *dns[7];
     static const char *const ips[] = {"127.0.0.1", "::1"};
     static const char *const wild[] = {"", "*.", "*.vault.", "*.scm.", "*.events.", "*.blob."};
-    rp_rootkey *rk = NULL;
+    const rp_rootkey *rk = NULL;
+    rp_keyring *kr = NULL;
+    rp_keyring_opts ko = {0};
+    char keys_dir[DATADIR_PATH_MAX];
     EVP_PKEY *ca_key = NULL, *srv_key = NULL;
     X509 *ca_cert = NULL, *srv_cert = NULL;
     rp_store *store = NULL;
@@ -365,16 +389,20 @@ static int create_install(const init_ctx *c, const char *domain, rp_init_result 
         }
     }
 
-    rc = ipath(c, RP_DATADIR_ROOT_KEY, path);
+    rc = ipath(c, RP_DATADIR_KEYS, keys_dir);
     if (rc != 0)
         goto out;
-    rc = rp_rootkey_file_create(path);
+    if (c->keys != NULL)
+        ko = *c->keys;
+    else
+        ko.provider = RP_ROOT_FILE;
+    ko.keys_dir = keys_dir;
+    rc = rp_keyring_create(&ko, c->err, c->errlen);
     if (rc == 0)
-        rc = rp_rootkey_file_load(path, &rk);
-    if (rc != 0) {
-        set_err(c->err, c->errlen, "cannot create the root key %s: %s", path, rp_strerror(rc));
+        rc = rp_keyring_open(&ko, &kr, c->err, c->errlen);
+    if (rc != 0)
         goto out;
-    }
+    rk = rp_keyring_system(kr);
 
     /* A CN unique to the install tells several local CAs apart in a trust store. */
     snprintf(ca_cn, sizeof(ca_cn), "rampart local CA %.8s", r->install_id);
@@ -413,9 +441,10 @@ static int create_install(const init_ctx *c, const char *domain, rp_init_result 
         (rc = rp_pki_key_seal(rk, RP_DATADIR_SERVER_KEY_LABEL, srv_key, path)) != 0)
         goto io;
 
-    if ((rc = ipath(c, RP_DATADIR_DB, path)) != 0)
+    if ((rc = ipath(c, RP_DATADIR_DB, path)) != 0 ||
+        (rc = ipath(c, RP_DATADIR_OBJECTS, objects)) != 0)
         goto out;
-    rc = rp_store_open(path, &store);
+    rc = rp_store_open_ex(path, objects, &store);
     if (rc != 0) {
         set_err(c->err, c->errlen, "cannot create the database %s: %s", path, rp_strerror(rc));
         goto out;
@@ -449,7 +478,7 @@ out:
     EVP_PKEY_free(srv_key);
     X509_free(ca_cert);
     EVP_PKEY_free(ca_key);
-    rp_rootkey_free(rk);
+    rp_keyring_close(kr);
     return rc;
 }
 
@@ -468,7 +497,7 @@ static void remove_created(const init_ctx *c)
 int rp_datadir_init(const rp_init_opts *o, rp_init_result *r, char *err, size_t errlen)
 {
     char abs[PATH_MAX], domain[RP_DATADIR_DOMAIN_MAX + 1], id[37];
-    init_ctx c = {abs, err, errlen};
+    init_ctx c = {abs, err, errlen, o ? o->keys : NULL};
     const char *want;
     int dirfd = -1, made_dir = 0, ours, rc;
 

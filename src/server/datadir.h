@@ -4,12 +4,16 @@
  * One directory holds an install (mode 0700, owned by the rampart user):
  *
  *     install.json            {"format":1,"install_id":...,"domain":...,"created_at":unix secs}
- *     keys/root.key           the root key (0600; dir 0700), see crypto/rootkey.h
+ *     keys/                   the key hierarchy (0700), see crypto/keyring.h and
+ *                             docs/encryption.md: keystore.db (wrapped KEKs), root-<g>.key
+ *                             or root-<g>.sealed (file or passphrase providers); installs made
+ *                             before the key store have keys/root.key
  *     tls/ca.crt              the local CA certificate (PEM): what clients trust
  *     tls/ca.key.sealed       its private key, sealed under the root key (label "ca")
  *     tls/server.crt          the front door's certificate followed by the CA's (the chain)
  *     tls/server.key.sealed   its private key, sealed (label "server")
- *     rampart.db              the state store (store/store.h)
+ *     rampart.db              the state store (store/store.h): metadata and wrapped DEKs
+ *     objects.db              the ciphertext store (store/store.h rp_store_open_ex)
  *
  * install.json is written last, atomically: a directory with some of these files and no
  * install.json is an init that crashed half-way, and init refuses it rather than guess.
@@ -24,7 +28,9 @@
 #include <stddef.h>
 
 #define RP_DATADIR_INSTALL     "install.json"
-#define RP_DATADIR_ROOT_KEY    "keys/root.key"
+#define RP_DATADIR_KEYS        "keys"
+#define RP_DATADIR_ROOT_KEY    "keys/root-1.key" /* file provider, as init creates it */
+#define RP_DATADIR_OBJECTS     "objects.db"
 #define RP_DATADIR_CA_CERT     "tls/ca.crt"
 #define RP_DATADIR_CA_KEY      "tls/ca.key.sealed"
 #define RP_DATADIR_SERVER_CERT "tls/server.crt"
@@ -46,6 +52,8 @@
 typedef struct rp_init_opts {
     const char *data_dir; /* required; created if missing (its parent must exist) */
     const char *domain;   /* NULL: RP_DATADIR_DEFAULT_DOMAIN */
+    /* The root key provider and its inputs (keys_dir is filled in by init); NULL: file. */
+    const struct rp_keyring_opts *keys;
 } rp_init_opts;
 
 typedef struct rp_init_result {

@@ -14,6 +14,10 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/buf.h"
+#include "base/file.h"
+#include "base/str.h"
+#include "crypto/keyring.h"
 #include "crypto/rootkey.h"
 #include "http/conn.h"
 #include "http/router.h"
@@ -23,7 +27,12 @@
 #include "server/admin.h"
 #include "server/datadir.h"
 #include "iam/iam.h"
+#include "server/keysapi.h"
+#include "server/unseal.h"
 #include "store/store.h"
+#include "vault/vault.h"
+
+#include <openssl/crypto.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +41,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -79,9 +89,12 @@ struct server {
     const rp_config *cfg;
     char domain[256];
     char paths[5][RP_PATH_MAX];
-    rp_rootkey *rk;
+    const rp_rootkey *rk; /* the keyring's system key (borrowed from kr) */
+    rp_keyring *kr;
     rp_store *store;
     rp_iam *iam;
+    rp_vault *vault;
+    rp_keysapi keysapi;
     rp_router *local_router;
     uv_timer_t key_timer;
     rp_tls *tls;
@@ -153,6 +166,7 @@ static void worker_shutdown(worker *w)
     uv_close((uv_handle_t *)&w->cmd_async, handle_close_noop);
     uv_close((uv_handle_t *)&w->backoff, handle_close_noop);
     /* Its completion ports keep the loop alive until closed (a no-op off the loop thread). */
+    rp_vault_loop_stop(w->srv->vault);
     rp_iam_loop_stop(w->srv->iam);
 }
 
@@ -263,6 +277,9 @@ static void worker_main(void *arg)
 
     if (rc != 0)
         rp_log_err("worker.start", "identity ports not available; changes will fail", rc);
+    rc = rp_vault_loop_start(s->vault, &w->loop);
+    if (rc != 0)
+        rp_log_err("worker.start", "vault ports not available; vault requests will fail", rc);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Everything is closed; let close callbacks finish, then release. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -467,9 +484,10 @@ static void server_free(server *s)
     rp_router_free(s->router);
     rp_router_free(s->local_router);
     rp_tls_free(s->tls);
+    rp_vault_close(s->vault);
     rp_iam_close(s->iam);
     rp_store_close(s->store);
-    rp_rootkey_free(s->rk);
+    rp_keyring_close(s->kr);
     rp_free(s->srcs);
     rp_free(s->workers);
     if (s->access_fd > 2)
@@ -478,8 +496,100 @@ static void server_free(server *s)
         close(s->error_fd);
 }
 
-/* Everything up to (not including) binding: shared by serve and --check-config. */
-static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen)
+/* Reads a small secret file (PIN, passphrase) that must be private to rampart. */
+static int read_secret_file(const char *path, char *out, size_t cap, size_t *n)
+{
+    rp_buf b;
+    int rc;
+
+    rp_buf_init(&b, cap);
+    rc = rp_file_read_private(path, &b);
+    if (rc == 0) {
+        size_t len = b.len;
+        while (len > 0 && (b.data[len - 1] == '\n' || b.data[len - 1] == '\r'))
+            len--;
+        if (len == 0 || len >= cap)
+            rc = RP_EINVAL;
+        else {
+            memcpy(out, b.data, len);
+            out[len] = '\0';
+            *n = len;
+        }
+    }
+    rp_buf_free_secret(&b);
+    return rc;
+}
+
+/*
+ * Fills the keyring options for this install: its provider (fixed by init) and what that
+ * provider needs from the configuration or environment. pin and pass are the caller's buffers
+ * (wiped by the caller). *sealed = 1 when the passphrase is not available here.
+ */
+static int keyring_opts(const rp_config *cfg, const char *keys_dir, rp_keyring_opts *ko, char *pin,
+                        char *pass, size_t cap, int *sealed, char *err, size_t errlen)
+{
+    rp_root_provider prov;
+    size_t n = 0;
+    int rc = rp_keyring_provider_of(keys_dir, &prov);
+
+    *sealed = 0;
+    memset(ko, 0, sizeof(*ko));
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot read the key store in %s: %s", keys_dir, rp_strerror(rc));
+        return rc;
+    }
+    ko->keys_dir = keys_dir;
+    ko->provider = prov;
+    if (prov == RP_ROOT_PKCS11) {
+        const char *env = getenv("RAMPART_PKCS11_PIN");
+        if (cfg->pkcs11_module == NULL || cfg->pkcs11_token == NULL) {
+            snprintf(err, errlen,
+                     "the root key is in a PKCS#11 token: set keys.pkcs11_module and "
+                     "keys.pkcs11_token");
+            return RP_EINVAL;
+        }
+        if (cfg->pkcs11_pin_file != NULL) {
+            rc = read_secret_file(cfg->pkcs11_pin_file, pin, cap, &n);
+            if (rc != 0) {
+                snprintf(err, errlen,
+                         "cannot read the PIN file %s: %s (it must be a regular "
+                         "file readable only by its owner)",
+                         cfg->pkcs11_pin_file, rp_strerror(rc));
+                return rc;
+            }
+        } else if (env != NULL && env[0] != '\0' && strlen(env) < cap) {
+            rp_strlcpy(pin, env, cap);
+        } else {
+            snprintf(err, errlen,
+                     "the root key is in a PKCS#11 token: set keys.pkcs11_pin_file "
+                     "or RAMPART_PKCS11_PIN");
+            return RP_EINVAL;
+        }
+        ko->pkcs11_module = cfg->pkcs11_module;
+        ko->pkcs11_token = cfg->pkcs11_token;
+        ko->pkcs11_pin = pin;
+    } else if (prov == RP_ROOT_PASSPHRASE) {
+        if (cfg->passphrase_file == NULL) {
+            *sealed = 1;
+            return 0;
+        }
+        rc = read_secret_file(cfg->passphrase_file, pass, cap, &n);
+        if (rc != 0) {
+            snprintf(err, errlen,
+                     "cannot read the passphrase file %s: %s (it must be a regular "
+                     "file readable only by its owner)",
+                     cfg->passphrase_file, rp_strerror(rc));
+            return rc;
+        }
+        ko->passphrase = pass;
+        ko->passphrase_len = n;
+    }
+    return 0;
+}
+
+/* Everything up to (not including) binding: shared by serve and --check-config. kr, when not
+ * NULL, is a keyring already opened by the sealed state (ownership passes to s). */
+static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *err, size_t errlen)
 {
     char install_id[37];
     rp_admin_creds *creds = NULL;
@@ -487,6 +597,7 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
 
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
+    s->kr = kr;
     s->access_fd = s->error_fd = -1;
     if (cfg->data_dir == NULL) {
         snprintf(err, errlen, "no data directory: pass --data DIR or set RAMPART_DATA");
@@ -500,7 +611,7 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
     }
     if (cfg->domain != NULL)
         rp_strlcpy(s->domain, cfg->domain, sizeof(s->domain));
-    if (rp_datadir_path(cfg->data_dir, RP_DATADIR_ROOT_KEY, s->paths[0], RP_PATH_MAX) != 0 ||
+    if (rp_datadir_path(cfg->data_dir, RP_DATADIR_KEYS, s->paths[0], RP_PATH_MAX) != 0 ||
         rp_datadir_path(cfg->data_dir, RP_DATADIR_DB, s->paths[1], RP_PATH_MAX) != 0 ||
         rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_CERT, s->paths[2], RP_PATH_MAX) != 0 ||
         rp_datadir_path(cfg->data_dir, RP_DATADIR_SERVER_KEY, s->paths[3], RP_PATH_MAX) != 0 ||
@@ -508,12 +619,31 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
         snprintf(err, errlen, "data directory path too long");
         return RP_ETOOBIG;
     }
-    rc = rp_rootkey_file_load(s->paths[0], &s->rk);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot load the root key %s: %s", s->paths[0], rp_strerror(rc));
-        return rc;
+    if (s->kr == NULL) {
+        rp_keyring_opts ko;
+        char pin[256], pass[RP_UNSEAL_PASSPHRASE_MAX + 1];
+        int sealed;
+        rc = keyring_opts(cfg, s->paths[0], &ko, pin, pass, sizeof(pin), &sealed, err, errlen);
+        if (rc == 0 && sealed) {
+            snprintf(err, errlen, "the root key is sealed by a passphrase (rampart unseal)");
+            rc = RP_EPERM;
+        }
+        if (rc == 0)
+            rc = rp_keyring_open(&ko, &s->kr, err, errlen);
+        OPENSSL_cleanse(pin, sizeof(pin));
+        OPENSSL_cleanse(pass, sizeof(pass));
+        if (rc != 0)
+            return rc;
     }
-    rc = rp_store_open(s->paths[1], &s->store);
+    s->rk = rp_keyring_system(s->kr);
+    {
+        char objects[RP_PATH_MAX];
+        if (rp_datadir_path(cfg->data_dir, RP_DATADIR_OBJECTS, objects, sizeof(objects)) != 0) {
+            snprintf(err, errlen, "data directory path too long");
+            return RP_ETOOBIG;
+        }
+        rc = rp_store_open_ex(s->paths[1], objects, &s->store);
+    }
     if (rc != 0) {
         snprintf(err, errlen, "cannot open the store %s: %s", s->paths[1], rp_strerror(rc));
         return rc;
@@ -553,6 +683,12 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
         if (rc != 0)
             return rc;
     }
+    {
+        rp_vault_opts vo = {s->domain, cfg->listen.port, s->store, s->iam, s->kr};
+        rc = rp_vault_open(&vo, &s->vault, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     /* Operator certificates replace the built-in one; the first is the default. */
     s->nsrcs = cfg->ncerts ? cfg->ncerts : 1;
     s->srcs = rp_calloc(s->nsrcs, sizeof(*s->srcs));
@@ -580,6 +716,13 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
     if (rc == 0)
         rc = rp_iam_register(s->iam, s->router, cfg->max_body_bytes);
     if (rc == 0)
+        rc = rp_vault_register(s->vault, s->router);
+    if (rc == 0) {
+        s->keysapi.iam = s->iam;
+        s->keysapi.kr = s->kr;
+        rc = rp_keysapi_register(&s->keysapi, s->router);
+    }
+    if (rc == 0)
         rc = rp_router_create(s->domain, &s->local_router);
     if (rc == 0)
         rc = rp_iam_register_local(s->iam, s->local_router);
@@ -605,7 +748,7 @@ static int server_load(server *s, const rp_config *cfg, char *err, size_t errlen
 int rp_server_check(const rp_config *cfg, char *err, size_t errlen)
 {
     server s;
-    int rc = server_load(&s, cfg, err, errlen);
+    int rc = server_load(&s, cfg, NULL, err, errlen);
 
     server_free(&s);
     return rc;
@@ -625,7 +768,25 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
     int rc, i;
 
     harden_process();
-    rc = server_load(&s, cfg, err, errlen);
+    {
+        /* A passphrase-sealed root key: serve only health and unseal until it is opened. */
+        char keys_dir[RP_PATH_MAX], pin[256], pass[RP_UNSEAL_PASSPHRASE_MAX + 1];
+        rp_keyring_opts ko;
+        rp_keyring *kr = NULL;
+        int sealed = 0;
+        memset(&s, 0, sizeof(s));
+        if (cfg->data_dir != NULL &&
+            rp_datadir_path(cfg->data_dir, RP_DATADIR_KEYS, keys_dir, sizeof(keys_dir)) == 0 &&
+            keyring_opts(cfg, keys_dir, &ko, pin, pass, sizeof(pin), &sealed, err, errlen) == 0 &&
+            sealed) {
+            rc = rp_unseal_serve(cfg, &ko, &kr, err, errlen);
+            if (rc != 0)
+                return rc;
+        }
+        OPENSSL_cleanse(pin, sizeof(pin));
+        OPENSSL_cleanse(pass, sizeof(pass));
+        rc = server_load(&s, cfg, kr, err, errlen);
+    }
     if (rc != 0)
         goto out;
     if (rp_log_level_parse(cfg->log_level, &lvl) != 0 ||
@@ -715,6 +876,7 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
                                                         : "http://%s:%d/msi/token",
                  cfg->identity_listen.host, s.identity_port);
         /* Ephemeral ports are known only now, before any request can read these names. */
+        rp_vault_set_port(s.vault, s.https_port);
         rc = rp_iam_set_endpoints(s.iam, s.https_port, cfg->identity_enabled ? idep : NULL);
         if (rc != 0) {
             snprintf(err, errlen, "out of memory");

@@ -7,6 +7,7 @@
  * leaves no half-created tables behind.
  */
 #include "store/schema.h"
+#include "store/store.h"
 #include "base/err.h"
 #include "base/log.h"
 
@@ -48,9 +49,32 @@ static const char *const migrations[] = {
     "CREATE TABLE identity_sessions (id TEXT PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
     " principals TEXT NOT NULL, created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"
     " expires_at INTEGER NOT NULL);",
+    /* 3: Key Vault (docs/vault.md). kind: 1 secret, 2 key. A version's ciphertext is the
+     * row obj.blobs(id = vault "/" version) of the ciphertext store; wdek is its DEK wrapped
+     * by the vault's KEK (crypto/keyring.h). Names compare case-insensitively, as in Azure. */
+    "CREATE TABLE vaults (name TEXT PRIMARY KEY COLLATE NOCASE, id TEXT NOT NULL UNIQUE,"
+    " purge_protection INTEGER NOT NULL DEFAULT 0, retention_days INTEGER NOT NULL DEFAULT 90,"
+    " cmk TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE kv_objects (vault TEXT NOT NULL COLLATE NOCASE, kind INTEGER NOT NULL,"
+    " name TEXT NOT NULL COLLATE NOCASE, deleted_at INTEGER NOT NULL DEFAULT 0,"
+    " purge_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (vault, kind, name));"
+    "CREATE TABLE kv_versions (vault TEXT NOT NULL COLLATE NOCASE, kind INTEGER NOT NULL,"
+    " name TEXT NOT NULL COLLATE NOCASE, version TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, enabled INTEGER NOT NULL,"
+    " nbf INTEGER NOT NULL DEFAULT 0, exp INTEGER NOT NULL DEFAULT 0, content_type TEXT,"
+    " tags TEXT, meta TEXT, wdek BLOB NOT NULL, PRIMARY KEY (vault, kind, name, version),"
+    " FOREIGN KEY (vault, kind, name) REFERENCES kv_objects (vault, kind, name)"
+    " ON DELETE CASCADE);"
+    "CREATE INDEX kv_versions_seq ON kv_versions (vault, kind, name, seq);",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int rp_schema_objects(sqlite3 *db)
+{
+    return rp_store_exec(db, "CREATE TABLE IF NOT EXISTS obj.blobs (id TEXT PRIMARY KEY,"
+                             " ct BLOB NOT NULL)");
+}
 
 int rp_schema_version(void)
 {

@@ -23,6 +23,9 @@ int rp_schema_version(void);
  */
 int rp_schema_migrate(sqlite3 *db);
 
+/* Creates the ciphertext store's tables in the attached schema "obj" if missing. 0 or RP_EDB. */
+int rp_schema_objects(sqlite3 *db);
+
 /* Reads PRAGMA user_version into *out. 0 or RP_EDB. */
 int rp_schema_current(sqlite3 *db, int *out);
 

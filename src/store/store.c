@@ -41,7 +41,8 @@ typedef struct store_op {
 
 struct rp_store {
     char *path;
-    sqlite3 *db; /* the writer connection; the writer thread's alone once it runs */
+    char *objects_path; /* the ciphertext store, attached as "obj" (NULL: none) */
+    sqlite3 *db;        /* the writer connection; the writer thread's alone once it runs */
     uv_thread_t thread;
     int sync_ready;     /* mu and the conds exist */
     int thread_started; /* thread must be joined */
@@ -93,6 +94,7 @@ static void store_free(rp_store *s)
     }
     sqlite3_close(s->db);
     rp_free(s->path);
+    rp_free(s->objects_path);
     rp_free(s);
 }
 
@@ -358,6 +360,47 @@ out:
     return rc;
 }
 
+/*
+ * Attaches the ciphertext store as schema "obj". A reader's attachment inherits its read-only
+ * open flags. The writer puts it in WAL mode with synchronous=FULL too: a COMMIT that touches
+ * both files syncs both before it returns, though a crash inside the COMMIT may keep one
+ * file's part and not the other's (WAL commits are atomic per file), which is why readers
+ * only trust a metadata row whose ciphertext row exists.
+ */
+static int attach_objects(rp_store *s, sqlite3 *db, int writer)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = RP_EDB;
+
+    if (s->objects_path == NULL)
+        return 0;
+    if (sqlite3_prepare_v2(db, "ATTACH DATABASE ? AS obj", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, s->objects_path, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        goto out;
+    rc = 0;
+    if (writer) {
+        sqlite3_stmt *wal = NULL;
+        const unsigned char *mode;
+        rc = RP_EDB;
+        if (sqlite3_prepare_v2(db, "PRAGMA obj.journal_mode=WAL", -1, &wal, NULL) == SQLITE_OK &&
+            sqlite3_step(wal) == SQLITE_ROW) {
+            mode = sqlite3_column_text(wal, 0);
+            rc = mode != NULL && strcmp((const char *)mode, "wal") == 0 ? 0 : RP_EUNSUPPORTED;
+        }
+        sqlite3_finalize(wal);
+        if (rc == 0 && rp_store_exec(db, "PRAGMA obj.synchronous=FULL") != 0)
+            rc = RP_EDB;
+        if (rc == 0)
+            rc = rp_schema_objects(db);
+    }
+out:
+    if (rc == RP_EDB)
+        log_db(RP_LOG_ERROR, "store.attach", db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int open_writer(rp_store *s)
 {
     int v, fk, rc;
@@ -382,10 +425,18 @@ static int open_writer(rp_store *s)
         return RP_EDB;
     if (fk != 1)
         return RP_EUNSUPPORTED; /* SQLite built without foreign keys */
+    rc = attach_objects(s, s->db, 1);
+    if (rc != 0)
+        return rc;
     return rp_schema_migrate(s->db);
 }
 
 int rp_store_open(const char *path, rp_store **out)
+{
+    return rp_store_open_ex(path, NULL, out);
+}
+
+int rp_store_open_ex(const char *path, const char *objects_path, rp_store **out)
 {
     rp_store *s;
     int rc;
@@ -405,6 +456,11 @@ int rp_store_open(const char *path, rp_store **out)
     s->path = rp_strdup(path);
     if (s->path == NULL)
         goto fail;
+    if (objects_path != NULL) {
+        s->objects_path = rp_strdup(objects_path);
+        if (s->objects_path == NULL)
+            goto fail;
+    }
     rc = RP_EIO;
     if (uv_mutex_init(&s->mu) != 0)
         goto fail;
@@ -419,6 +475,8 @@ int rp_store_open(const char *path, rp_store **out)
     }
     s->sync_ready = 1;
     rc = prepare_file(path);
+    if (rc == 0 && objects_path != NULL)
+        rc = prepare_file(objects_path);
     if (rc != 0)
         goto fail;
     rc = open_writer(s);
@@ -569,6 +627,11 @@ int rp_store_reader_open(rp_store *s, sqlite3 **out)
     }
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_busy_timeout(db, RP_STORE_BUSY_TIMEOUT_MS);
+    rc = attach_objects(s, db, 0);
+    if (rc != 0) {
+        sqlite3_close(db);
+        return rc;
+    }
     *out = db;
     return 0;
 }

@@ -69,6 +69,16 @@ typedef void (*rp_store_done_fn)(int status, void *arg);
 int rp_store_open(const char *path, rp_store **out);
 
 /*
+ * rp_store_open plus the ciphertext store: a second database file at objects_path (created
+ * 0600 like the first), attached to the writer and to every reader as schema "obj" and holding
+ * obj.blobs (id TEXT PRIMARY KEY, ct BLOB): the encrypted bytes of customer objects, kept apart
+ * from the metadata and wrapped DEKs in the main file (docs/encryption.md). A write may change
+ * both in one transaction; a crash can keep one file's part of it without the other's, so a
+ * reader trusts a metadata row only when its blob row exists too.
+ */
+int rp_store_open_ex(const char *path, const char *objects_path, rp_store **out);
+
+/*
  * Runs every write queued so far (their callbacks are still delivered if their loops run),
  * stops the writer thread and closes the writer connection. Accepts NULL. Must not be called
  * from a write function. Reader connections are the caller's and stay valid.

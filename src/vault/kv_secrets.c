@@ -1,0 +1,354 @@
+/*
+ * kv_secrets.c - the secrets collection of a vault (docs/vault.md "Secrets"): set, get, list,
+ * versions, update, soft delete, deleted list/get, recover, purge, backup and restore, with the
+ * paths, bodies, success codes and errors of shared/specs/azure-data-planes.md §2.3. What keys
+ * share with secrets is in kv_common.c; this file has the secret bundle, set, get and update.
+ *
+ * Reading a value is audited durably before the answer (rp__kv_send_audited).
+ */
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/str.h"
+#include "vault/kvreq.h"
+#include "vault/vault_int.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ACT_GET     "Microsoft.KeyVault/vaults/secrets/getSecret/action"
+#define ACT_SET     "Microsoft.KeyVault/vaults/secrets/setSecret/action"
+#define ACT_META    "Microsoft.KeyVault/vaults/secrets/readMetadata/action"
+#define ACT_UPDATE  "Microsoft.KeyVault/vaults/secrets/update/action"
+#define ACT_DELETE  "Microsoft.KeyVault/vaults/secrets/delete"
+#define ACT_RECOVER "Microsoft.KeyVault/vaults/secrets/recover/action"
+#define ACT_PURGE   "Microsoft.KeyVault/vaults/secrets/purge/action"
+#define ACT_BACKUP  "Microsoft.KeyVault/vaults/secrets/backup/action"
+#define ACT_RESTORE "Microsoft.KeyVault/vaults/secrets/restore/action"
+
+/* The bundle's members other than value. */
+static json_t *bundle(rp__kv_call *c, const rp__kv_row *r, int item, int deleted)
+{
+    const char *id = rp__kv_id(c, "secrets", r->name, item ? NULL : r->version);
+    json_t *o =
+        id ? json_pack("{s:s,s:o}", "id", id, "attributes", rp__kv_attributes(&c->vault, r)) : NULL;
+
+    if (o == NULL)
+        return NULL;
+    if (r->content_type != NULL)
+        json_object_set_new(o, "contentType", json_string(r->content_type));
+    if (r->tags != NULL) {
+        json_t *t = rp__kv_tags(r->tags);
+        if (t != NULL)
+            json_object_set_new(o, "tags", t);
+    }
+    if (deleted) {
+        const char *rid = rp__kv_id(c, "deletedsecrets", r->name, NULL);
+        if (rid == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, "recoveryId", json_string(rid));
+        json_object_set_new(o, "deletedDate", json_integer(r->deleted_at));
+        json_object_set_new(o, "scheduledPurgeDate", json_integer(r->purge_at));
+    }
+    return o;
+}
+
+const rp__kv_coll rp__kv_secret_coll = {
+    RP__KV_SECRET, "secrets",   "deletedsecrets", "secret",   "SecretNotFound", ACT_META,
+    ACT_DELETE,    ACT_RECOVER, ACT_PURGE,        ACT_BACKUP, ACT_RESTORE,      bundle,
+};
+
+/* ---------------------------------------------------------------- set */
+
+static void secret_set(rp__kv_call *c, const char *name)
+{
+    const char *scope = rp__kv_scope(c, "secrets", name);
+    rp_kvreq_set_secret in;
+    rp__kv_version_in v = {0};
+    rp__kv_row r = {0};
+    char version[RP__KV_VERSION_LEN + 1];
+    const char *err = NULL;
+    json_t *reply;
+
+    if (!rp__kv_allow(c, ACT_SET, scope))
+        return;
+    if (rp_kvreq_parse_set_secret(c->req->arena, c->body, c->body_len, &in, &err) != 0) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", err ? err : "Invalid body.");
+        return;
+    }
+    rp__kv_version_new(version);
+    v.version = version;
+    v.now = rp__kv_now();
+    v.enabled = in.attrs.enabled != 0;
+    v.nbf = in.attrs.nbf;
+    v.exp = in.attrs.exp;
+    v.content_type = in.content_type;
+    v.tags = in.tags.json;
+    r.name = name;
+    r.version = version;
+    r.created = r.updated = v.now;
+    r.enabled = v.enabled;
+    r.nbf = v.nbf;
+    r.exp = v.exp;
+    r.content_type = v.content_type;
+    r.tags = v.tags;
+    /* The value is echoed back, as Azure does: the caller sent it. */
+    reply = bundle(c, &r, 0, 0);
+    if (reply != NULL)
+        json_object_set_new(reply, "value", json_stringn(in.value, in.value_len));
+    rp__kv_new_version(c, &rp__kv_secret_coll, ACT_SET, scope, name, &v, in.value, in.value_len,
+                       reply);
+}
+
+/* ---------------------------------------------------------------- get */
+
+static int usable(rp__kv_call *c, const rp__kv_row *r)
+{
+    int64_t now = rp__kv_now();
+
+    if (!r->enabled) {
+        rp__kv_error(c->req, 403, "Forbidden", "SecretDisabled",
+                     "Operation get is not allowed on a disabled secret.");
+        return 0;
+    }
+    if (r->nbf > 0 && now < r->nbf) {
+        rp__kv_error(c->req, 403, "Forbidden", "SecretNotYetValid",
+                     "Operation get is not allowed on a secret that is not yet valid.");
+        return 0;
+    }
+    if (r->exp > 0 && now >= r->exp) {
+        rp__kv_error(c->req, 403, "Forbidden", "SecretExpired",
+                     "Operation get is not allowed on an expired secret.");
+        return 0;
+    }
+    return 1;
+}
+
+static void secret_get(rp__kv_call *c, const char *name, const char *version)
+{
+    const char *scope = rp__kv_scope(c, "secrets", name);
+    rp__kv_row r;
+    rp_buf pt;
+    const char *reason = NULL;
+    json_t *o;
+    int rc;
+
+    if (!rp__kv_allow(c, ACT_GET, scope))
+        return;
+    if (version[0] && !rp__kv_version_valid(version)) {
+        rp__kv_not_found(c, &rp__kv_secret_coll, name, 0);
+        return;
+    }
+    rc = rp__kv_get(c, RP__KV_SECRET, name, version, &r);
+    if (rc == RP_ENOENT || (rc == 0 && r.deleted_at != 0)) {
+        rp__kv_not_found(c, &rp__kv_secret_coll, name, 0);
+        return;
+    }
+    if (rc != 0) {
+        rp__kv_fail(c->req, rc, NULL);
+        return;
+    }
+    if (!usable(c, &r))
+        return;
+    rp_buf_init(&pt, r.ct_len + 1);
+    rc = rp__kv_open(c, &rp__kv_secret_coll, &r, &pt, &reason);
+    if (rc != 0) {
+        rp_buf_free_secret(&pt);
+        rp__kv_fail(c->req, rc, reason);
+        return;
+    }
+    o = bundle(c, &r, 0, 0);
+    if (o != NULL)
+        json_object_set_new(o, "value", json_stringn(pt.data, pt.len));
+    rp_buf_free_secret(&pt);
+    if (o == NULL) {
+        rp__kv_oom(c->req);
+        return;
+    }
+    rp__kv_send_audited(c, ACT_GET, scope, r.name, o);
+}
+
+/* ---------------------------------------------------------------- update (PATCH) */
+
+static int update_write(sqlite3 *db, rp__kv_op *op)
+{
+    rp_kvreq_update_secret *d = op->data;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(
+            db,
+            "UPDATE kv_versions SET updated_at = ?5,"
+            " enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END,"
+            " nbf = CASE WHEN ?8 THEN ?9 ELSE nbf END, exp = CASE WHEN ?10 THEN ?11 ELSE exp END,"
+            " content_type = CASE WHEN ?12 THEN ?13 ELSE content_type END,"
+            " tags = CASE WHEN ?14 THEN ?15 ELSE tags END"
+            " WHERE vault = ?1 AND kind = ?2 AND name = ?3 AND version = ?4 AND EXISTS (SELECT 1"
+            " FROM kv_objects o WHERE o.vault = ?1 AND o.kind = ?2 AND o.name = ?3 AND"
+            " o.deleted_at = 0)",
+            -1, &st, NULL) != SQLITE_OK)
+        return RP_EDB;
+    sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, op->kind);
+    sqlite3_bind_text(st, 3, op->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, op->version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, rp__kv_now());
+    sqlite3_bind_int(st, 6, d->attrs.enabled >= 0);
+    sqlite3_bind_int(st, 7, d->attrs.enabled > 0);
+    sqlite3_bind_int(st, 8, d->attrs.has_nbf);
+    sqlite3_bind_int64(st, 9, d->attrs.nbf);
+    sqlite3_bind_int(st, 10, d->attrs.has_exp);
+    sqlite3_bind_int64(st, 11, d->attrs.exp);
+    sqlite3_bind_int(st, 12, d->has_content_type);
+    if (d->content_type)
+        sqlite3_bind_text(st, 13, d->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 14, d->tags.present);
+    if (d->tags.json)
+        sqlite3_bind_text(st, 15, d->tags.json, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return RP_EDB;
+    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
+}
+
+static void secret_update(rp__kv_call *c, const char *name, const char *version)
+{
+    const char *scope = rp__kv_scope(c, "secrets", name);
+    rp_kvreq_update_secret *d;
+    rp__kv_row r;
+    rp__kv_op *op;
+    const char *err = NULL;
+    int rc;
+
+    if (!rp__kv_allow(c, ACT_UPDATE, scope))
+        return;
+    if (version[0] && !rp__kv_version_valid(version)) {
+        rp__kv_not_found(c, &rp__kv_secret_coll, name, 0);
+        return;
+    }
+    rc = rp__kv_get(c, RP__KV_SECRET, name, version, &r);
+    if (rc == RP_ENOENT || (rc == 0 && r.deleted_at != 0)) {
+        rp__kv_not_found(c, &rp__kv_secret_coll, name, 0);
+        return;
+    }
+    if (rc != 0) {
+        rp__kv_fail(c->req, rc, NULL);
+        return;
+    }
+    op = rp__kv_op_new(c, ACT_UPDATE, scope, RP__KV_SECRET, r.name);
+    d = op ? rp_arena_calloc(op->arena, sizeof(*d)) : NULL;
+    if (d == NULL) {
+        rp__kv_op_free(op);
+        rp__kv_oom(c->req);
+        return;
+    }
+    /* Parsed into the op's arena: the write may run after the request is gone. */
+    if (rp_kvreq_parse_update_secret(op->arena, c->body, c->body_len, d, &err) != 0) {
+        rp__kv_op_free(op);
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", err ? err : "Invalid body.");
+        return;
+    }
+    rp_strlcpy(op->version, r.version, sizeof(op->version));
+    /* The answer is the version as it will be once the update commits. */
+    if (d->attrs.enabled >= 0)
+        r.enabled = d->attrs.enabled;
+    if (d->attrs.has_nbf)
+        r.nbf = d->attrs.nbf;
+    if (d->attrs.has_exp)
+        r.exp = d->attrs.exp;
+    if (d->has_content_type)
+        r.content_type = d->content_type;
+    if (d->tags.present)
+        r.tags = d->tags.json;
+    r.updated = rp__kv_now();
+    op->reply = bundle(c, &r, 0, 0);
+    if (op->reply == NULL) {
+        rp__kv_op_free(op);
+        rp__kv_oom(c->req);
+        return;
+    }
+    op->data = d;
+    op->write = update_write;
+    op->audit_durable = 1;
+    rp__kv_op_submit(op);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+void rp__kv_secrets(rp__kv_call *c)
+{
+    const rp__kv_coll *k = &rp__kv_secret_coll;
+    rp_method m = c->req->method;
+    int deleted = strcmp(c->seg[0], k->deleted) == 0;
+    const char *name = c->nseg > 1 ? c->seg[1] : NULL;
+    const char *third = c->nseg > 2 ? c->seg[2] : NULL;
+
+    if (name != NULL && name[0] == '\0' && c->nseg == 2)
+        name = NULL; /* "/secrets/" is the collection */
+    if (name == NULL) {
+        if (m == RP_METHOD_GET && c->nseg <= 2) {
+            if (rp__kv_allow(c, ACT_META, rp__kv_scope(c, "secrets", NULL)))
+                rp__kv_list(c, k, NULL, deleted);
+            return;
+        }
+        goto bad;
+    }
+    if (!deleted && strcmp(name, "restore") == 0 && c->nseg == 2 && m == RP_METHOD_POST) {
+        rp__kv_restore(c, k);
+        return;
+    }
+    if (!rp__kv_name_valid(name)) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL,
+                     "The secret name '%.140s' is invalid: use 1-127 of 0-9, a-z, A-Z and '-'.",
+                     name);
+        return;
+    }
+    if (deleted) {
+        if (c->nseg == 2 && m == RP_METHOD_GET)
+            rp__kv_deleted_get(c, k, name);
+        else if (c->nseg == 2 && m == RP_METHOD_DELETE)
+            rp__kv_delete(c, k, name, 2);
+        else if (c->nseg == 3 && strcmp(third, "recover") == 0 && m == RP_METHOD_POST)
+            rp__kv_delete(c, k, name, 1);
+        else
+            goto bad;
+        return;
+    }
+    if (c->nseg == 2) {
+        if (m == RP_METHOD_PUT)
+            secret_set(c, name);
+        else if (m == RP_METHOD_DELETE)
+            rp__kv_delete(c, k, name, 0);
+        else if (m == RP_METHOD_GET)
+            secret_get(c, name, "");
+        else if (m == RP_METHOD_PATCH)
+            secret_update(c, name, "");
+        else
+            goto bad;
+        return;
+    }
+    if (c->nseg == 3) {
+        if (strcmp(third, "versions") == 0 && m == RP_METHOD_GET) {
+            if (rp__kv_allow(c, ACT_META, rp__kv_scope(c, "secrets", name)))
+                rp__kv_list(c, k, name, 0);
+            return;
+        }
+        if (strcmp(third, "backup") == 0 && m == RP_METHOD_POST) {
+            rp__kv_backup(c, k, name);
+            return;
+        }
+        if (m == RP_METHOD_GET) {
+            secret_get(c, name, third);
+            return;
+        }
+        if (m == RP_METHOD_PATCH) {
+            secret_update(c, name, third);
+            return;
+        }
+    }
+bad:
+    rp__kv_error(c->req, 405, "BadParameter", NULL, "The operation is not supported on this path.");
+}
