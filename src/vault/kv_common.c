@@ -312,7 +312,7 @@ void rp__kv_list(rp__kv_call *c, const rp__kv_coll *k, const char *name, int del
         rp__kv_row_read(c->req->arena, st, &r);
         if (r.name == NULL || r.version == NULL)
             break;
-        item = k->bundle(c, &r, name == NULL, deleted);
+        item = k->bundle(c, &r, name == NULL ? 1 : 2, deleted);
         if (item == NULL || json_array_append_new(arr, item) != 0)
             break;
         last = r.name;

@@ -1,9 +1,714 @@
 /*
- * kv_keys.c - the keys collection of a vault (docs/vault.md "Keys").
+ * kv_keys.c - the keys collection of a vault (docs/vault.md "Keys"): create (RSA 2048/3072/4096,
+ * EC P-256/P-384/P-521/P-256K), import, get, list, versions, update, rotate, soft delete,
+ * recover, purge, backup, restore, and the cryptographic operations encrypt, decrypt, wrapKey,
+ * unwrapKey, sign and verify (shared/specs/azure-data-planes.md §2.4).
+ *
+ * A version's private key is stored as PKCS#8 sealed under its own DEK (kv_common.c); its public
+ * half and settings are in the version's meta: {"kty","ops","exportable","jwk":{n,e|crv,x,y},
+ * "release_policy"?}. Reads of the key answer from meta and never open the private key; an
+ * operation opens it once per loop thread and keeps the parsed key (rp__kv_key_cached).
+ * key_ops, enabled, nbf and exp are enforced: after exp a key still decrypts, unwraps and
+ * verifies (old data stays readable) but no longer encrypts, wraps or signs.
  */
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/str.h"
+#include "vault/kvkey.h"
+#include "vault/kvreq.h"
 #include "vault/vault_int.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#define ACT_READ    "Microsoft.KeyVault/vaults/keys/read"
+#define ACT_CREATE  "Microsoft.KeyVault/vaults/keys/create/action"
+#define ACT_IMPORT  "Microsoft.KeyVault/vaults/keys/import/action"
+#define ACT_UPDATE  "Microsoft.KeyVault/vaults/keys/update/action"
+#define ACT_DELETE  "Microsoft.KeyVault/vaults/keys/delete"
+#define ACT_RECOVER "Microsoft.KeyVault/vaults/keys/recover/action"
+#define ACT_PURGE   "Microsoft.KeyVault/vaults/keys/purge/action"
+#define ACT_BACKUP  "Microsoft.KeyVault/vaults/keys/backup/action"
+#define ACT_RESTORE "Microsoft.KeyVault/vaults/keys/restore/action"
+#define ACT_ROTATE  "Microsoft.KeyVault/vaults/keys/rotate/action"
+
+/* ---------------------------------------------------------------- the bundle */
+
+/* The meta of a version, parsed (NULL members when absent). */
+typedef struct key_meta {
+    json_t *root; /* owns the rest */
+    const char *kty;
+    unsigned ops;
+    int exportable;
+    json_t *jwk; /* public members without kid / key_ops */
+    json_t *release_policy;
+} key_meta;
+
+static int meta_parse(const char *text, key_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->root = text ? json_loads(text, 0, NULL) : NULL;
+    if (m->root == NULL)
+        return RP_EPARSE;
+    m->kty = json_string_value(json_object_get(m->root, "kty"));
+    m->ops = (unsigned)json_integer_value(json_object_get(m->root, "ops"));
+    m->exportable = json_is_true(json_object_get(m->root, "exportable"));
+    m->jwk = json_object_get(m->root, "jwk");
+    m->release_policy = json_object_get(m->root, "release_policy");
+    return m->kty != NULL && json_is_object(m->jwk) ? 0 : RP_EPARSE;
+}
+
+static json_t *bundle(rp__kv_call *c, const rp__kv_row *r, int item, int deleted)
+{
+    const char *kid = rp__kv_id(c, "keys", r->name, item == 1 ? NULL : r->version);
+    json_t *o = NULL, *attrs;
+    key_meta m;
+
+    if (kid == NULL || meta_parse(r->meta, &m) != 0) {
+        if (kid != NULL)
+            json_decref(m.root);
+        return NULL;
+    }
+    attrs = rp__kv_attributes(&c->vault, r);
+    if (attrs != NULL)
+        json_object_set_new(attrs, "exportable", json_boolean(m.exportable));
+    if (item) {
+        o = json_pack("{s:s,s:o}", "kid", kid, "attributes", attrs);
+    } else {
+        json_t *key = json_deep_copy(m.jwk);
+        if (key != NULL) {
+            json_object_set_new(key, "kid", json_string(kid));
+            json_object_set_new(key, "kty", json_string(m.kty));
+            json_object_set_new(key, "key_ops", rp_kvkey_ops_json(m.ops));
+        }
+        o = key ? json_pack("{s:o,s:o}", "key", key, "attributes", attrs) : NULL;
+        if (o != NULL && m.release_policy != NULL)
+            json_object_set(o, "release_policy", m.release_policy);
+    }
+    if (o != NULL && r->tags != NULL) {
+        json_t *t = rp__kv_tags(r->tags);
+        if (t != NULL)
+            json_object_set_new(o, "tags", t);
+    }
+    if (o != NULL && deleted) {
+        const char *rid = rp__kv_id(c, "deletedkeys", r->name, NULL);
+        if (rid == NULL) {
+            json_decref(o);
+            o = NULL;
+        } else {
+            json_object_set_new(o, "recoveryId", json_string(rid));
+            json_object_set_new(o, "deletedDate", json_integer(r->deleted_at));
+            json_object_set_new(o, "scheduledPurgeDate", json_integer(r->purge_at));
+        }
+    }
+    json_decref(m.root);
+    return o;
+}
+
+const rp__kv_coll rp__kv_key_coll = {
+    RP__KV_KEY, "keys",      "deletedkeys", "key",      "KeyNotFound", ACT_READ,
+    ACT_DELETE, ACT_RECOVER, ACT_PURGE,     ACT_BACKUP, ACT_RESTORE,   bundle,
+};
+
+/* ---------------------------------------------------------------- new versions */
+
+/* meta text for key k: public JWK parts, kty, ops, exportable, release policy. */
+static char *meta_text(const rp_kvkey *k, const char *kty, unsigned ops, int exportable,
+                       const char *release_policy)
+{
+    json_t *jwk = NULL, *m = NULL;
+    char *text = NULL;
+
+    /* The JWK is built with a placeholder kid, which is dropped: ids are made per request. */
+    if (rp_kvkey_public_jwk(k, "-", kty, ops, &jwk) != 0)
+        return NULL;
+    json_object_del(jwk, "kid");
+    json_object_del(jwk, "key_ops");
+    json_object_del(jwk, "kty");
+    m = json_pack("{s:s,s:I,s:b,s:o}", "kty", kty, "ops", (json_int_t)ops, "exportable", exportable,
+                  "jwk", jwk);
+    if (m != NULL && release_policy != NULL) {
+        json_t *rp = json_loads(release_policy, 0, NULL);
+        if (rp != NULL)
+            json_object_set_new(m, "release_policy", rp);
+    }
+    text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    return text;
+}
+
+/* Stores k as a new version of name and answers with its bundle. */
+static void store_key(rp__kv_call *c, const char *action, const char *name, rp_kvkey *k,
+                      const char *kty, unsigned ops, const rp_kvreq_attrs *attrs, const char *tags,
+                      const char *release_policy)
+{
+    const char *scope = rp__kv_scope(c, "keys", name);
+    char version[RP__KV_VERSION_LEN + 1];
+    rp__kv_version_in v = {0};
+    rp__kv_row r = {0};
+    unsigned char *der = NULL;
+    size_t dern = 0;
+    char *meta;
+    json_t *reply;
+
+    meta = meta_text(k, kty, ops, attrs && attrs->exportable > 0, release_policy);
+    if (meta == NULL || rp_kvkey_to_der(k, &der, &dern) != 0) {
+        free(meta);
+        rp__kv_oom(c->req);
+        return;
+    }
+    rp__kv_version_new(version);
+    v.version = version;
+    v.now = rp__kv_now();
+    v.enabled = attrs == NULL || attrs->enabled != 0;
+    v.nbf = attrs ? attrs->nbf : 0;
+    v.exp = attrs ? attrs->exp : 0;
+    v.tags = tags;
+    v.meta = meta;
+    r.name = name;
+    r.version = version;
+    r.created = r.updated = v.now;
+    r.enabled = v.enabled;
+    r.nbf = v.nbf;
+    r.exp = v.exp;
+    r.tags = tags;
+    r.meta = meta;
+    reply = bundle(c, &r, 0, 0);
+    rp__kv_new_version(c, &rp__kv_key_coll, action, scope, name, &v, der, dern, reply);
+    rp_kvkey_der_free(der, dern);
+    free(meta);
+}
+
+static void key_create(rp__kv_call *c, const char *name)
+{
+    rp_kvreq_create_key in;
+    const char *msg = NULL, *reason = NULL;
+    rp_kvkey *k = NULL;
+    int rc;
+
+    if (!rp__kv_allow(c, ACT_CREATE, rp__kv_scope(c, "keys", name)))
+        return;
+    if (rp_kvreq_parse_create_key(c->req->arena, c->body, c->body_len, &in, &msg) != 0) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
+        return;
+    }
+    if (in.type == 0) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL,
+                     "Symmetric (oct) keys are not supported in a vault; use RSA or EC.");
+        return;
+    }
+    if (in.hsm) {
+        rp__kv_error(c->req, 400, "BadParameter", "HsmNotConfigured",
+                     "HSM-protected keys (%s) need a PKCS#11 module configured for this "
+                     "installation (keys.pkcs11_module).",
+                     in.kty);
+        return;
+    }
+    rc = in.type == RP_KVKEY_RSA
+             ? rp_kvkey_generate_rsa(in.key_size, in.public_exponent, &k, &reason)
+             : rp_kvkey_generate_ec(in.crv, &k, &reason);
+    if (rc != 0) {
+        if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED)
+            rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
+                         reason ? reason : "The key parameters are not supported.");
+        else
+            rp__kv_fail(c->req, rc, NULL);
+        return;
+    }
+    store_key(c, ACT_CREATE, name, k, in.kty,
+              in.has_key_ops ? in.key_ops
+                             : (in.type == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
+              &in.attrs, in.tags.json, in.release_policy);
+    rp_kvkey_free(k);
+}
+
+static void key_import(rp__kv_call *c, const char *name)
+{
+    rp_kvreq_import_key in;
+    const char *msg = NULL;
+    int rc;
+
+    if (!rp__kv_allow(c, ACT_IMPORT, rp__kv_scope(c, "keys", name)))
+        return;
+    rc = rp_kvreq_parse_import_key(c->req->arena, c->body, c->body_len, &in, &msg);
+    if (rc != 0) {
+        if (rc == RP_ECRYPTO || rc == RP_ENOMEM)
+            rp__kv_fail(c->req, rc, NULL);
+        else
+            rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid key.");
+        return;
+    }
+    if (in.hsm) {
+        rp__kv_error(c->req, 400, "BadParameter", "HsmNotConfigured",
+                     "HSM-protected keys need a PKCS#11 module configured for this "
+                     "installation (keys.pkcs11_module).");
+        return;
+    }
+    store_key(c, ACT_IMPORT, name, in.key, in.kty,
+              in.has_key_ops
+                  ? in.key_ops
+                  : (rp_kvkey_type_of(in.key) == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
+              &in.attrs, in.tags.json, in.release_policy);
+}
+
+/* Opens (or finds in this loop's cache) the private key of version r. */
+static int load_key(rp__kv_call *c, const rp__kv_row *r, rp_kvkey **out, const char **reason)
+{
+    rp_buf pt;
+    int rc;
+
+    *out = rp__kv_key_cached(c->vault.name, r->version);
+    if (*out != NULL)
+        return 0;
+    rp_buf_init(&pt, RP_KVKEY_MAX_DER + 1);
+    rc = rp__kv_open(c, &rp__kv_key_coll, r, &pt, reason);
+    if (rc == 0)
+        rc = rp_kvkey_from_der((const unsigned char *)pt.data, pt.len, out, reason);
+    rp_buf_free_secret(&pt);
+    if (rc == 0)
+        rp__kv_key_cache(c->vault.name, r->version, *out);
+    return rc;
+}
+
+/* The latest live version of name, or an answer (404 / error) and non-zero. */
+static int live_row(rp__kv_call *c, const char *name, const char *version, rp__kv_row *r)
+{
+    int rc;
+
+    if (version[0] && !rp__kv_version_valid(version)) {
+        rp__kv_not_found(c, &rp__kv_key_coll, name, 0);
+        return RP_ENOENT;
+    }
+    rc = rp__kv_get(c, RP__KV_KEY, name, version, r);
+    if (rc == RP_ENOENT || (rc == 0 && r->deleted_at != 0)) {
+        rp__kv_not_found(c, &rp__kv_key_coll, name, 0);
+        return RP_ENOENT;
+    }
+    if (rc != 0)
+        rp__kv_fail(c->req, rc, NULL);
+    return rc;
+}
+
+static void key_rotate(rp__kv_call *c, const char *name)
+{
+    rp__kv_row r;
+    rp_kvkey *old = NULL, *k = NULL;
+    rp_kvreq_attrs attrs = {-1, 0, 0, 0, 0, -1};
+    const char *reason = NULL;
+    key_meta m;
+    int rc;
+
+    if (!rp__kv_allow(c, ACT_ROTATE, rp__kv_scope(c, "keys", name)))
+        return;
+    if (live_row(c, name, "", &r) != 0)
+        return;
+    if (meta_parse(r.meta, &m) != 0) {
+        json_decref(m.root);
+        rp__kv_fail(c->req, RP_EPARSE, NULL);
+        return;
+    }
+    rc = load_key(c, &r, &old, &reason);
+    if (rc == 0)
+        rc = rp_kvkey_type_of(old) == RP_KVKEY_RSA
+                 ? rp_kvkey_generate_rsa(rp_kvkey_bits(old), 0, &k, &reason)
+                 : rp_kvkey_generate_ec(rp_kvkey_crv(old), &k, &reason);
+    if (rc != 0) {
+        json_decref(m.root);
+        rp_kvkey_free(old);
+        rp__kv_fail(c->req, rc, reason);
+        return;
+    }
+    /* The new version keeps the key's settings; times restart. */
+    attrs.exportable = m.exportable;
+    {
+        char *rp = m.release_policy ? json_dumps(m.release_policy, JSON_COMPACT) : NULL;
+        store_key(c, ACT_ROTATE, r.name, k, m.kty, m.ops, &attrs, r.tags, rp);
+        free(rp);
+    }
+    json_decref(m.root);
+    rp_kvkey_free(old);
+    rp_kvkey_free(k);
+}
+
+/* ---------------------------------------------------------------- get / update */
+
+static void key_get(rp__kv_call *c, const char *name, const char *version)
+{
+    rp__kv_row r;
+    json_t *o;
+
+    if (!rp__kv_allow(c, ACT_READ, rp__kv_scope(c, "keys", name)))
+        return;
+    if (live_row(c, name, version, &r) != 0)
+        return;
+    o = bundle(c, &r, 0, 0);
+    if (o == NULL) {
+        rp__kv_oom(c->req);
+        return;
+    }
+    rp_resp_json(c->req, 200, o);
+}
+
+typedef struct upd_data {
+    rp_kvreq_update_key in;
+    char *meta; /* new meta text, or NULL when unchanged */
+} upd_data;
+
+static int update_write(sqlite3 *db, rp__kv_op *op)
+{
+    upd_data *d = op->data;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(
+            db,
+            "UPDATE kv_versions SET updated_at = ?5,"
+            " enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END,"
+            " nbf = CASE WHEN ?8 THEN ?9 ELSE nbf END, exp = CASE WHEN ?10 THEN ?11 ELSE exp END,"
+            " tags = CASE WHEN ?12 THEN ?13 ELSE tags END, meta = COALESCE(?14, meta)"
+            " WHERE vault = ?1 AND kind = ?2 AND name = ?3 AND version = ?4 AND EXISTS (SELECT 1"
+            " FROM kv_objects o WHERE o.vault = ?1 AND o.kind = ?2 AND o.name = ?3 AND"
+            " o.deleted_at = 0)",
+            -1, &st, NULL) != SQLITE_OK)
+        return RP_EDB;
+    sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, op->kind);
+    sqlite3_bind_text(st, 3, op->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, op->version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, rp__kv_now());
+    sqlite3_bind_int(st, 6, d->in.attrs.enabled >= 0);
+    sqlite3_bind_int(st, 7, d->in.attrs.enabled > 0);
+    sqlite3_bind_int(st, 8, d->in.attrs.has_nbf);
+    sqlite3_bind_int64(st, 9, d->in.attrs.nbf);
+    sqlite3_bind_int(st, 10, d->in.attrs.has_exp);
+    sqlite3_bind_int64(st, 11, d->in.attrs.exp);
+    sqlite3_bind_int(st, 12, d->in.tags.present);
+    if (d->in.tags.json)
+        sqlite3_bind_text(st, 13, d->in.tags.json, -1, SQLITE_STATIC);
+    if (d->meta)
+        sqlite3_bind_text(st, 14, d->meta, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return RP_EDB;
+    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
+}
+
+static void key_update(rp__kv_call *c, const char *name, const char *version)
+{
+    const char *scope = rp__kv_scope(c, "keys", name);
+    rp__kv_row r;
+    rp__kv_op *op;
+    upd_data *d;
+    const char *msg = NULL;
+    key_meta m;
+
+    if (!rp__kv_allow(c, ACT_UPDATE, scope))
+        return;
+    if (live_row(c, name, version, &r) != 0)
+        return;
+    op = rp__kv_op_new(c, ACT_UPDATE, scope, RP__KV_KEY, r.name);
+    d = op ? rp_arena_calloc(op->arena, sizeof(*d)) : NULL;
+    if (d == NULL) {
+        rp__kv_op_free(op);
+        rp__kv_oom(c->req);
+        return;
+    }
+    if (rp_kvreq_parse_update_key(op->arena, c->body, c->body_len, &d->in, &msg) != 0) {
+        rp__kv_op_free(op);
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
+        return;
+    }
+    if (d->in.has_key_ops || d->in.has_release_policy) {
+        char *text;
+        if (meta_parse(r.meta, &m) != 0) {
+            json_decref(m.root);
+            rp__kv_op_free(op);
+            rp__kv_fail(c->req, RP_EPARSE, NULL);
+            return;
+        }
+        if (d->in.has_key_ops)
+            json_object_set_new(m.root, "ops", json_integer(d->in.key_ops));
+        if (d->in.has_release_policy) {
+            json_t *rp = d->in.release_policy ? json_loads(d->in.release_policy, 0, NULL) : NULL;
+            if (rp != NULL)
+                json_object_set_new(m.root, "release_policy", rp);
+            else
+                json_object_del(m.root, "release_policy");
+        }
+        text = json_dumps(m.root, JSON_COMPACT);
+        json_decref(m.root);
+        d->meta = text ? rp_arena_strndup(op->arena, text, strlen(text)) : NULL;
+        free(text);
+        if (d->meta == NULL) {
+            rp__kv_op_free(op);
+            rp__kv_oom(c->req);
+            return;
+        }
+        r.meta = d->meta;
+    }
+    rp_strlcpy(op->version, r.version, sizeof(op->version));
+    if (d->in.attrs.enabled >= 0)
+        r.enabled = d->in.attrs.enabled;
+    if (d->in.attrs.has_nbf)
+        r.nbf = d->in.attrs.nbf;
+    if (d->in.attrs.has_exp)
+        r.exp = d->in.attrs.exp;
+    if (d->in.tags.present)
+        r.tags = d->in.tags.json;
+    r.updated = rp__kv_now();
+    op->reply = bundle(c, &r, 0, 0);
+    if (op->reply == NULL) {
+        rp__kv_op_free(op);
+        rp__kv_oom(c->req);
+        return;
+    }
+    op->data = d;
+    op->write = update_write;
+    op->audit_durable = 1;
+    rp__kv_op_submit(op);
+}
+
+/* ---------------------------------------------------------------- operations */
+
+typedef enum { OP_ENCRYPT, OP_DECRYPT, OP_WRAP, OP_UNWRAP, OP_SIGN, OP_VERIFY } key_op;
+
+static const struct {
+    const char *path;   /* the path segment */
+    const char *name;   /* the operation's name in messages and key_ops */
+    const char *action; /* the data action */
+    unsigned bit;       /* RP_KVOP_* */
+    int after_expiry;   /* allowed after exp (reading old data) */
+} ops[] = {
+    {"encrypt", "encrypt", "Microsoft.KeyVault/vaults/keys/encrypt/action", RP_KVOP_ENCRYPT, 0},
+    {"decrypt", "decrypt", "Microsoft.KeyVault/vaults/keys/decrypt/action", RP_KVOP_DECRYPT, 1},
+    {"wrapkey", "wrapKey", "Microsoft.KeyVault/vaults/keys/wrap/action", RP_KVOP_WRAP_KEY, 0},
+    {"unwrapkey", "unwrapKey", "Microsoft.KeyVault/vaults/keys/unwrap/action", RP_KVOP_UNWRAP_KEY,
+     1},
+    {"sign", "sign", "Microsoft.KeyVault/vaults/keys/sign/action", RP_KVOP_SIGN, 0},
+    {"verify", "verify", "Microsoft.KeyVault/vaults/keys/verify/action", RP_KVOP_VERIFY, 1},
+};
+
+static int op_of(const char *seg)
+{
+    for (int i = 0; i < (int)(sizeof(ops) / sizeof(ops[0])); i++)
+        if (strcmp(seg, ops[i].path) == 0)
+            return i;
+    return -1;
+}
+
+/* enabled / nbf / exp / key_ops; answers 403 and returns 0 when the key may not do op. */
+static int op_allowed(rp__kv_call *c, const rp__kv_row *r, unsigned key_ops, int op)
+{
+    int64_t now = rp__kv_now();
+
+    if (!r->enabled) {
+        rp__kv_error(c->req, 403, "Forbidden", "KeyDisabled",
+                     "Operation %s is not allowed on a disabled key.", ops[op].name);
+        return 0;
+    }
+    if (r->nbf > 0 && now < r->nbf) {
+        rp__kv_error(c->req, 403, "Forbidden", "KeyNotYetValid",
+                     "Operation %s is not allowed on a key that is not yet valid.", ops[op].name);
+        return 0;
+    }
+    if (r->exp > 0 && now >= r->exp && !ops[op].after_expiry) {
+        rp__kv_error(c->req, 403, "Forbidden", "KeyExpired",
+                     "Operation %s is not allowed on an expired key.", ops[op].name);
+        return 0;
+    }
+    if (!rp_kvkey_op_allowed(key_ops, ops[op].bit)) {
+        rp__kv_error(c->req, 403, "Forbidden", "KeyOperationForbidden",
+                     "Operation %s is not permitted on this key (key_ops).", ops[op].name);
+        return 0;
+    }
+    return 1;
+}
+
+static void key_operation(rp__kv_call *c, const char *name, const char *version, int op)
+{
+    unsigned char out[RP_KVKEY_MAX_OUT];
+    char *b64 = NULL;
+    size_t outlen = 0;
+    const char *reason = NULL, *msg = NULL, *kid;
+    rp__kv_row r;
+    rp_kvkey *k = NULL;
+    key_meta m;
+    json_t *reply = NULL;
+    int rc, valid = 0;
+
+    if (!rp__kv_allow(c, ops[op].action, rp__kv_scope(c, "keys", name)))
+        return;
+    if (live_row(c, name, version, &r) != 0)
+        return;
+    if (meta_parse(r.meta, &m) != 0) {
+        json_decref(m.root);
+        rp__kv_fail(c->req, RP_EPARSE, NULL);
+        return;
+    }
+    json_decref(m.root);
+    if (!op_allowed(c, &r, m.ops, op))
+        return;
+    kid = rp__kv_id(c, "keys", r.name, r.version);
+    if (op == OP_VERIFY) {
+        rp_kvreq_key_verify in;
+        if (rp_kvreq_parse_key_verify(c->req->arena, c->body, c->body_len, &in, &msg) != 0) {
+            rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
+            return;
+        }
+        rc = load_key(c, &r, &k, &reason);
+        if (rc == 0)
+            rc = rp_kvkey_verify(k, in.alg, in.digest.p, in.digest.n, in.value.p, in.value.n,
+                                 &valid, &reason);
+        if (rc == 0)
+            reply = json_pack("{s:b}", "value", valid);
+    } else {
+        rp_kvreq_key_op in;
+        if (rp_kvreq_parse_key_op(c->req->arena, c->body, c->body_len, &in, &msg) != 0) {
+            rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
+            return;
+        }
+        rc = load_key(c, &r, &k, &reason);
+        if (rc == 0) {
+            switch (op) {
+            case OP_ENCRYPT:
+                rc = rp_kvkey_encrypt(k, in.alg, in.value.p, in.value.n, out, sizeof(out), &outlen,
+                                      &reason);
+                break;
+            case OP_DECRYPT:
+                rc = rp_kvkey_decrypt(k, in.alg, in.value.p, in.value.n, out, sizeof(out), &outlen,
+                                      &reason);
+                break;
+            case OP_WRAP:
+                rc = rp_kvkey_wrap_key(k, in.alg, in.value.p, in.value.n, out, sizeof(out), &outlen,
+                                       &reason);
+                break;
+            case OP_UNWRAP:
+                rc = rp_kvkey_unwrap_key(k, in.alg, in.value.p, in.value.n, out, sizeof(out),
+                                         &outlen, &reason);
+                break;
+            default:
+                rc = rp_kvkey_sign(k, in.alg, in.value.p, in.value.n, out, sizeof(out), &outlen,
+                                   &reason);
+                break;
+            }
+        }
+        if (rc == 0) {
+            size_t cap = outlen * 4 / 3 + 8;
+            b64 = rp_arena_alloc_secret(c->req->arena, cap);
+            if (b64 == NULL || rp_b64url_encode(out, outlen, b64, cap) < 0)
+                rc = RP_ENOMEM;
+            else
+                reply = json_pack("{s:s,s:s}", "kid", kid, "value", b64);
+        }
+        OPENSSL_cleanse(out, sizeof(out));
+    }
+    rp_kvkey_free(k);
+    if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
+                     reason ? reason : "The algorithm or input is not valid for this key.");
+        return;
+    }
+    if (rc == RP_ECRYPTO && (op == OP_DECRYPT || op == OP_UNWRAP)) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
+                     reason ? reason : "The ciphertext could not be decrypted.");
+        return;
+    }
+    if (rc != 0 || reply == NULL) {
+        rp__kv_fail(c->req, rc != 0 ? rc : RP_ENOMEM, reason);
+        return;
+    }
+    rp_resp_json(c->req, 200, reply);
+}
+
+/* ---------------------------------------------------------------- dispatch */
 
 void rp__kv_keys(rp__kv_call *c)
 {
-    rp__kv_error(c->req, 501, "NotImplemented", NULL, "Keys are not available yet.");
+    const rp__kv_coll *k = &rp__kv_key_coll;
+    rp_method m = c->req->method;
+    int deleted = strcmp(c->seg[0], k->deleted) == 0;
+    const char *name = c->nseg > 1 ? c->seg[1] : NULL;
+    const char *third = c->nseg > 2 ? c->seg[2] : NULL;
+
+    if (name != NULL && name[0] == '\0' && c->nseg == 2)
+        name = NULL;
+    if (name == NULL) {
+        if (m == RP_METHOD_GET && c->nseg <= 2) {
+            if (rp__kv_allow(c, ACT_READ, rp__kv_scope(c, "keys", NULL)))
+                rp__kv_list(c, k, NULL, deleted);
+            return;
+        }
+        goto bad;
+    }
+    if (!deleted && strcmp(name, "restore") == 0 && c->nseg == 2 && m == RP_METHOD_POST) {
+        rp__kv_restore(c, k);
+        return;
+    }
+    if (!rp__kv_name_valid(name)) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL,
+                     "The key name '%.140s' is invalid: use 1-127 of 0-9, a-z, A-Z and '-'.", name);
+        return;
+    }
+    if (deleted) {
+        if (c->nseg == 2 && m == RP_METHOD_GET)
+            rp__kv_deleted_get(c, k, name);
+        else if (c->nseg == 2 && m == RP_METHOD_DELETE)
+            rp__kv_delete(c, k, name, 2);
+        else if (c->nseg == 3 && strcmp(third, "recover") == 0 && m == RP_METHOD_POST)
+            rp__kv_delete(c, k, name, 1);
+        else
+            goto bad;
+        return;
+    }
+    if (c->nseg == 2) {
+        if (m == RP_METHOD_PUT)
+            key_import(c, name);
+        else if (m == RP_METHOD_DELETE)
+            rp__kv_delete(c, k, name, 0);
+        else if (m == RP_METHOD_GET)
+            key_get(c, name, "");
+        else if (m == RP_METHOD_PATCH)
+            key_update(c, name, "");
+        else
+            goto bad;
+        return;
+    }
+    if (c->nseg == 3) {
+        if (strcmp(third, "create") == 0 && m == RP_METHOD_POST) {
+            key_create(c, name);
+            return;
+        }
+        if (strcmp(third, "rotate") == 0 && m == RP_METHOD_POST) {
+            key_rotate(c, name);
+            return;
+        }
+        if (strcmp(third, "versions") == 0 && m == RP_METHOD_GET) {
+            if (rp__kv_allow(c, ACT_READ, rp__kv_scope(c, "keys", name)))
+                rp__kv_list(c, k, name, 0);
+            return;
+        }
+        if (strcmp(third, "backup") == 0 && m == RP_METHOD_POST) {
+            rp__kv_backup(c, k, name);
+            return;
+        }
+        if (m == RP_METHOD_GET) {
+            key_get(c, name, third);
+            return;
+        }
+        if (m == RP_METHOD_PATCH) {
+            key_update(c, name, third);
+            return;
+        }
+    }
+    if (c->nseg == 4 && m == RP_METHOD_POST) {
+        int op = op_of(c->seg[3]);
+        if (op >= 0) {
+            key_operation(c, name, c->seg[2], op);
+            return;
+        }
+    }
+bad:
+    rp__kv_error(c->req, 405, "BadParameter", NULL, "The operation is not supported on this path.");
 }

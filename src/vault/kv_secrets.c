@@ -29,7 +29,7 @@
 /* The bundle's members other than value. */
 static json_t *bundle(rp__kv_call *c, const rp__kv_row *r, int item, int deleted)
 {
-    const char *id = rp__kv_id(c, "secrets", r->name, item ? NULL : r->version);
+    const char *id = rp__kv_id(c, "secrets", r->name, item == 1 ? NULL : r->version);
     json_t *o =
         id ? json_pack("{s:s,s:o}", "id", id, "attributes", rp__kv_attributes(&c->vault, r)) : NULL;
 

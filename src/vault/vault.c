@@ -18,6 +18,7 @@
 #include "base/rand.h"
 #include "base/str.h"
 #include "monitor/audit.h"
+#include "vault/kvkey.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -26,6 +27,8 @@
 #include <time.h>
 
 #define KV_STMTS 24
+/* Parsed private keys kept per loop (about 3 KB each for RSA-2048). */
+#define KV_KEY_CACHE 64
 /* How often each loop looks for soft-deleted objects whose retention has ended. */
 #define KV_SWEEP_MS (60 * 1000)
 /* Largest request body: a restore blob of a key or a secret with all its versions. */
@@ -39,6 +42,11 @@ typedef struct kv_loop {
     sqlite3_stmt *st[KV_STMTS];
     rp__kv_op ops; /* list head of ops in flight */
     uv_timer_t sweep;
+    struct {
+        char id[RP_VAULT_NAME_MAX + RP__KV_VERSION_LEN + 2]; /* "vault/version" */
+        rp_kvkey *key;
+    } keys[KV_KEY_CACHE];
+    unsigned next_key; /* round-robin replacement */
 } kv_loop;
 
 static __thread kv_loop *tl;
@@ -281,11 +289,40 @@ void rp_vault_loop_stop(rp_vault *v)
     }
     for (int i = 0; i < KV_STMTS; i++)
         sqlite3_finalize(l->st[i]);
+    for (int i = 0; i < KV_KEY_CACHE; i++)
+        rp_kvkey_free(l->keys[i].key);
     sqlite3_close(l->db);
     uv_timer_stop(&l->sweep);
     l->sweep.data = l;
     uv_close((uv_handle_t *)&l->sweep, sweep_closed);
     tl = NULL;
+}
+
+/* ---------------------------------------------------------------- key cache */
+
+rp_kvkey *rp__kv_key_cached(const char *vault, const char *version)
+{
+    char id[sizeof(tl->keys[0].id)];
+
+    if (tl == NULL)
+        return NULL;
+    snprintf(id, sizeof(id), "%s/%s", vault, version);
+    for (int i = 0; i < KV_KEY_CACHE; i++)
+        if (tl->keys[i].key != NULL && strcmp(tl->keys[i].id, id) == 0)
+            return rp_kvkey_ref(tl->keys[i].key);
+    return NULL;
+}
+
+void rp__kv_key_cache(const char *vault, const char *version, rp_kvkey *k)
+{
+    unsigned i;
+
+    if (tl == NULL || k == NULL)
+        return;
+    i = tl->next_key++ % KV_KEY_CACHE;
+    rp_kvkey_free(tl->keys[i].key);
+    snprintf(tl->keys[i].id, sizeof(tl->keys[i].id), "%s/%s", vault, version);
+    tl->keys[i].key = rp_kvkey_ref(k);
 }
 
 /* ---------------------------------------------------------------- ops */

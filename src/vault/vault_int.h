@@ -155,7 +155,8 @@ typedef struct rp__kv_coll {
     const char *noun;      /* "secret" */
     const char *not_found; /* "SecretNotFound" */
     const char *act_meta, *act_delete, *act_recover, *act_purge, *act_backup, *act_restore;
-    /* The bundle (item: list form; deleted: with recoveryId and dates), no secret material. */
+    /* The bundle, no secret material. item: 0 the full bundle, 1 the list item of an object
+     * (id without version), 2 the list item of a version; deleted: add recoveryId and dates. */
     json_t *(*bundle)(rp__kv_call *c, const rp__kv_row *r, int item, int deleted);
 } rp__kv_coll;
 
@@ -194,6 +195,13 @@ void rp__kv_deleted_get(rp__kv_call *c, const rp__kv_coll *k, const char *name);
 void rp__kv_backup(rp__kv_call *c, const rp__kv_coll *k, const char *name);
 void rp__kv_restore(rp__kv_call *c, const rp__kv_coll *k);
 json_t *rp__kv_tags(const char *text);
+
+/* ---- this loop's cache of parsed keys (a private key is parsed once, not per operation) */
+struct rp_kvkey;
+/* A new reference to the cached key of vault/version, or NULL. */
+struct rp_kvkey *rp__kv_key_cached(const char *vault, const char *version);
+/* Caches k under vault/version (takes a new reference). */
+void rp__kv_key_cache(const char *vault, const char *version, struct rp_kvkey *k);
 
 /* ---- the collections */
 void rp__kv_secrets(rp__kv_call *c);

@@ -135,3 +135,104 @@ export async function secretsReadBack({ secrets, args }) {
   }
   return out;
 }
+
+function keyProps(k) {
+  return {
+    name: k.name, id: k.id, kty: k.keyType, keyOps: k.keyOperations,
+    version: k.properties.version, enabled: k.properties.enabled,
+    exportable: k.properties.exportable, recoveryLevel: k.properties.recoveryLevel,
+    tags: k.properties.tags, n: k.key?.n ? Buffer.from(k.key.n).length : undefined,
+    crv: k.key?.crv,
+  };
+}
+
+// Every keys call of the SDK, and CryptographyClient round trips (local wrap, remote unwrap).
+export async function keysTour({ keys, cred, CryptographyClient, args }) {
+  const { rsa, ec, imp } = args;
+  const r = {};
+  const k1 = await keys.createRsaKey(rsa, { keySize: 2048, tags: { t: '1' } });
+  r.created = keyProps(k1);
+  const e1 = await keys.createEcKey(ec, { curve: 'P-256' });
+  r.ec = keyProps(e1);
+  r.get = keyProps(await keys.getKey(rsa));
+  r.getVersion = keyProps(await keys.getKey(rsa, { version: k1.properties.version }));
+  const rot = await keys.rotateKey(rsa);
+  r.rotated = keyProps(rot);
+  r.versions = [];
+  for await (const p of keys.listPropertiesOfKeyVersions(rsa)) r.versions.push(p.version);
+  r.list = [];
+  for await (const p of keys.listPropertiesOfKeys()) r.list.push(p.name);
+  const upd = await keys.updateKeyProperties(rsa, k1.properties.version, { enabled: false, tags: { t: 'old' } });
+  r.updated = keyProps(upd);
+
+  // Crypto with the latest version through a client made without a version: "/keys/k//op".
+  const cc = keys.getCryptographyClient(rsa);
+  const secret = crypto.randomBytes(32);
+  const w1 = await cc.wrapKey('RSA-OAEP', secret);
+  r.unwrapOaep = Buffer.from((await cc.unwrapKey('RSA-OAEP', w1.result)).result).equals(secret);
+  const w2 = await cc.wrapKey('RSA-OAEP-256', secret);
+  r.unwrapOaep256 = Buffer.from((await cc.unwrapKey('RSA-OAEP-256', w2.result)).result).equals(secret);
+  const enc = await cc.encrypt({ algorithm: 'RSA-OAEP-256', plaintext: Buffer.from('hello') });
+  r.decrypt = Buffer.from((await cc.decrypt({ algorithm: 'RSA-OAEP-256', ciphertext: enc.result })).result).toString();
+  const enc15 = await cc.encrypt({ algorithm: 'RSA1_5', plaintext: Buffer.from('legacy') });
+  r.decrypt15 = Buffer.from((await cc.decrypt({ algorithm: 'RSA1_5', ciphertext: enc15.result })).result).toString();
+  const digest = crypto.createHash('sha256').update('message').digest();
+  for (const alg of ['RS256', 'PS256']) {
+    const s = await cc.sign(alg, digest);
+    r[`verify${alg}`] = (await cc.verify(alg, digest, s.result)).result;
+    const bad = Buffer.from(s.result);
+    bad[0] ^= 1;
+    r[`verifyBad${alg}`] = (await cc.verify(alg, digest, bad)).result;
+  }
+  const sd = await cc.signData('RS256', Buffer.from('data'));
+  r.verifyData = (await cc.verifyData('RS256', Buffer.from('data'), sd.result)).result;
+  // Node verifies an RS256 signature made by the vault with the public key.
+  const pub = crypto.createPublicKey({ key: { kty: 'RSA', n: Buffer.from(rot.key.n).toString('base64url'), e: Buffer.from(rot.key.e).toString('base64url') }, format: 'jwk' });
+  r.nodeVerifies = crypto.verify('sha256', Buffer.from('data'), pub, Buffer.from(sd.result));
+  const ecc = new CryptographyClient(e1.id, cred);
+  const es = await ecc.sign('ES256', digest);
+  r.es256Length = es.result.length;
+  r.verifyES256 = (await ecc.verify('ES256', digest, es.result)).result;
+  r.es384OnP256 = await attempt(() => ecc.sign('ES384', crypto.createHash('sha384').update('x').digest()));
+  r.disabledUse = await attempt(() => new CryptographyClient(k1.id, cred).sign('RS256', digest));
+
+  // Import a key made by Node, then use it remotely.
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  const toBuf = (s) => Buffer.from(s, 'base64url');
+  const imported = await keys.importKey(imp, {
+    kty: 'RSA', n: toBuf(jwk.n), e: toBuf(jwk.e), d: toBuf(jwk.d), p: toBuf(jwk.p), q: toBuf(jwk.q),
+    dp: toBuf(jwk.dp), dq: toBuf(jwk.dq), qi: toBuf(jwk.qi),
+  });
+  r.imported = keyProps(imported);
+  const icc = new CryptographyClient(imported.id, cred);
+  const ct = crypto.publicEncrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, secret);
+  r.importedUnwrap = Buffer.from((await icc.unwrapKey('RSA-OAEP', ct)).result).equals(secret);
+
+  // Delete / recover / purge / backup / restore.
+  const backup = await keys.backupKey(ec);
+  await (await keys.beginDeleteKey(ec, POLL)).pollUntilDone();
+  r.getDeletedKey = (await keys.getDeletedKey(ec)).name;
+  r.deletedList = [];
+  for await (const d of keys.listDeletedKeys()) r.deletedList.push(d.name);
+  await (await keys.beginRecoverDeletedKey(ec, POLL)).pollUntilDone();
+  r.afterRecover = (await keys.getKey(ec)).name;
+  await (await keys.beginDeleteKey(ec, POLL)).pollUntilDone();
+  await keys.purgeDeletedKey(ec);
+  const restored = await keys.restoreKeyBackup(backup);
+  r.restored = keyProps(restored);
+  r.restoredVerifies = (await new CryptographyClient(restored.id, cred).verify('ES256', digest, es.result)).result;
+  return r;
+}
+
+// A key whose key_ops allow sign/verify only.
+export async function keysOps({ keys, cred, CryptographyClient, args }) {
+  const k = await keys.createRsaKey(args.name, { keySize: 2048, keyOps: ['sign', 'verify'] });
+  const cc = new CryptographyClient(k.id, cred);
+  const digest = crypto.createHash('sha256').update('m').digest();
+  return {
+    keyOps: k.keyOperations,
+    sign: await attempt(async () => (await cc.sign('RS256', digest)).result.length),
+    unwrap: await attempt(() => cc.unwrapKey('RSA-OAEP-256', crypto.randomBytes(256))),
+  };
+}
