@@ -35,10 +35,10 @@
 
 #define RP_KEYRING_KEY_LEN 32
 /* Bytes a wrapped DEK takes ("RPK1" | KEK version | RPE1 envelope of 32 bytes). */
-#define RP_KEYRING_WDEK_LEN (4 + 4 + 32 + 32)
-#define RP_KEYRING_RESOURCE_MAX 256 /* "/vaults/name" ... */
-#define RP_KEYRING_KID_MAX      512 /* customer-managed key ids */
-#define RP_KEYRING_OBJECT_MAX   2048 /* an object's name inside its resource */
+#define RP_KEYRING_WDEK_LEN     (4 + 4 + 32 + 32)
+#define RP_KEYRING_RESOURCE_MAX 256       /* "/vaults/name" ... */
+#define RP_KEYRING_KID_MAX      512       /* customer-managed key ids */
+#define RP_KEYRING_OBJECT_MAX   2048      /* an object's name inside its resource */
 #define RP_KEYRING_SYSTEM       "/system" /* the system key's resource (not for services) */
 
 typedef enum {
@@ -163,8 +163,7 @@ void rp_keyring_set_cmk_ops(rp_keyring *kr, const rp_keyring_cmk_ops *ops);
  * by rp_keyring_cmk_changed), or with the root key again when kid is NULL. The KEK itself, and
  * so every DEK and all data, stay the same. 0, RP_ENOENT, RP_EPERM (+reason), RP_EDB, ...
  */
-int rp_keyring_set_cmk(rp_keyring *kr, const char *resource, const char *kid,
-                       const char **reason);
+int rp_keyring_set_cmk(rp_keyring *kr, const char *resource, const char *kid, const char **reason);
 
 /*
  * Tells the keyring that customer key key_base (its kid without version) changed: disabled,
@@ -190,7 +189,8 @@ int rp_keyring_cmk_of(rp_keyring *kr, const char *resource, char *kid, size_t ca
  * The byte formats seal/open use, as pure functions for tools, tests and the fuzzer.
  *   wrapped DEK: "RPK1" | u32 BE KEK version | RPE1 envelope of the 32-byte DEK under the KEK,
  *                AAD = "dek" "\0" resource "\0" object
- *   object:      RPE1 envelope of the plaintext under the DEK, AAD = "obj" "\0" resource "\0" object
+ *   object:      RPE1 envelope of the plaintext under the DEK,
+ *                AAD = "obj" "\0" resource "\0" object
  * parse: 0 and *version, or RP_EPARSE. wdek_open: 0 and dek (wiped on failure), RP_EPARSE,
  * RP_ECRYPTO, RP_EINVAL. wdek_seal appends RP_KEYRING_WDEK_LEN bytes to out.
  * obj_seal/obj_open: as rp_aead_seal/rp_aead_open with the AAD above.

@@ -1,12 +1,13 @@
 /*
- * rootkey.c - the file provider for the root key, and HKDF derivation.
+ * rootkey.c - the root key file format, the key handle (also the keyring's system key), HKDF
+ * derivation, and the locked-memory helper the key hierarchy shares.
  *
  * Workload: the key is loaded once at start-up and derive is called a handful of times (one
  * per purpose), so clarity beats speed here: the KDF is fetched on every call.
  *
- * The key lives in its own anonymous page (mmap) rather than the heap so it can be marked
- * MADV_DONTDUMP and mlock'ed; both are best effort (an unprivileged process may be over its
- * RLIMIT_MEMLOCK), the wipe on free is not.
+ * The key lives in its own anonymous page (mmap, rp__secmem_alloc) rather than the heap so it can
+ * be marked MADV_DONTDUMP and mlock'ed; both are best effort (an unprivileged process may be
+ * over its RLIMIT_MEMLOCK), the wipe on free is not.
  */
 #include "crypto/rootkey.h"
 #include "base/err.h"
@@ -25,32 +26,65 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { ROOTKEY_FILE = 1 };
+enum { ROOTKEY_FILE = 1, ROOTKEY_BYTES = 2 };
 
 struct rp_rootkey {
-    int provider; /* ROOTKEY_FILE for now; passphrase and PKCS#11 later */
+    int provider; /* where the bytes came from: a key file, or the key hierarchy */
     unsigned char key[RP_ROOTKEY_LEN];
 };
 
-static rp_rootkey *rootkey_alloc(void)
+void *rp__secmem_alloc(size_t n)
 {
-    void *p =
-        mmap(NULL, sizeof(rp_rootkey), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p;
 
+    if (n == 0)
+        return NULL;
+    /* A fresh anonymous mapping is zero-filled, and mmap rounds n up to whole pages. */
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    (void)madvise(p, sizeof(rp_rootkey), MADV_DONTDUMP);
-    (void)mlock(p, sizeof(rp_rootkey));
+    (void)madvise(p, n, MADV_DONTDUMP);
+    (void)mlock(p, n);
     return p;
+}
+
+void rp__secmem_free(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, n);
+    (void)munlock(p, n);
+    munmap(p, n);
+}
+
+static rp_rootkey *rootkey_alloc(void)
+{
+    return rp__secmem_alloc(sizeof(rp_rootkey));
 }
 
 void rp_rootkey_free(rp_rootkey *k)
 {
+    rp__secmem_free(k, sizeof(*k));
+}
+
+int rp_rootkey_from_bytes(const unsigned char key[RP_ROOTKEY_LEN], rp_rootkey **out)
+{
+    rp_rootkey *k;
+
+    if (key == NULL || out == NULL)
+        return RP_EINVAL;
+    k = rootkey_alloc();
     if (k == NULL)
-        return;
-    OPENSSL_cleanse(k, sizeof(*k));
-    (void)munlock(k, sizeof(*k));
-    munmap(k, sizeof(*k));
+        return RP_ENOMEM;
+    k->provider = ROOTKEY_BYTES;
+    memcpy(k->key, key, RP_ROOTKEY_LEN);
+    *out = k;
+    return 0;
+}
+
+const unsigned char *rp__rootkey_bytes(const rp_rootkey *k)
+{
+    return k->key;
 }
 
 int rp_rootkey_file_create(const char *path)

@@ -6,9 +6,11 @@
  * with HKDF-SHA256 (rp_rootkey_derive, info = a label such as "rampart/v1/keyfile"), so two
  * purposes never share a key and a new purpose needs no new secret.
  *
- * Providers: today the key is 32 random bytes in a file (keys/root.key, mode 0600). Passphrase-
- * sealed and PKCS#11 providers come later behind the same opaque handle, which is why callers
- * never see the key bytes: they only ask for derived keys.
+ * The handle is also what the key hierarchy (crypto/keyring.h) hands out as the install's
+ * system key: rp_keyring_system builds one with rp_rootkey_from_bytes. An install made before
+ * the key store existed used keys/root.key directly; the file functions below are its format
+ * (and the file root-key provider's, crypto/keyprov.h). Callers never see the key bytes: they
+ * only ask for derived keys.
  *
  * Ownership: a loaded key is owned by whoever loaded it and must be released with
  * rp_rootkey_free, which wipes it. A loaded key is immutable, so it can be shared read-only
@@ -41,6 +43,12 @@ int rp_rootkey_file_create(const char *path);
  */
 int rp_rootkey_file_load(const char *path, rp_rootkey **out);
 
+/*
+ * Makes a key handle holding a copy of key[0..RP_ROOTKEY_LEN) (the caller wipes its own copy).
+ * 0 and *out (free with rp_rootkey_free), RP_EINVAL or RP_ENOMEM.
+ */
+int rp_rootkey_from_bytes(const unsigned char key[RP_ROOTKEY_LEN], rp_rootkey **out);
+
 /* Wipes and frees the key. Accepts NULL. */
 void rp_rootkey_free(rp_rootkey *k);
 
@@ -52,5 +60,21 @@ void rp_rootkey_free(rp_rootkey *k);
  * wipes out (OPENSSL_cleanse) when done.
  */
 int rp_rootkey_derive(const rp_rootkey *k, const char *label, unsigned char *out, size_t n);
+
+/* ------------------------------------------------ internal (crypto/keyring.c, crypto/keyprov.c) */
+
+/*
+ * The key bytes (RP_ROOTKEY_LEN), borrowed: only the key hierarchy reads them, to wrap a legacy
+ * root key as the system key. Never log or copy them elsewhere.
+ */
+const unsigned char *rp__rootkey_bytes(const rp_rootkey *k);
+
+/*
+ * Locked, non-dumpable memory for key material: n bytes (rounded up to whole pages) in their
+ * own anonymous mapping, zeroed, MADV_DONTDUMP and mlock'ed (both best effort). NULL on failure.
+ * rp__secmem_free wipes the n bytes and unmaps them (n as given to alloc); accepts NULL.
+ */
+void *rp__secmem_alloc(size_t n);
+void rp__secmem_free(void *p, size_t n);
 
 #endif

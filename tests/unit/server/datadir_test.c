@@ -14,10 +14,12 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "crypto/keyring.h"
 #include "crypto/pki.h"
 #include "crypto/rootkey.h"
 #include "server/admin.h"
 #include "server/datadir.h"
+#include "crypto/keyring.h"
 
 #include <jansson.h>
 #include <openssl/err.h>
@@ -84,7 +86,7 @@ static int exists(const char *dir, const char *rel)
 static int run_init(const char *dir, const char *domain, rp_init_result *r, char *err,
                     size_t errlen)
 {
-    rp_init_opts o = {dir, domain};
+    rp_init_opts o = {dir, domain, NULL};
 
     return rp_datadir_init(&o, r, err, errlen);
 }
@@ -189,7 +191,10 @@ static void test_certs_and_keys(void **state)
 {
     char dir[600], path[4096], err[512];
     rp_init_result r;
-    rp_rootkey *rk = NULL;
+    rp_keyring *kr = NULL;
+    const rp_rootkey *rk = NULL;
+    rp_keyring_opts ko = {0};
+    char keys_dir[4096], kerr[256];
     EVP_PKEY *srv_key = NULL, *ca_key = NULL;
     X509 *ca, *leaf, *chain_ca;
     X509_STORE *store;
@@ -250,8 +255,11 @@ static void test_certs_and_keys(void **state)
     }
 
     /* The sealed keys open with the install's root key and match their certificates. */
-    sub(dir, RP_DATADIR_ROOT_KEY, path, sizeof(path));
-    assert_int_equal(rp_rootkey_file_load(path, &rk), 0);
+    sub(dir, RP_DATADIR_KEYS, keys_dir, sizeof(keys_dir));
+    ko.keys_dir = keys_dir;
+    ko.provider = RP_ROOT_FILE;
+    assert_int_equal(rp_keyring_open(&ko, &kr, kerr, sizeof(kerr)), 0);
+    rk = rp_keyring_system(kr);
     sub(dir, RP_DATADIR_SERVER_KEY, path, sizeof(path));
     assert_int_equal(rp_pki_key_unseal(rk, RP_DATADIR_SERVER_KEY_LABEL, path, &srv_key), 0);
     assert_int_equal(X509_check_private_key(leaf, srv_key), 1);
@@ -262,7 +270,7 @@ static void test_certs_and_keys(void **state)
 
     EVP_PKEY_free(ca_key);
     EVP_PKEY_free(srv_key);
-    rp_rootkey_free(rk);
+    rp_keyring_close(kr);
     X509_free(ca);
     X509_free(leaf);
     X509_free(chain_ca);
