@@ -487,6 +487,13 @@ static void op_written(int status, void *arg)
     op->in_store = 0;
     if (status != 0 && op->err != 0)
         status = op->err;
+    if (status == 0 && op->kind == RP__KV_KEY && op->name[0]) {
+        /* A key that may protect other resources changed (disabled, deleted, rotated ...):
+         * the keyring forgets the KEKs it unwrapped, so the change takes effect now. */
+        char base[RP_VAULT_NAME_MAX + RP__KV_NAME_MAX + 8];
+        snprintf(base, sizeof(base), "%s/keys/%s", op->vault.name, op->name);
+        rp_keyring_cmk_changed(op->v->kr, base);
+    }
     if (op->done != NULL)
         op->done(op, status);
     if (status == 0 && op->reply == NULL && op->status != 204) {
@@ -836,24 +843,78 @@ static void data_plane(rp_req *req)
 
 typedef struct vault_new {
     int purge_protection, retention_days;
-    int update; /* 1: enable purge protection on an existing vault */
+    int update; /* 1: the vault existed */
+    int set_cmk; /* 1: change the customer-managed key to cmk ("" = back to the root key) */
+    char cmk[RP_KEYRING_KID_MAX];
     char id[37];
     int64_t now;
 } vault_new;
 
-static json_t *vault_json(rp_vault *v, const char *name, int pp, int days, int64_t created)
+static json_t *vault_json(rp_vault *v, const char *name, int pp, int days, int64_t created,
+                          const char *cmk)
 {
     char uri[400], id[64];
+    json_t *o;
 
     if (v->port == 443 || v->port == 0)
         snprintf(uri, sizeof(uri), "https://%s.vault.%s/", name, v->domain);
     else
         snprintf(uri, sizeof(uri), "https://%s.vault.%s:%d/", name, v->domain, v->port);
     snprintf(id, sizeof(id), "/vaults/%s", name);
-    return json_pack("{s:s,s:s,s:s,s:{s:s,s:b,s:b,s:b,s:i,s:I}}", "name", name, "id", id, "scope",
-                     "", "properties", "vaultUri", uri, "enableSoftDelete", 1,
-                     "enableRbacAuthorization", 1, "enablePurgeProtection", pp,
-                     "softDeleteRetentionInDays", days, "createdAt", (json_int_t)created);
+    o = json_pack("{s:s,s:s,s:{s:s,s:b,s:b,s:b,s:i,s:I,s:{s:s}}}", "name", name, "id", id,
+                  "properties", "vaultUri", uri, "enableSoftDelete", 1, "enableRbacAuthorization",
+                  1, "enablePurgeProtection", pp, "softDeleteRetentionInDays", days, "createdAt",
+                  (json_int_t)created, "encryption", "keySource",
+                  cmk && cmk[0] ? "Microsoft.Keyvault" : "Microsoft.Rampart");
+    if (o != NULL && cmk && cmk[0])
+        json_object_set_new(json_object_get(json_object_get(o, "properties"), "encryption"),
+                            "keyId", json_string(cmk));
+    return o;
+}
+
+/*
+ * Puts the vault's KEK under the customer key n->cmk (or back under the root key): the keyring
+ * re-wraps the KEK, nothing else changes. Refused when another vault's key material is
+ * protected by a key in this vault (no chains: a key's vault is never itself CMK-protected).
+ * Runs inside the vault write, after the row exists.
+ */
+static int cmk_apply(sqlite3 *db, rp__kv_op *op, vault_new *n)
+{
+    sqlite3_stmt *st = NULL;
+    char prefix[RP__KV_NAME_MAX + 8];
+    int rc, users = 0;
+
+    if (!n->set_cmk)
+        return 0;
+    if (n->cmk[0]) {
+        snprintf(prefix, sizeof(prefix), "%s/keys/", op->name);
+        if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM vaults WHERE substr(cmk, 1, ?2) = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+            return RP_EDB;
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, (int)strlen(prefix));
+        if (sqlite3_step(st) == SQLITE_ROW)
+            users = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (users > 0) {
+            op->reason = "a key in this vault protects another vault; customer-managed keys do "
+                         "not chain";
+            return RP_ECONFLICT;
+        }
+    }
+    rc = rp_keyring_set_cmk(op->v->kr, op->vault.resource, n->cmk[0] ? n->cmk : NULL,
+                            &op->reason);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_prepare_v2(db, "UPDATE vaults SET cmk = ?2 WHERE name = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return RP_EDB;
+    sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, n->cmk, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : RP_EDB;
+    sqlite3_finalize(st);
+    return rc;
 }
 
 static int vault_create_write(sqlite3 *db, rp__kv_op *op)
@@ -882,15 +943,17 @@ static int vault_create_write(sqlite3 *db, rp__kv_op *op)
             return RP_ECONFLICT;
         }
         n->update = 1;
-        if (pp == n->purge_protection)
-            return 0;
-        if (sqlite3_prepare_v2(db, "UPDATE vaults SET purge_protection = 1 WHERE name = ?1", -1,
-                               &st, NULL) != SQLITE_OK)
-            return RP_EDB;
-        sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : RP_EDB;
-        sqlite3_finalize(st);
-        return rc;
+        if (pp != n->purge_protection) {
+            if (sqlite3_prepare_v2(db, "UPDATE vaults SET purge_protection = 1 WHERE name = ?1",
+                                   -1, &st, NULL) != SQLITE_OK)
+                return RP_EDB;
+            sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : RP_EDB;
+            sqlite3_finalize(st);
+            if (rc != 0)
+                return rc;
+        }
+        return cmk_apply(db, op, n);
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -916,7 +979,7 @@ static int vault_create_write(sqlite3 *db, rp__kv_op *op)
     if (sqlite3_step(st) == SQLITE_DONE)
         rc = 0;
     sqlite3_finalize(st);
-    return rc;
+    return rc == 0 ? cmk_apply(db, op, n) : rc;
 }
 
 static void vault_create_done(rp__kv_op *op, int status)
@@ -926,7 +989,8 @@ static void vault_create_done(rp__kv_op *op, int status)
     if (status != 0)
         return;
     op->status = n->update ? 200 : 201;
-    op->reply = vault_json(op->v, op->name, n->purge_protection, n->retention_days, n->now);
+    op->reply =
+        vault_json(op->v, op->name, n->purge_protection, n->retention_days, n->now, n->cmk);
 }
 
 static int vault_delete_write(sqlite3 *db, rp__kv_op *op)
@@ -975,7 +1039,7 @@ static int vault_delete_write(sqlite3 *db, rp__kv_op *op)
 static void mgmt_list(rp__kv_call *c)
 {
     sqlite3_stmt *st = rp__kv_stmt(3, "SELECT name, id, purge_protection, retention_days,"
-                                      " created_at FROM vaults ORDER BY name");
+                                      " created_at, cmk FROM vaults ORDER BY name");
     json_t *arr = json_array();
     int rc;
 
@@ -993,7 +1057,8 @@ static void mgmt_list(rp__kv_call *c)
             continue;
         json_array_append_new(arr,
                               vault_json(c->v, name, sqlite3_column_int(st, 2),
-                                         sqlite3_column_int(st, 3), sqlite3_column_int64(st, 4)));
+                                         sqlite3_column_int(st, 3), sqlite3_column_int64(st, 4),
+                                         (const char *)sqlite3_column_text(st, 5)));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -1050,7 +1115,7 @@ static void mgmt(rp_req *req)
             rp_authz_reply(req, &c->who, "Microsoft.KeyVault/vaults/read", c->vault.resource);
             return;
         }
-        q = rp__kv_stmt(4, "SELECT name, id, purge_protection, retention_days, created_at"
+        q = rp__kv_stmt(4, "SELECT name, id, purge_protection, retention_days, created_at, cmk"
                            " FROM vaults WHERE name = ?1");
         if (q == NULL) {
             rp_resp_error(req, 500, "InternalError", "the store cannot be read");
@@ -1064,7 +1129,8 @@ static void mgmt(rp_req *req)
         }
         rp_resp_json(req, 200,
                      vault_json(v, name, sqlite3_column_int(q, 2), sqlite3_column_int(q, 3),
-                                sqlite3_column_int64(q, 4)));
+                                sqlite3_column_int64(q, 4),
+                                (const char *)sqlite3_column_text(q, 5)));
         sqlite3_reset(q);
         return;
     }
@@ -1098,6 +1164,75 @@ static void mgmt(rp_req *req)
     }
     rp_resp_header(req, "Allow", "GET, HEAD, PUT, DELETE");
     rp_resp_error(req, 405, "MethodNotAllowed", "use GET, PUT or DELETE");
+}
+
+/*
+ * Validates "customerManagedKey" (a key id or null) on the loop: the key's vault exists, has
+ * purge protection and is not itself CMK-protected, is another vault, and the caller may wrap
+ * and unwrap with the key. Answers and returns 0 when refused.
+ */
+static int cmk_check(rp__kv_call *c, json_t *x, vault_new *n)
+{
+    char vault[RP_VAULT_NAME_MAX + 1], name[RP__KV_NAME_MAX + 1], ver[RP__KV_VERSION_LEN + 1];
+    char res[8 + RP_VAULT_NAME_MAX + 1], scope[400], other[RP_KEYRING_KID_MAX];
+    sqlite3_stmt *q;
+    int pp = -1;
+
+    n->set_cmk = 1;
+    if (json_is_null(x)) {
+        n->cmk[0] = '\0';
+        return 1;
+    }
+    if (!json_is_string(x) ||
+        rp__kv_cmk_normalize(json_string_value(x), c->v->domain, n->cmk, sizeof(n->cmk)) != 0 ||
+        rp__kv_cmk_parse(n->cmk, vault, name, ver) != 0) {
+        rp_resp_error(c->req, 400, "InvalidParameter",
+                      "customerManagedKey must be a key id: https://VAULT.vault.D/keys/NAME[/"
+                      "VERSION] or VAULT/keys/NAME[/VERSION], or null");
+        return 0;
+    }
+    if (strcmp(vault, c->vault.name) == 0) {
+        rp_resp_error(c->req, 400, "InvalidParameter",
+                      "a vault cannot be protected by one of its own keys");
+        return 0;
+    }
+    q = rp__kv_stmt(9, "SELECT purge_protection FROM vaults WHERE name = ?1");
+    if (q == NULL) {
+        rp_resp_error(c->req, 500, "InternalError", "the store cannot be read");
+        return 0;
+    }
+    sqlite3_bind_text(q, 1, vault, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        pp = sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+    if (pp < 0) {
+        rp_resp_error(c->req, 400, "InvalidParameter", "the key's vault does not exist");
+        return 0;
+    }
+    if (pp == 0) {
+        rp_resp_error(c->req, 400, "InvalidParameter",
+                      "the key's vault must have purge protection (a purged key would destroy "
+                      "the data it protects)");
+        return 0;
+    }
+    snprintf(res, sizeof(res), "/vaults/%s", vault);
+    if (rp_keyring_cmk_of(c->v->kr, res, other, sizeof(other)) == 0 && other[0]) {
+        rp_resp_error(c->req, 400, "InvalidParameter",
+                      "the key's vault is itself protected by a customer-managed key; "
+                      "customer-managed keys do not chain");
+        return 0;
+    }
+    snprintf(scope, sizeof(scope), "/vaults/%s/keys/%s", vault, name);
+    for (char *p = scope; *p; p++)
+        *p = rp_lower(*p);
+    if (!rp_authz(c->v->iam, c->req, &c->who, "Microsoft.KeyVault/vaults/keys/wrap/action", 1,
+                  scope) ||
+        !rp_authz(c->v->iam, c->req, &c->who, "Microsoft.KeyVault/vaults/keys/unwrap/action", 1,
+                  scope)) {
+        rp_authz_reply(c->req, &c->who, "Microsoft.KeyVault/vaults/keys/unwrap/action", scope);
+        return 0;
+    }
+    return 1;
 }
 
 static void mgmt_body(rp_req *req)
@@ -1136,6 +1271,14 @@ static void mgmt_body(rp_req *req)
             json_integer_value(x) > RP_VAULT_RETENTION_MAX)
             goto bad;
         n->retention_days = (int)json_integer_value(x);
+    }
+    x = json_object_get(body, "customerManagedKey");
+    if (x != NULL) {
+        if (!cmk_check(c, x, n)) {
+            json_decref(body);
+            rp__kv_op_free(op);
+            return;
+        }
     }
     json_decref(body);
     if (rp_random_uuid(n->id) != 0) {
@@ -1207,6 +1350,7 @@ int rp_vault_open(const rp_vault_opts *o, rp_vault **out, char *err, size_t errl
     v->store = o->store;
     v->iam = o->iam;
     v->kr = o->keyring;
+    rp__kv_cmk_register(v);
     rc = rp_store_write_sync(v->store, repair_write, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "vault: cannot check the stored objects: %s", rp_strerror(rc));

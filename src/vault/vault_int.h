@@ -203,6 +203,16 @@ struct rp_kvkey *rp__kv_key_cached(const char *vault, const char *version);
 /* Caches k under vault/version (takes a new reference). */
 void rp__kv_key_cache(const char *vault, const char *version, struct rp_kvkey *k);
 
+/* ---- customer-managed keys (kv_cmk.c) */
+/* Splits "VAULT/keys/NAME[/VERSION]": 0 or RP_EINVAL. */
+int rp__kv_cmk_parse(const char *kid, char vault[RP_VAULT_NAME_MAX + 1],
+                     char name[RP__KV_NAME_MAX + 1], char version[RP__KV_VERSION_LEN + 1]);
+/* Accepts that form or "https://VAULT.vault.D[:port]/keys/NAME[/VERSION]" and writes the short
+ * form into out[cap]. 0, RP_EINVAL, RP_ETOOBIG. */
+int rp__kv_cmk_normalize(const char *in, const char *domain, char *out, size_t cap);
+/* Registers the keyring callbacks. */
+void rp__kv_cmk_register(rp_vault *v);
+
 /* ---- the collections */
 void rp__kv_secrets(rp__kv_call *c);
 void rp__kv_keys(rp__kv_call *c);
