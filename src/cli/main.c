@@ -11,6 +11,7 @@
  */
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/jsonmem.h"
 #include "base/log.h"
 #include "base/str.h"
 #include "cli/client.h"
@@ -335,6 +336,8 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "help";
 
+    /* Before jansson allocates anything: its freed blocks are wiped from here on. */
+    rp_jsonmem_install();
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         fputs(usage_text, stdout);
         return RP_EXIT_OK;
