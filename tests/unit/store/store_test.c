@@ -359,6 +359,47 @@ static void test_schema_exact(void **state)
     rp_store_close(s);
 }
 
+static int objects_write(sqlite3 *db, void *arg)
+{
+    (void)arg;
+    return rp_store_exec(db, "INSERT INTO meta (key, value) VALUES ('k', 'v');"
+                             "INSERT INTO obj.blobs (id, ct) VALUES ('x/1', X'0102');");
+}
+
+/* The ciphertext store: a second file, 0600, attached to the writer and to readers (read-only),
+ * written in the same transaction as the main file. */
+static void test_objects_attached(void **state)
+{
+    char path[512], objects[600];
+    rp_store *s = NULL;
+    sqlite3 *r = NULL;
+    struct stat st;
+
+    (void)state;
+    db_path("objmain", path, sizeof(path));
+    db_path("objects", objects, sizeof(objects));
+    assert_int_equal(rp_store_open_ex(path, objects, &s), 0);
+    assert_int_equal(stat(objects, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(rp_store_write_sync(s, objects_write, NULL), 0);
+    assert_int_equal(rp_store_reader_open(s, &r), 0);
+    assert_int_equal(query_int(r, "SELECT count(*) FROM obj.blobs WHERE id = 'x/1'"), 1);
+    assert_int_equal(query_int(r, "SELECT count(*) FROM meta WHERE key = 'k'"), 1);
+    assert_int_not_equal(sqlite3_db_readonly(r, "obj"), 0);
+    assert_int_not_equal(sqlite3_exec(r, "DELETE FROM obj.blobs", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(r);
+    /* A failing op rolls back its part of both files. */
+    assert_int_not_equal(rp_store_write_sync(s, objects_write, NULL), 0);
+    rp_store_close(s);
+    s = NULL;
+    /* Reopening finds the blobs again (created once, kept). */
+    assert_int_equal(rp_store_open_ex(path, objects, &s), 0);
+    assert_int_equal(rp_store_reader_open(s, &r), 0);
+    assert_int_equal(query_int(r, "SELECT count(*) FROM obj.blobs"), 1);
+    sqlite3_close(r);
+    rp_store_close(s);
+}
+
 static void test_reopen_idempotent(void **state)
 {
     char path[512];
@@ -747,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_port_close_drops_callbacks),
         cmocka_unit_test(test_close_order_and_null),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_objects_attached),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
