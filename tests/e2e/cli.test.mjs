@@ -77,23 +77,25 @@ test('init: report, idempotence, refusals, file modes', () => {
 
     // Modes: private data regardless of the umask the CLI inherited (typically 022).
     assert.equal(mode(data), 0o700, 'data dir 0700');
-    assert.equal(mode(join(data, 'keys', 'root.key')), 0o600, 'root key 0600');
+    assert.equal(mode(join(data, 'keys', 'root-1.key')), 0o600, 'root key 0600');
+    assert.equal(mode(join(data, 'keys', 'keystore.db')), 0o600, 'key store 0600');
+    assert.equal(mode(join(data, 'objects.db')), 0o600, 'ciphertext store 0600');
     assert.equal(mode(join(data, 'keys')), 0o700);
     assert.equal(mode(join(data, 'tls')), 0o700);
     for (const f of ['tls/ca.key.sealed', 'tls/server.key.sealed', 'rampart.db'])
       assert.equal(mode(join(data, f)), 0o600, f);
     // The token is stored only as a hash: it appears in no file of the data dir.
-    for (const f of ['install.json', 'rampart.db', 'keys/root.key'])
+    for (const f of ['install.json', 'rampart.db', 'keys/root-1.key', 'keys/keystore.db'])
       assert.ok(!readFileSync(join(data, f)).includes(r.admin_token.split('.')[1]), `${f} holds the token`);
 
     // Second init: nothing changes, no token shown.
-    const before = readFileSync(join(data, 'keys', 'root.key'));
+    const before = readFileSync(join(data, 'keys', 'root-1.key'));
     const again = json(cli(['init', '--data', data, '--output', 'json']));
     assert.equal(again.created, false);
     assert.equal(again.admin_token, undefined);
     assert.equal(again.install_id, r.install_id);
     assert.equal(again.ca_cert, r.ca_cert);
-    assert.deepEqual(readFileSync(join(data, 'keys', 'root.key')), before);
+    assert.deepEqual(readFileSync(join(data, 'keys', 'root-1.key')), before);
     const text = cli(['init', '--data', data]);
     assert.equal(text.status, 0);
     assert.match(text.stdout, /already initialised/);
