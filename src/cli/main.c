@@ -1,6 +1,7 @@
 /*
  * main.c - the `rampart` command line: help, version, init, serve, status, and the dispatch to
- * the client commands in cli/cmd_*.c (login/logout, user, sp, identity, role, pim, audit).
+ * the client commands in cli/cmd_*.c (login/logout, user, sp, identity, role, pim, audit,
+ * vault, keys, unseal).
  *
  * Exit codes (stable; scripts rely on them, docs/operations.md lists them; RP_EXIT_* in
  * cli/cmd_common.h):
@@ -18,7 +19,9 @@
 #include "cli/cmd_audit.h"
 #include "cli/cmd_common.h"
 #include "cli/cmd_iam.h"
+#include "cli/cmd_keys.h"
 #include "cli/cmd_login.h"
+#include "cli/cmd_vault.h"
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/server.h"
@@ -38,6 +41,8 @@ static const char usage_text[] =
     "\n"
     "Usage:\n"
     "  rampart init   --data DIR [--domain D] [--output json]\n"
+    "                 [--key-provider file|passphrase|pkcs11] [--passphrase-file FILE]\n"
+    "                 [--pkcs11-module PATH] [--pkcs11-token LABEL] [--pkcs11-pin-file FILE]\n"
     "  rampart serve  --data DIR [--listen HOST:PORT] [--http-listen HOST:PORT|off]\n"
     "                 [--static DIR] [--workers N] [--domain D] [--config FILE]\n"
     "                 [--check-config]\n"
@@ -74,13 +79,26 @@ static const char usage_text[] =
     "  rampart audit tail [--after SEQ] [--limit N] [--follow]\n"
     "  rampart audit verify [--data DIR] [--pub FILE] [--output json]\n"
     "\n"
+    "Keys and vaults (keys and vault also take --url URL --ca FILE --token TOKEN and\n"
+    "--output json|table):\n"
+    "  rampart vault create NAME [--purge-protection] [--retention-days 7..90]\n"
+    "  rampart vault list | vault show NAME | vault delete NAME\n"
+    "  rampart keys status | keys rotate-root\n"
+    "  rampart unseal [--url http://127.0.0.1:8459] [--passphrase-file FILE]\n"
+    "                 (loopback only; passphrase from the file, RAMPART_PASSPHRASE or a prompt)\n"
+    "Vault names: 3-24 of a-z 0-9 '-', a letter first, a letter or digit last, no '--'.\n"
+    "A passphrase (init: 12 characters or more) comes from --passphrase-file (mode 0600),\n"
+    "RAMPART_PASSPHRASE or the terminal; a PKCS#11 PIN from --pkcs11-pin-file or\n"
+    "RAMPART_PKCS11_PIN.\n"
+    "\n"
     "P is an object id, a client id or kind:name (user:alice, sp:ci, identity:api).\n"
     "WHEN is a duration from now (2h, 30m, 7d, PT2H) or a time (2026-11-29T07:00:00Z).\n"
     "\n"
     "Environment: RAMPART_DATA (default for --data), RAMPART_URL, RAMPART_CA, RAMPART_TOKEN,\n"
-    "RAMPART_TENANT, RAMPART_PASSWORD (client commands), RAMPART_<KEY> for any configuration\n"
-    "key (docs/operations.md).\n"
-    "Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 init refused,\n"
+    "RAMPART_TENANT, RAMPART_PASSWORD (client commands), RAMPART_PASSPHRASE,\n"
+    "RAMPART_PKCS11_PIN, RAMPART_UNSEAL_URL, RAMPART_<KEY> for any configuration key\n"
+    "(docs/operations.md).\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 init refused or conflict,\n"
     "            5 server error or unreachable, 6 not authenticated or not authorized.\n";
 
 /* Parses options only (no positional arguments); prints a usage error. 0 or RP_EXIT_USAGE. */
@@ -126,12 +144,13 @@ static int cmd_version(int argc, char **argv)
 static int cmd_init(int argc, char **argv)
 {
     rp_opt opts[] = {RP_OPT("data", RP_OPT_VALUE), RP_OPT("domain", RP_OPT_VALUE),
-                     RP_OPT("output", RP_OPT_VALUE)};
+                     RP_OPT("output", RP_OPT_VALUE), RP_OPTS_INIT_KEYS};
     rp_init_opts io;
     rp_init_result r;
+    rp_cmd_init_keys keys;
     rp_config cfg;
     char err[1024] = "";
-    int rc = parse_opts(argc, argv, opts, 3), json;
+    int rc = parse_opts(argc, argv, opts, sizeof(opts) / sizeof(opts[0])), json;
     const char *dir;
     int port;
     char base[512], login[512];
@@ -152,10 +171,18 @@ static int cmd_init(int argc, char **argv)
     }
     port = cfg.listen.port;
     rp_config_free(&cfg);
+    /* The passphrase or PIN lives in keys only for the call to rp_datadir_init. */
+    rc = rp_cmd_init_keys_load(&keys, opts, sizeof(opts) / sizeof(opts[0]), environ);
+    if (rc != RP_EXIT_OK) {
+        rp_cmd_init_keys_wipe(&keys);
+        return rc;
+    }
     io.data_dir = dir;
     io.domain = opts[1].value;
+    io.keys = &keys.ko;
     memset(&r, 0, sizeof(r));
     rc = rp_datadir_init(&io, &r, err, sizeof(err));
+    rp_cmd_init_keys_wipe(&keys);
     if (rc != 0) {
         fprintf(stderr, "rampart: init: %s\n", err[0] ? err : rp_strerror(rc));
         return rc == RP_ECONFLICT ? RP_EXIT_CONFLICT
@@ -329,7 +356,8 @@ static const struct {
 } client_cmds[] = {
     {"login", rp_cmd_login}, {"logout", rp_cmd_logout},     {"user", rp_cmd_user},
     {"sp", rp_cmd_sp},       {"identity", rp_cmd_identity}, {"role", rp_cmd_role},
-    {"pim", rp_cmd_pim},     {"audit", rp_cmd_audit},
+    {"pim", rp_cmd_pim},     {"audit", rp_cmd_audit},       {"vault", rp_cmd_vault},
+    {"keys", rp_cmd_keys},   {"unseal", rp_cmd_unseal},
 };
 
 int main(int argc, char **argv)

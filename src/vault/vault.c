@@ -1031,9 +1031,20 @@ static int vault_delete_write(sqlite3 *db, rp__kv_op *op)
         if (rc != SQLITE_DONE)
             return RP_EDB;
     }
-    /* Crypto-shred: whatever a lost backup of the database still holds becomes unreadable. */
+    return 0;
+}
+
+/* After the commit: crypto-shred, so whatever a lost copy of the database still holds becomes
+ * unreadable. (Before the commit, a failed transaction would leave a vault without its KEK.) */
+static void vault_delete_done(rp__kv_op *op, int status)
+{
+    int rc;
+
+    if (status != 0)
+        return;
     rc = rp_keyring_kek_drop(op->v->kr, op->vault.resource);
-    return rc == RP_ENOENT ? 0 : rc;
+    if (rc != 0 && rc != RP_ENOENT)
+        rp_log_err("vault.delete", "the deleted vault's KEK could not be destroyed", rc);
 }
 
 static void mgmt_list(rp__kv_call *c)
@@ -1157,6 +1168,7 @@ static void mgmt(rp_req *req)
             return;
         }
         op->write = vault_delete_write;
+        op->done = vault_delete_done;
         op->status = 204;
         op->audit_durable = 1;
         rp__kv_op_submit(op);

@@ -45,6 +45,19 @@ test('management: a vault is a resource with Azure-shaped properties; bad names 
   assert.equal((await api(srv, 'PUT', `/api/vaults/${pp}`, { body: { retentionDays: 30 } })).status, 409);
   assert.equal((await api(srv, 'PUT', `/api/vaults/${pp}`, { body: { retentionDays: 7, purgeProtection: true } })).status, 200);
   assert.equal((await api(srv, 'PUT', `/api/vaults/${pp}`, { body: { retentionDays: 7, purgeProtection: false } })).status, 409);
+  // Deleting a vault destroys it and its objects; purge protection holding data refuses it.
+  const gone = await createVault(srv, vaultName('gone'));
+  const go = await kvPrincipal(srv, gone, 'Key Vault Secrets Officer');
+  assert.equal((await kv(srv, gone, 'PUT', '/secrets/s', { token: go.token, body: { value: 'v' } })).status, 200);
+  assert.equal((await api(srv, 'DELETE', `/api/vaults/${gone}`)).status, 204);
+  assert.equal((await api(srv, 'GET', `/api/vaults/${gone}`)).status, 404);
+  assert.equal((await api(srv, 'DELETE', `/api/vaults/${gone}`)).status, 404);
+  assert.equal(kvErrorCode(await kv(srv, gone, 'GET', '/secrets/s/', { token: go.token })), 'VaultNotFound');
+  const kept = await createVault(srv, vaultName('kept'), { purgeProtection: true });
+  const ko = await kvPrincipal(srv, kept, 'Key Vault Secrets Officer');
+  await kv(srv, kept, 'PUT', '/secrets/s', { token: ko.token, body: { value: 'v' } });
+  assert.equal((await api(srv, 'DELETE', `/api/vaults/${kept}`)).status, 409);
+  assert.equal((await kv(srv, kept, 'GET', '/secrets/s/', { token: ko.token })).json.value, 'v');
   // Anonymous callers learn nothing; a principal without a role cannot create.
   assert.equal((await api(srv, 'GET', '/api/vaults', { token: null })).status, 401);
   const nobody = await createSp(srv);
