@@ -85,7 +85,7 @@ static const char usage_text[] =
     "  rampart vault list | vault show NAME | vault delete NAME\n"
     "  rampart keys status | keys rotate-root\n"
     "  rampart unseal [--url http://127.0.0.1:8459] [--passphrase-file FILE]\n"
-    "                 (loopback only; passphrase from the file, RAMPART_PASSPHRASE or a prompt)\n"
+    "                 (loopback only: the sealed server's own listener)\n"
     "Vault names: 3-24 of a-z 0-9 '-', a letter first, a letter or digit last, no '--'.\n"
     "A passphrase (init: 12 characters or more) comes from --passphrase-file (mode 0600),\n"
     "RAMPART_PASSPHRASE or the terminal; a PKCS#11 PIN from --pkcs11-pin-file or\n"
