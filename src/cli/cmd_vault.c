@@ -101,8 +101,8 @@ static int vault_request(rp_cli_cmd *c, const char *method, const char *path, co
 static int vault_create(int argc, char **argv, char **envp)
 {
     rp_opt opts[] = {RP_OPTS_CONN, RP_OPT("purge-protection", RP_OPT_FLAG),
-                     RP_OPT("retention-days", RP_OPT_VALUE)};
-    const char *days;
+                     RP_OPT("retention-days", RP_OPT_VALUE), RP_OPT("cmk", RP_OPT_VALUE)};
+    const char *days, *cmk;
     rp_cli_cmd c;
     json_t *body = NULL, *answer = NULL;
     char path[PATH_CAP];
@@ -110,7 +110,9 @@ static int vault_create(int argc, char **argv, char **envp)
     long status = 0;
     int rc =
         rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1,
-                     "rampart vault create NAME [--purge-protection] [--retention-days N]", envp);
+                     "rampart vault create NAME [--purge-protection] [--retention-days N] "
+                     "[--cmk KEYID|none]",
+                     envp);
 
     if (rc != RP_EXIT_OK)
         return rc;
@@ -123,8 +125,18 @@ static int vault_create(int argc, char **argv, char **envp)
                                 RP_CMD_VAULT_RETENTION_MIN, RP_CMD_VAULT_RETENTION_MAX);
         goto out;
     }
-    body = json_pack("{s:b}", "purgeProtection",
-                     rp_opt_get(opts, NOPTS(opts), "purge-protection") != NULL);
+    /* Only what was asked for: on an existing vault, what is left out stays as it is. */
+    body = rp_opt_get(opts, NOPTS(opts), "purge-protection") != NULL
+               ? json_pack("{s:b}", "purgeProtection", 1)
+               : json_object();
+    /* --cmk: a key id puts the vault's KEK under that key; "none" goes back to the root key. */
+    cmk = rp_opt_get(opts, NOPTS(opts), "cmk");
+    if (body != NULL && cmk != NULL &&
+        json_object_set_new(body, "customerManagedKey",
+                            strcmp(cmk, "none") == 0 ? json_null() : json_string(cmk)) != 0) {
+        rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
+        goto out;
+    }
     if (body == NULL || (days != NULL && json_object_set_new(body, "retentionDays",
                                                              json_integer((json_int_t)n)) != 0)) {
         rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");

@@ -82,6 +82,7 @@ static const char usage_text[] =
     "Keys and vaults (keys and vault also take --url URL --ca FILE --token TOKEN and\n"
     "--output json|table):\n"
     "  rampart vault create NAME [--purge-protection] [--retention-days 7..90]\n"
+    "                     [--cmk VAULT/keys/KEY[/VERSION]|none]\n"
     "  rampart vault list | vault show NAME | vault delete NAME\n"
     "  rampart keys status | keys rotate-root\n"
     "  rampart unseal [--url http://127.0.0.1:8459] [--passphrase-file FILE]\n"

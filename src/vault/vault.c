@@ -844,6 +844,7 @@ static void data_plane(rp_req *req)
 typedef struct vault_new {
     int purge_protection, retention_days;
     int update; /* 1: the vault existed */
+    int has_pp, has_days; /* the body named them */
     int set_cmk; /* 1: change the customer-managed key to cmk ("" = back to the root key) */
     char cmk[RP_KEYRING_KID_MAX];
     char id[37];
@@ -923,25 +924,31 @@ static int vault_create_write(sqlite3 *db, rp__kv_op *op)
     sqlite3_stmt *st = NULL;
     int rc = RP_EDB, step;
 
-    if (sqlite3_prepare_v2(db,
-                           "SELECT purge_protection, retention_days FROM vaults WHERE"
-                           " name = ?1",
+    if (sqlite3_prepare_v2(db, "SELECT purge_protection, retention_days, created_at, cmk FROM"
+                               " vaults WHERE name = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return RP_EDB;
     sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
     step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         int pp = sqlite3_column_int(st, 0), days = sqlite3_column_int(st, 1);
+        /* Members left out keep their values; the answer shows the vault as it now is. */
+        n->now = sqlite3_column_int64(st, 2);
+        if (!n->set_cmk)
+            rp_strlcpy(n->cmk, (const char *)sqlite3_column_text(st, 3), sizeof(n->cmk));
         sqlite3_finalize(st);
         st = NULL;
-        if (days != n->retention_days) {
+        if (n->has_days && days != n->retention_days) {
             op->reason = "softDeleteRetentionInDays is set at creation and cannot change";
             return RP_ECONFLICT;
         }
-        if (pp && !n->purge_protection) {
+        if (n->has_pp && pp && !n->purge_protection) {
             op->reason = "purge protection cannot be disabled once enabled";
             return RP_ECONFLICT;
         }
+        n->retention_days = days;
+        if (!n->has_pp)
+            n->purge_protection = pp;
         n->update = 1;
         if (pp != n->purge_protection) {
             if (sqlite3_prepare_v2(db, "UPDATE vaults SET purge_protection = 1 WHERE name = ?1",
@@ -1276,8 +1283,10 @@ static void mgmt_body(rp_req *req)
     x = json_object_get(body, "purgeProtection");
     if (x != NULL && !json_is_boolean(x))
         goto bad;
+    n->has_pp = x != NULL;
     n->purge_protection = json_is_true(x);
     x = json_object_get(body, "retentionDays");
+    n->has_days = x != NULL;
     if (x != NULL) {
         if (!json_is_integer(x) || json_integer_value(x) < RP_VAULT_RETENTION_MIN ||
             json_integer_value(x) > RP_VAULT_RETENTION_MAX)
