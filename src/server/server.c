@@ -520,6 +520,32 @@ static int read_secret_file(const char *path, char *out, size_t cap, size_t *n)
     return rc;
 }
 
+/* The PKCS#11 user PIN: keys.pkcs11_pin_file (0600), else RAMPART_PKCS11_PIN. */
+static int read_pin(const rp_config *cfg, char *pin, size_t cap, char *err, size_t errlen)
+{
+    const char *env = getenv("RAMPART_PKCS11_PIN");
+    size_t n = 0;
+    int rc;
+
+    if (cfg->pkcs11_pin_file != NULL) {
+        rc = read_secret_file(cfg->pkcs11_pin_file, pin, cap, &n);
+        if (rc != 0)
+            snprintf(err, errlen,
+                     "cannot read the PIN file %s: %s (it must be a regular file "
+                     "readable only by its owner)",
+                     cfg->pkcs11_pin_file, rp_strerror(rc));
+        return rc;
+    }
+    if (env != NULL && env[0] != '\0' && strlen(env) < cap) {
+        rp_strlcpy(pin, env, cap);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "a PKCS#11 token is configured: set keys.pkcs11_pin_file or "
+             "RAMPART_PKCS11_PIN");
+    return RP_EINVAL;
+}
+
 /*
  * Fills the keyring options for this install: its provider (fixed by init) and what that
  * provider needs from the configuration or environment. pin and pass are the caller's buffers
@@ -541,30 +567,15 @@ static int keyring_opts(const rp_config *cfg, const char *keys_dir, rp_keyring_o
     ko->keys_dir = keys_dir;
     ko->provider = prov;
     if (prov == RP_ROOT_PKCS11) {
-        const char *env = getenv("RAMPART_PKCS11_PIN");
         if (cfg->pkcs11_module == NULL || cfg->pkcs11_token == NULL) {
             snprintf(err, errlen,
                      "the root key is in a PKCS#11 token: set keys.pkcs11_module and "
                      "keys.pkcs11_token");
             return RP_EINVAL;
         }
-        if (cfg->pkcs11_pin_file != NULL) {
-            rc = read_secret_file(cfg->pkcs11_pin_file, pin, cap, &n);
-            if (rc != 0) {
-                snprintf(err, errlen,
-                         "cannot read the PIN file %s: %s (it must be a regular "
-                         "file readable only by its owner)",
-                         cfg->pkcs11_pin_file, rp_strerror(rc));
-                return rc;
-            }
-        } else if (env != NULL && env[0] != '\0' && strlen(env) < cap) {
-            rp_strlcpy(pin, env, cap);
-        } else {
-            snprintf(err, errlen,
-                     "the root key is in a PKCS#11 token: set keys.pkcs11_pin_file "
-                     "or RAMPART_PKCS11_PIN");
-            return RP_EINVAL;
-        }
+        rc = read_pin(cfg, pin, cap, err, errlen);
+        if (rc != 0)
+            return rc;
         ko->pkcs11_module = cfg->pkcs11_module;
         ko->pkcs11_token = cfg->pkcs11_token;
         ko->pkcs11_pin = pin;
@@ -684,8 +695,23 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
             return rc;
     }
     {
-        rp_vault_opts vo = {s->domain, cfg->listen.port, s->store, s->iam, s->kr};
+        /* -HSM vault keys live in the configured PKCS#11 token (the root key's, if any). */
+        rp_vault_opts vo = {s->domain, cfg->listen.port, s->store, s->iam, s->kr, NULL, NULL, NULL};
+        char pin[256] = "";
+        if (cfg->pkcs11_module != NULL) {
+            if (cfg->pkcs11_token == NULL) {
+                snprintf(err, errlen, "keys.pkcs11_module is set: set keys.pkcs11_token too");
+                return RP_EINVAL;
+            }
+            rc = read_pin(cfg, pin, sizeof(pin), err, errlen);
+            if (rc != 0)
+                return rc;
+            vo.hsm_module = cfg->pkcs11_module;
+            vo.hsm_token = cfg->pkcs11_token;
+            vo.hsm_pin = pin;
+        }
         rc = rp_vault_open(&vo, &s->vault, err, errlen);
+        OPENSSL_cleanse(pin, sizeof(pin));
         if (rc != 0)
             return rc;
     }

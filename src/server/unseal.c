@@ -82,7 +82,7 @@ static void unseal_body(rp_req *req)
         body = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, NULL);
     pass = json_string_value(json_object_get(body, "passphrase"));
     if (pass == NULL || json_string_length(json_object_get(body, "passphrase")) == 0) {
-        json_decref(body);
+        pass = NULL;
         rp_resp_error(req, 400, "InvalidRequest", "the body must be {\"passphrase\":\"...\"}");
         goto wipe;
     }

@@ -93,8 +93,8 @@ int rp__kv_cmk_normalize(const char *in, const char *domain, char *out, size_t c
 }
 
 /* The version of key kid (latest when unversioned) that may be used for op, parsed. */
-static int cmk_key(rp_vault *v, const char *kid, int wrap, rp_kvkey **out, char *used,
-                   size_t cap, const char **reason)
+static int cmk_key(rp_vault *v, const char *kid, int wrap, rp_kvkey **out, char *used, size_t cap,
+                   const char **reason)
 {
     char vault[RP_VAULT_NAME_MAX + 1], name[RP__KV_NAME_MAX + 1], ver[RP__KV_VERSION_LEN + 1];
     char resource[8 + RP_VAULT_NAME_MAX + 1], obj[RP__KV_NAME_MAX + RP__KV_VERSION_LEN + 8];

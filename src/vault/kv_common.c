@@ -446,6 +446,15 @@ void rp__kv_delete(rp__kv_call *c, const rp__kv_coll *k, const char *name, int m
         rp__kv_oom(c->req);
         return;
     }
+    if (mode == 2 && k->purge_prepare != NULL) {
+        rc = k->purge_prepare(c, r.name, op);
+        if (rc != 0) {
+            rp__kv_op_free(op);
+            rp__kv_fail(c->req, rc, NULL);
+            return;
+        }
+        op->done = k->purged;
+    }
     op->data = d;
     op->write = delete_write;
     op->audit_durable = 1;

@@ -13,7 +13,9 @@
  */
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/str.h"
+#include "vault/kvhsm.h"
 #include "vault/kvkey.h"
 #include "vault/kvreq.h"
 #include "vault/vault_int.h"
@@ -41,6 +43,7 @@ typedef struct key_meta {
     const char *kty;
     unsigned ops;
     int exportable;
+    int hsm;     /* the material is a PKCS#11 reference (kvhsm), not a PKCS#8 key */
     json_t *jwk; /* public members without kid / key_ops */
     json_t *release_policy;
 } key_meta;
@@ -54,6 +57,7 @@ static int meta_parse(const char *text, key_meta *m)
     m->kty = json_string_value(json_object_get(m->root, "kty"));
     m->ops = (unsigned)json_integer_value(json_object_get(m->root, "ops"));
     m->exportable = json_is_true(json_object_get(m->root, "exportable"));
+    m->hsm = json_is_true(json_object_get(m->root, "hsm"));
     m->jwk = json_object_get(m->root, "jwk");
     m->release_policy = json_object_get(m->root, "release_policy");
     return m->kty != NULL && json_is_object(m->jwk) ? 0 : RP_EPARSE;
@@ -106,28 +110,35 @@ static json_t *bundle(rp__kv_call *c, const rp__kv_row *r, int item, int deleted
     return o;
 }
 
+static int purge_prepare(rp__kv_call *c, const char *name, rp__kv_op *op);
+static void purged(rp__kv_op *op, int status);
+
 const rp__kv_coll rp__kv_key_coll = {
-    RP__KV_KEY, "keys",      "deletedkeys", "key",      "KeyNotFound", ACT_READ,
-    ACT_DELETE, ACT_RECOVER, ACT_PURGE,     ACT_BACKUP, ACT_RESTORE,   bundle,
+    RP__KV_KEY,  "keys",    "deletedkeys", "key",       "KeyNotFound", ACT_READ,      ACT_DELETE,
+    ACT_RECOVER, ACT_PURGE, ACT_BACKUP,    ACT_RESTORE, bundle,        purge_prepare, purged,
 };
 
 /* ---------------------------------------------------------------- new versions */
 
-/* meta text for key k: public JWK parts, kty, ops, exportable, release policy. */
-static char *meta_text(const rp_kvkey *k, const char *kty, unsigned ops, int exportable,
-                       const char *release_policy)
+/* meta text: public JWK parts (from the software key k, or the HSM key ref), kty, ops,
+ * exportable, hsm, release policy. */
+static char *meta_text(const rp_kvkey *k, rp_kvhsm *h, const char *ref, const char *kty,
+                       unsigned ops, int exportable, const char *release_policy)
 {
     json_t *jwk = NULL, *m = NULL;
     char *text = NULL;
+    int rc;
 
     /* The JWK is built with a placeholder kid, which is dropped: ids are made per request. */
-    if (rp_kvkey_public_jwk(k, "-", kty, ops, &jwk) != 0)
+    rc = k != NULL ? rp_kvkey_public_jwk(k, "-", kty, ops, &jwk)
+                   : rp_kvhsm_public_jwk(h, ref, "-", kty, ops, &jwk);
+    if (rc != 0)
         return NULL;
     json_object_del(jwk, "kid");
     json_object_del(jwk, "key_ops");
     json_object_del(jwk, "kty");
-    m = json_pack("{s:s,s:I,s:b,s:o}", "kty", kty, "ops", (json_int_t)ops, "exportable", exportable,
-                  "jwk", jwk);
+    m = json_pack("{s:s,s:I,s:b,s:b,s:o}", "kty", kty, "ops", (json_int_t)ops, "exportable",
+                  exportable, "hsm", k == NULL, "jwk", jwk);
     if (m != NULL && release_policy != NULL) {
         json_t *rp = json_loads(release_policy, 0, NULL);
         if (rp != NULL)
@@ -138,10 +149,11 @@ static char *meta_text(const rp_kvkey *k, const char *kty, unsigned ops, int exp
     return text;
 }
 
-/* Stores k as a new version of name and answers with its bundle. */
+/* Stores a new version of name - the software key k (its PKCS#8 sealed), or the HSM key ref
+ * (the reference sealed) - and answers with its bundle. */
 static void store_key(rp__kv_call *c, const char *action, const char *name, rp_kvkey *k,
-                      const char *kty, unsigned ops, const rp_kvreq_attrs *attrs, const char *tags,
-                      const char *release_policy)
+                      const char *ref, const char *kty, unsigned ops, const rp_kvreq_attrs *attrs,
+                      const char *tags, const char *release_policy)
 {
     const char *scope = rp__kv_scope(c, "keys", name);
     char version[RP__KV_VERSION_LEN + 1];
@@ -152,8 +164,8 @@ static void store_key(rp__kv_call *c, const char *action, const char *name, rp_k
     char *meta;
     json_t *reply;
 
-    meta = meta_text(k, kty, ops, attrs && attrs->exportable > 0, release_policy);
-    if (meta == NULL || rp_kvkey_to_der(k, &der, &dern) != 0) {
+    meta = meta_text(k, c->v->hsm, ref, kty, ops, attrs && attrs->exportable > 0, release_policy);
+    if (meta == NULL || (k != NULL && rp_kvkey_to_der(k, &der, &dern) != 0)) {
         free(meta);
         rp__kv_oom(c->req);
         return;
@@ -175,9 +187,29 @@ static void store_key(rp__kv_call *c, const char *action, const char *name, rp_k
     r.tags = tags;
     r.meta = meta;
     reply = bundle(c, &r, 0, 0);
-    rp__kv_new_version(c, &rp__kv_key_coll, action, scope, name, &v, der, dern, reply);
+    if (k != NULL)
+        rp__kv_new_version(c, &rp__kv_key_coll, action, scope, name, &v, der, dern, reply);
+    else
+        rp__kv_new_version(c, &rp__kv_key_coll, action, scope, name, &v, ref, strlen(ref), reply);
     rp_kvkey_der_free(der, dern);
     free(meta);
+}
+
+/* The HSM key label: what an operator sees in the token (no secret in it). */
+static void hsm_label(rp__kv_call *c, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "rampart-kv/%s/%s", c->vault.name, name);
+}
+
+static int hsm_missing(rp__kv_call *c, const char *kty)
+{
+    if (c->v->hsm != NULL)
+        return 0;
+    rp__kv_error(c->req, 400, "BadParameter", "HsmNotConfigured",
+                 "HSM-protected keys (%s) need a PKCS#11 module configured for this "
+                 "installation (keys.pkcs11_module, keys.pkcs11_token).",
+                 kty);
+    return 1;
 }
 
 static void key_create(rp__kv_call *c, const char *name)
@@ -199,10 +231,27 @@ static void key_create(rp__kv_call *c, const char *name)
         return;
     }
     if (in.hsm) {
-        rp__kv_error(c->req, 400, "BadParameter", "HsmNotConfigured",
-                     "HSM-protected keys (%s) need a PKCS#11 module configured for this "
-                     "installation (keys.pkcs11_module).",
-                     in.kty);
+        char ref[RP_KVHSM_REF_MAX], label[RP_KVHSM_LABEL_MAX];
+        if (hsm_missing(c, in.kty))
+            return;
+        hsm_label(c, name, label, sizeof(label));
+        if (in.type == RP_KVKEY_RSA)
+            rc = rp_kvhsm_generate_rsa(c->v->hsm, in.key_size, in.public_exponent, label, ref,
+                                       &reason);
+        else
+            rc = rp_kvhsm_generate_ec(c->v->hsm, in.crv, label, ref, &reason);
+        if (rc != 0) {
+            if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED)
+                rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
+                             reason ? reason : "The key parameters are not supported.");
+            else
+                rp__kv_fail(c->req, rc, NULL);
+            return;
+        }
+        store_key(c, ACT_CREATE, name, NULL, ref, in.kty,
+                  in.has_key_ops ? in.key_ops
+                                 : (in.type == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
+                  &in.attrs, in.tags.json, in.release_policy);
         return;
     }
     rc = in.type == RP_KVKEY_RSA
@@ -216,7 +265,7 @@ static void key_create(rp__kv_call *c, const char *name)
             rp__kv_fail(c->req, rc, NULL);
         return;
     }
-    store_key(c, ACT_CREATE, name, k, in.kty,
+    store_key(c, ACT_CREATE, name, k, NULL, in.kty,
               in.has_key_ops ? in.key_ops
                              : (in.type == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
               &in.attrs, in.tags.json, in.release_policy);
@@ -240,12 +289,26 @@ static void key_import(rp__kv_call *c, const char *name)
         return;
     }
     if (in.hsm) {
-        rp__kv_error(c->req, 400, "BadParameter", "HsmNotConfigured",
-                     "HSM-protected keys need a PKCS#11 module configured for this "
-                     "installation (keys.pkcs11_module).");
+        char ref[RP_KVHSM_REF_MAX], label[RP_KVHSM_LABEL_MAX];
+        const char *reason = NULL;
+        /* "Hsm": true with a plain JWK: the stored type says where the key lives. */
+        const char *kty = rp_kvkey_type_of(in.key) == RP_KVKEY_RSA ? "RSA-HSM" : "EC-HSM";
+        if (hsm_missing(c, kty))
+            return;
+        hsm_label(c, name, label, sizeof(label));
+        rc = rp_kvhsm_import(c->v->hsm, in.key, label, ref, &reason);
+        if (rc != 0) {
+            rp__kv_fail(c->req, rc, reason);
+            return;
+        }
+        store_key(c, ACT_IMPORT, name, NULL, ref, kty,
+                  in.has_key_ops ? in.key_ops
+                                 : (rp_kvkey_type_of(in.key) == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL
+                                                                             : RP_KVOP_EC_ALL),
+                  &in.attrs, in.tags.json, in.release_policy);
         return;
     }
-    store_key(c, ACT_IMPORT, name, in.key, in.kty,
+    store_key(c, ACT_IMPORT, name, in.key, NULL, in.kty,
               in.has_key_ops
                   ? in.key_ops
                   : (rp_kvkey_type_of(in.key) == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
@@ -268,6 +331,25 @@ static int load_key(rp__kv_call *c, const rp__kv_row *r, rp_kvkey **out, const c
     rp_buf_free_secret(&pt);
     if (rc == 0)
         rp__kv_key_cache(c->vault.name, r->version, *out);
+    return rc;
+}
+
+/* The HSM reference of version r (sealed like any material) into ref. */
+static int load_ref(rp__kv_call *c, const rp__kv_row *r, char ref[RP_KVHSM_REF_MAX],
+                    const char **reason)
+{
+    rp_buf pt;
+    int rc;
+
+    rp_buf_init(&pt, RP_KVHSM_REF_MAX);
+    rc = rp__kv_open(c, &rp__kv_key_coll, r, &pt, reason);
+    if (rc == 0 && (pt.len == 0 || pt.len >= RP_KVHSM_REF_MAX))
+        rc = RP_EPARSE;
+    if (rc == 0) {
+        memcpy(ref, pt.data, pt.len);
+        ref[pt.len] = '\0';
+    }
+    rp_buf_free_secret(&pt);
     return rc;
 }
 
@@ -308,6 +390,36 @@ static void key_rotate(rp__kv_call *c, const char *name)
         rp__kv_fail(c->req, RP_EPARSE, NULL);
         return;
     }
+    if (m.hsm) {
+        char ref[RP_KVHSM_REF_MAX], nref[RP_KVHSM_REF_MAX], label[RP_KVHSM_LABEL_MAX];
+        int is_ec = 0, bits = 0;
+        const char *crv = NULL;
+        if (hsm_missing(c, m.kty)) {
+            json_decref(m.root);
+            return;
+        }
+        hsm_label(c, r.name, label, sizeof(label));
+        rc = load_ref(c, &r, ref, &reason);
+        if (rc == 0)
+            rc = rp_kvhsm_describe(c->v->hsm, ref, &is_ec, &bits, &crv);
+        if (rc == 0 && is_ec)
+            rc = rp_kvhsm_generate_ec(c->v->hsm, crv, label, nref, &reason);
+        else if (rc == 0)
+            rc = rp_kvhsm_generate_rsa(c->v->hsm, bits, 0, label, nref, &reason);
+        if (rc != 0) {
+            json_decref(m.root);
+            rp__kv_fail(c->req, rc, reason);
+            return;
+        }
+        attrs.exportable = m.exportable;
+        {
+            char *rpol = m.release_policy ? json_dumps(m.release_policy, JSON_COMPACT) : NULL;
+            store_key(c, ACT_ROTATE, r.name, NULL, nref, m.kty, m.ops, &attrs, r.tags, rpol);
+            free(rpol);
+        }
+        json_decref(m.root);
+        return;
+    }
     rc = load_key(c, &r, &old, &reason);
     if (rc == 0)
         rc = rp_kvkey_type_of(old) == RP_KVKEY_RSA
@@ -323,7 +435,7 @@ static void key_rotate(rp__kv_call *c, const char *name)
     attrs.exportable = m.exportable;
     {
         char *rp = m.release_policy ? json_dumps(m.release_policy, JSON_COMPACT) : NULL;
-        store_key(c, ACT_ROTATE, r.name, k, m.kty, m.ops, &attrs, r.tags, rp);
+        store_key(c, ACT_ROTATE, r.name, k, NULL, m.kty, m.ops, &attrs, r.tags, rp);
         free(rp);
     }
     json_decref(m.root);
@@ -526,6 +638,163 @@ static int op_allowed(rp__kv_call *c, const rp__kv_row *r, unsigned key_ops, int
     return 1;
 }
 
+/* Answers an operation's result the same way for both backends (reply is stolen). */
+static void op_answer(rp__kv_call *c, int op, int rc, const char *reason, json_t *reply)
+{
+    if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED) {
+        json_decref(reply);
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
+                     reason ? reason : "The algorithm or input is not valid for this key.");
+        return;
+    }
+    if (rc == RP_ECRYPTO && (op == OP_DECRYPT || op == OP_UNWRAP)) {
+        json_decref(reply);
+        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
+                     reason ? reason : "The ciphertext could not be decrypted.");
+        return;
+    }
+    if (rc != 0 || reply == NULL) {
+        json_decref(reply);
+        rp__kv_fail(c->req, rc != 0 ? rc : RP_ENOMEM, reason);
+        return;
+    }
+    rp_resp_json(c->req, 200, reply);
+}
+
+/* An operation on a key held in the PKCS#11 token. */
+static void hsm_operation(rp__kv_call *c, const rp__kv_row *r, int op)
+{
+    unsigned char out[RP_KVKEY_MAX_OUT];
+    char ref[RP_KVHSM_REF_MAX];
+    const char *reason = NULL, *msg = NULL;
+    const char *kid = rp__kv_id(c, "keys", r->name, r->version);
+    rp_kvhsm *h = c->v->hsm;
+    json_t *reply = NULL;
+    size_t outlen = 0;
+    int rc, valid = 0;
+
+    if (op == OP_VERIFY) {
+        rp_kvreq_key_verify in;
+        if (rp_kvreq_parse_key_verify(c->req->arena, c->body, c->body_len, &in, &msg) != 0) {
+            rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
+            return;
+        }
+        rc = load_ref(c, r, ref, &reason);
+        if (rc == 0)
+            rc = rp_kvhsm_verify(h, ref, in.alg, in.digest.p, in.digest.n, in.value.p, in.value.n,
+                                 &valid, &reason);
+        if (rc == 0)
+            reply = json_pack("{s:b}", "value", valid);
+    } else {
+        rp_kvreq_key_op in;
+        if (rp_kvreq_parse_key_op(c->req->arena, c->body, c->body_len, &in, &msg) != 0) {
+            rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
+            return;
+        }
+        rc = load_ref(c, r, ref, &reason);
+        if (rc == 0) {
+            switch (op) {
+            case OP_ENCRYPT:
+                rc = rp_kvhsm_encrypt(h, ref, in.alg, in.value.p, in.value.n, out, sizeof(out),
+                                      &outlen, &reason);
+                break;
+            case OP_DECRYPT:
+                rc = rp_kvhsm_decrypt(h, ref, in.alg, in.value.p, in.value.n, out, sizeof(out),
+                                      &outlen, &reason);
+                break;
+            case OP_WRAP:
+                rc = rp_kvhsm_wrap_key(h, ref, in.alg, in.value.p, in.value.n, out, sizeof(out),
+                                       &outlen, &reason);
+                break;
+            case OP_UNWRAP:
+                rc = rp_kvhsm_unwrap_key(h, ref, in.alg, in.value.p, in.value.n, out, sizeof(out),
+                                         &outlen, &reason);
+                break;
+            default:
+                rc = rp_kvhsm_sign(h, ref, in.alg, in.value.p, in.value.n, out, sizeof(out),
+                                   &outlen, &reason);
+                break;
+            }
+        }
+        if (rc == 0) {
+            size_t cap = outlen * 4 / 3 + 8;
+            char *b64 = rp_arena_alloc_secret(c->req->arena, cap);
+            if (b64 == NULL || kid == NULL || rp_b64url_encode(out, outlen, b64, cap) < 0)
+                rc = RP_ENOMEM;
+            else
+                reply = json_pack("{s:s,s:s}", "kid", kid, "value", b64);
+        }
+        OPENSSL_cleanse(out, sizeof(out));
+    }
+    OPENSSL_cleanse(ref, sizeof(ref));
+    op_answer(c, op, rc, reason, reply);
+}
+
+/* Purging a key destroys its HSM objects once the purge committed. */
+typedef struct purge_refs {
+    size_t n;
+    char (*ref)[RP_KVHSM_REF_MAX];
+} purge_refs;
+
+static int purge_prepare(rp__kv_call *c, const char *name, rp__kv_op *op)
+{
+    sqlite3_stmt *st = rp__kv_stmt(10, "SELECT " RP__KV_ROW_COLUMNS RP__KV_ROW_JOIN
+                                       " WHERE v.vault = ?1 AND v.kind = 2 AND v.name = ?2");
+    purge_refs *p = rp_arena_calloc(op->arena, sizeof(*p));
+    size_t cap = 0;
+    int rc;
+
+    if (st == NULL || p == NULL)
+        return st == NULL ? RP_EDB : RP_ENOMEM;
+    sqlite3_bind_text(st, 1, c->vault.name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rp__kv_row r;
+        key_meta m;
+        const char *reason = NULL;
+        rp__kv_row_read(c->req->arena, st, &r);
+        if (r.meta == NULL || meta_parse(r.meta, &m) != 0 || !m.hsm) {
+            if (r.meta != NULL)
+                json_decref(m.root);
+            continue;
+        }
+        json_decref(m.root);
+        if (p->n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            void *nr = rp_arena_alloc(op->arena, ncap * sizeof(*p->ref));
+            if (nr == NULL) {
+                sqlite3_reset(st);
+                return RP_ENOMEM;
+            }
+            if (p->n)
+                memcpy(nr, p->ref, p->n * sizeof(*p->ref));
+            p->ref = nr;
+            cap = ncap;
+        }
+        if (load_ref(c, &r, p->ref[p->n], &reason) == 0)
+            p->n++;
+    }
+    sqlite3_reset(st);
+    op->extra = p;
+    return rc == SQLITE_DONE ? 0 : RP_EDB;
+}
+
+static void purged(rp__kv_op *op, int status)
+{
+    purge_refs *p = op->extra;
+
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        if (status == 0 && op->v->hsm != NULL) {
+            int rc = rp_kvhsm_destroy(op->v->hsm, p->ref[i]);
+            if (rc != 0 && rc != RP_ENOENT)
+                rp_log_err("vault.purge", "an HSM key object could not be destroyed", rc);
+        }
+        OPENSSL_cleanse(p->ref[i], sizeof(p->ref[i]));
+    }
+}
+
 static void key_operation(rp__kv_call *c, const char *name, const char *version, int op)
 {
     unsigned char out[RP_KVKEY_MAX_OUT];
@@ -550,6 +819,11 @@ static void key_operation(rp__kv_call *c, const char *name, const char *version,
     json_decref(m.root);
     if (!op_allowed(c, &r, m.ops, op))
         return;
+    if (m.hsm) {
+        if (!hsm_missing(c, "RSA-HSM"))
+            hsm_operation(c, &r, op);
+        return;
+    }
     kid = rp__kv_id(c, "keys", r.name, r.version);
     if (op == OP_VERIFY) {
         rp_kvreq_key_verify in;
@@ -605,21 +879,7 @@ static void key_operation(rp__kv_call *c, const char *name, const char *version,
         OPENSSL_cleanse(out, sizeof(out));
     }
     rp_kvkey_free(k);
-    if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED) {
-        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
-                     reason ? reason : "The algorithm or input is not valid for this key.");
-        return;
-    }
-    if (rc == RP_ECRYPTO && (op == OP_DECRYPT || op == OP_UNWRAP)) {
-        rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
-                     reason ? reason : "The ciphertext could not be decrypted.");
-        return;
-    }
-    if (rc != 0 || reply == NULL) {
-        rp__kv_fail(c->req, rc != 0 ? rc : RP_ENOMEM, reason);
-        return;
-    }
-    rp_resp_json(c->req, 200, reply);
+    op_answer(c, op, rc, reason, reply);
 }
 
 /* ---------------------------------------------------------------- dispatch */

@@ -56,8 +56,8 @@ static json_t *bundle(rp__kv_call *c, const rp__kv_row *r, int item, int deleted
 }
 
 const rp__kv_coll rp__kv_secret_coll = {
-    RP__KV_SECRET, "secrets",   "deletedsecrets", "secret",   "SecretNotFound", ACT_META,
-    ACT_DELETE,    ACT_RECOVER, ACT_PURGE,        ACT_BACKUP, ACT_RESTORE,      bundle,
+    RP__KV_SECRET, "secrets", "deletedsecrets", "secret",    "SecretNotFound", ACT_META, ACT_DELETE,
+    ACT_RECOVER,   ACT_PURGE, ACT_BACKUP,       ACT_RESTORE, bundle,           NULL,     NULL,
 };
 
 /* ---------------------------------------------------------------- set */

@@ -18,6 +18,7 @@
 #include "base/rand.h"
 #include "base/str.h"
 #include "monitor/audit.h"
+#include "vault/kvhsm.h"
 #include "vault/kvkey.h"
 
 #include <openssl/crypto.h>
@@ -843,7 +844,7 @@ static void data_plane(rp_req *req)
 
 typedef struct vault_new {
     int purge_protection, retention_days;
-    int update; /* 1: the vault existed */
+    int update;           /* 1: the vault existed */
     int has_pp, has_days; /* the body named them */
     int set_cmk; /* 1: change the customer-managed key to cmk ("" = back to the root key) */
     char cmk[RP_KEYRING_KID_MAX];
@@ -889,8 +890,8 @@ static int cmk_apply(sqlite3 *db, rp__kv_op *op, vault_new *n)
         return 0;
     if (n->cmk[0]) {
         snprintf(prefix, sizeof(prefix), "%s/keys/", op->name);
-        if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM vaults WHERE substr(cmk, 1, ?2) = ?1",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM vaults WHERE substr(cmk, 1, ?2) = ?1", -1,
+                               &st, NULL) != SQLITE_OK)
             return RP_EDB;
         sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, (int)strlen(prefix));
@@ -904,8 +905,7 @@ static int cmk_apply(sqlite3 *db, rp__kv_op *op, vault_new *n)
             return RP_ECONFLICT;
         }
     }
-    rc = rp_keyring_set_cmk(op->v->kr, op->vault.resource, n->cmk[0] ? n->cmk : NULL,
-                            &op->reason);
+    rc = rp_keyring_set_cmk(op->v->kr, op->vault.resource, n->cmk[0] ? n->cmk : NULL, &op->reason);
     if (rc != 0)
         return rc;
     if (sqlite3_prepare_v2(db, "UPDATE vaults SET cmk = ?2 WHERE name = ?1", -1, &st, NULL) !=
@@ -924,8 +924,9 @@ static int vault_create_write(sqlite3 *db, rp__kv_op *op)
     sqlite3_stmt *st = NULL;
     int rc = RP_EDB, step;
 
-    if (sqlite3_prepare_v2(db, "SELECT purge_protection, retention_days, created_at, cmk FROM"
-                               " vaults WHERE name = ?1",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT purge_protection, retention_days, created_at, cmk FROM"
+                           " vaults WHERE name = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return RP_EDB;
     sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
@@ -951,8 +952,8 @@ static int vault_create_write(sqlite3 *db, rp__kv_op *op)
             n->purge_protection = pp;
         n->update = 1;
         if (pp != n->purge_protection) {
-            if (sqlite3_prepare_v2(db, "UPDATE vaults SET purge_protection = 1 WHERE name = ?1",
-                                   -1, &st, NULL) != SQLITE_OK)
+            if (sqlite3_prepare_v2(db, "UPDATE vaults SET purge_protection = 1 WHERE name = ?1", -1,
+                                   &st, NULL) != SQLITE_OK)
                 return RP_EDB;
             sqlite3_bind_text(st, 1, op->name, -1, SQLITE_STATIC);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : RP_EDB;
@@ -996,8 +997,7 @@ static void vault_create_done(rp__kv_op *op, int status)
     if (status != 0)
         return;
     op->status = n->update ? 200 : 201;
-    op->reply =
-        vault_json(op->v, op->name, n->purge_protection, n->retention_days, n->now, n->cmk);
+    op->reply = vault_json(op->v, op->name, n->purge_protection, n->retention_days, n->now, n->cmk);
 }
 
 static int vault_delete_write(sqlite3 *db, rp__kv_op *op)
@@ -1073,10 +1073,9 @@ static void mgmt_list(rp__kv_call *c)
         /* Only what the caller may read (each decision is audited like any other). */
         if (!rp_authz(c->v->iam, c->req, &c->who, "Microsoft.KeyVault/vaults/read", 0, scope))
             continue;
-        json_array_append_new(arr,
-                              vault_json(c->v, name, sqlite3_column_int(st, 2),
-                                         sqlite3_column_int(st, 3), sqlite3_column_int64(st, 4),
-                                         (const char *)sqlite3_column_text(st, 5)));
+        json_array_append_new(
+            arr, vault_json(c->v, name, sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+                            sqlite3_column_int64(st, 4), (const char *)sqlite3_column_text(st, 5)));
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
@@ -1371,10 +1370,21 @@ int rp_vault_open(const rp_vault_opts *o, rp_vault **out, char *err, size_t errl
     v->store = o->store;
     v->iam = o->iam;
     v->kr = o->keyring;
+    if (o->hsm_module != NULL) {
+        char herr[256];
+        rc = rp_kvhsm_open(o->hsm_module, o->hsm_token ? o->hsm_token : "",
+                           o->hsm_pin ? o->hsm_pin : "", &v->hsm, herr, sizeof(herr));
+        if (rc != 0) {
+            snprintf(err, errlen, "vault: HSM keys: %s", herr);
+            rp_free(v);
+            return rc;
+        }
+    }
     rp__kv_cmk_register(v);
     rc = rp_store_write_sync(v->store, repair_write, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "vault: cannot check the stored objects: %s", rp_strerror(rc));
+        rp_kvhsm_close(v->hsm);
         rp_free(v);
         return rc;
     }
@@ -1384,5 +1394,8 @@ int rp_vault_open(const rp_vault_opts *o, rp_vault **out, char *err, size_t errl
 
 void rp_vault_close(rp_vault *v)
 {
+    if (v == NULL)
+        return;
+    rp_kvhsm_close(v->hsm);
     rp_free(v);
 }

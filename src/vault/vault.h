@@ -36,6 +36,11 @@ typedef struct rp_vault_opts {
     rp_store *store;     /* borrowed; must outlive the vault */
     rp_iam *iam;         /* borrowed */
     rp_keyring *keyring; /* borrowed */
+    /* -HSM keys: the PKCS#11 module, token label and user PIN (copied nowhere; the caller
+     * wipes it). NULL module: -HSM keys are refused. */
+    const char *hsm_module;
+    const char *hsm_token;
+    const char *hsm_pin;
 } rp_vault_opts;
 
 /* Opens the service (repairs what a crash left half-written). err names the cause. */

@@ -28,6 +28,7 @@ struct rp_vault {
     rp_store *store;
     rp_iam *iam;
     rp_keyring *kr;
+    struct rp_kvhsm *hsm; /* NULL without a PKCS#11 module for -HSM keys */
 };
 
 /* A vault as a request sees it (copied out of the store). */
@@ -116,8 +117,9 @@ struct rp__kv_op {
     int kind;
     char name[RP__KV_NAME_MAX + 1];
     char version[RP__KV_VERSION_LEN + 1];
-    void *data; /* the operation's own fields (in arena) */
-    int err;    /* RP_E* the write set when failing, for the answer */
+    void *data;  /* the operation's own fields (in arena) */
+    void *extra; /* a collection hook's own fields (in arena) */
+    int err;     /* RP_E* the write set when failing, for the answer */
     const char *reason;
     void (*done)(rp__kv_op *op, int status); /* optional: builds reply after the commit */
 };
@@ -158,6 +160,10 @@ typedef struct rp__kv_coll {
     /* The bundle, no secret material. item: 0 the full bundle, 1 the list item of an object
      * (id without version), 2 the list item of a version; deleted: add recoveryId and dates. */
     json_t *(*bundle)(rp__kv_call *c, const rp__kv_row *r, int item, int deleted);
+    /* Optional: before a purge is queued (gathers what to release; non-zero refuses it with
+     * that RP_E*), and once it committed (releases it, e.g. HSM objects). */
+    int (*purge_prepare)(rp__kv_call *c, const char *name, rp__kv_op *op);
+    void (*purged)(rp__kv_op *op, int status);
 } rp__kv_coll;
 
 extern const rp__kv_coll rp__kv_secret_coll, rp__kv_key_coll;

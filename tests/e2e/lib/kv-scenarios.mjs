@@ -236,3 +236,28 @@ export async function keysOps({ keys, cred, CryptographyClient, args }) {
     unwrap: await attempt(() => cc.unwrapKey('RSA-OAEP-256', crypto.randomBytes(256))),
   };
 }
+
+// -HSM keys: created in the PKCS#11 token, used through CryptographyClient.
+export async function keysHsm({ keys, cred, CryptographyClient, args }) {
+  const r = {};
+  const rsa = await keys.createRsaKey(args.rsa, { keySize: 2048, hsm: true });
+  const ec = await keys.createEcKey(args.ec, { curve: 'P-256', hsm: true });
+  r.rsaKty = rsa.keyType;
+  r.ecKty = ec.keyType;
+  r.rsaName = rsa.name;
+  const cc = new CryptographyClient(rsa.id, cred);
+  const secret = crypto.randomBytes(32);
+  const w1 = await cc.wrapKey('RSA-OAEP', secret);
+  r.unwrapOaep = Buffer.from((await cc.unwrapKey('RSA-OAEP', w1.result)).result).equals(secret);
+  const w2 = await cc.wrapKey('RSA-OAEP-256', secret);
+  r.unwrapOaep256 = Buffer.from((await cc.unwrapKey('RSA-OAEP-256', w2.result)).result).equals(secret);
+  const digest = crypto.createHash('sha256').update('hsm').digest();
+  const s = await cc.sign('RS256', digest);
+  r.verifyRS256 = (await cc.verify('RS256', digest, s.result)).result;
+  const ecc = new CryptographyClient(ec.id, cred);
+  const es = await ecc.sign('ES256', digest);
+  r.verifyES256 = (await ecc.verify('ES256', digest, es.result)).result;
+  const e15 = await cc.encrypt({ algorithm: 'RSA1_5', plaintext: Buffer.from('x') });
+  r.rsa15 = await attempt(() => cc.decrypt({ algorithm: 'RSA1_5', ciphertext: e15.result }));
+  return r;
+}
