@@ -108,11 +108,10 @@ static int vault_create(int argc, char **argv, char **envp)
     char path[PATH_CAP];
     uint64_t n = 0;
     long status = 0;
-    int rc =
-        rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1,
-                     "rampart vault create NAME [--purge-protection] [--retention-days N] "
-                     "[--cmk KEYID|none]",
-                     envp);
+    int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1,
+                          "rampart vault create NAME [--purge-protection] [--retention-days N] "
+                          "[--cmk KEYID|none]",
+                          envp);
 
     if (rc != RP_EXIT_OK)
         return rc;

@@ -628,6 +628,7 @@ fail:
 
 void rp__kv_restore(rp__kv_call *c, const rp__kv_coll *k)
 {
+    rp__kv_row r; /* the answer's version (function scope: cppcheck follows reply into it) */
     const char *reason = NULL, *name, *msg = NULL;
     unsigned char key[32];
     rp_kvreq_restore in;
@@ -724,8 +725,8 @@ void rp__kv_restore(rp__kv_call *c, const rp__kv_coll *k)
             goto fail;
     }
     {
-        rp__kv_row r = {0};
         const rp__kv_version_in *last = &d->v[d->n - 1];
+        memset(&r, 0, sizeof(r));
         r.name = op->name;
         r.version = last->version;
         r.created = r.updated = last->now;
