@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
@@ -562,13 +563,18 @@ void rp_resp_send(rp_req *req, int status, const char *content_type, const void 
 void rp_resp_json(rp_req *req, int status, json_t *obj)
 {
     char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    size_t n;
 
     json_decref(obj);
     if (s == NULL) {
         rp_resp_error(req, 500, "InternalError", "response could not be encoded");
         return;
     }
-    rp_resp_send(req, status, "application/json; charset=utf-8", s, strlen(s));
+    n = strlen(s);
+    rp_resp_send(req, status, "application/json; charset=utf-8", s, n);
+    /* Answers carry secret values (Key Vault): the text is copied into the output buffer, and
+     * this copy is wiped before it goes back to the heap. */
+    OPENSSL_cleanse(s, n);
     free(s); /* jansson's allocator */
 }
 

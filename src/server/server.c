@@ -552,7 +552,8 @@ static int read_pin(const rp_config *cfg, char *pin, size_t cap, char *err, size
  * (wiped by the caller). *sealed = 1 when the passphrase is not available here.
  */
 static int keyring_opts(const rp_config *cfg, const char *keys_dir, rp_keyring_opts *ko, char *pin,
-                        char *pass, size_t cap, int *sealed, char *err, size_t errlen)
+                        size_t pincap, char *pass, size_t passcap, int *sealed, char *err,
+                        size_t errlen)
 {
     rp_root_provider prov;
     size_t n = 0;
@@ -573,7 +574,7 @@ static int keyring_opts(const rp_config *cfg, const char *keys_dir, rp_keyring_o
                      "keys.pkcs11_token");
             return RP_EINVAL;
         }
-        rc = read_pin(cfg, pin, cap, err, errlen);
+        rc = read_pin(cfg, pin, pincap, err, errlen);
         if (rc != 0)
             return rc;
         ko->pkcs11_module = cfg->pkcs11_module;
@@ -584,7 +585,7 @@ static int keyring_opts(const rp_config *cfg, const char *keys_dir, rp_keyring_o
             *sealed = 1;
             return 0;
         }
-        rc = read_secret_file(cfg->passphrase_file, pass, cap, &n);
+        rc = read_secret_file(cfg->passphrase_file, pass, passcap, &n);
         if (rc != 0) {
             snprintf(err, errlen,
                      "cannot read the passphrase file %s: %s (it must be a regular "
@@ -634,7 +635,8 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
         rp_keyring_opts ko;
         char pin[256], pass[RP_UNSEAL_PASSPHRASE_MAX + 1];
         int sealed;
-        rc = keyring_opts(cfg, s->paths[0], &ko, pin, pass, sizeof(pin), &sealed, err, errlen);
+        rc = keyring_opts(cfg, s->paths[0], &ko, pin, sizeof(pin), pass, sizeof(pass), &sealed, err,
+                          errlen);
         if (rc == 0 && sealed) {
             snprintf(err, errlen, "the root key is sealed by a passphrase (rampart unseal)");
             rc = RP_EPERM;
@@ -803,7 +805,8 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
         memset(&s, 0, sizeof(s));
         if (cfg->data_dir != NULL &&
             rp_datadir_path(cfg->data_dir, RP_DATADIR_KEYS, keys_dir, sizeof(keys_dir)) == 0 &&
-            keyring_opts(cfg, keys_dir, &ko, pin, pass, sizeof(pin), &sealed, err, errlen) == 0 &&
+            keyring_opts(cfg, keys_dir, &ko, pin, sizeof(pin), pass, sizeof(pass), &sealed, err,
+                         errlen) == 0 &&
             sealed) {
             rc = rp_unseal_serve(cfg, &ko, &kr, err, errlen);
             if (rc != 0)

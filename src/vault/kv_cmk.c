@@ -59,6 +59,14 @@ int rp__kv_cmk_parse(const char *kid, char vault[RP_VAULT_NAME_MAX + 1],
     return 0;
 }
 
+/* Key names are case-insensitive: ids are kept in lower case so that they compare as strings
+ * (the keyring matches a changed key against the ids it holds byte for byte). */
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = rp_lower(*s);
+}
+
 int rp__kv_cmk_normalize(const char *in, const char *domain, char *out, size_t cap)
 {
     char vault[RP_VAULT_NAME_MAX + 1], name[RP__KV_NAME_MAX + 1], ver[RP__KV_VERSION_LEN + 1];
@@ -70,6 +78,7 @@ int rp__kv_cmk_normalize(const char *in, const char *domain, char *out, size_t c
         if (rp__kv_cmk_parse(in, vault, name, ver) != 0)
             return RP_EINVAL;
         snprintf(out, cap, "%s/keys/%s%s%s", vault, name, ver[0] ? "/" : "", ver);
+        lower(out);
         return 0;
     }
     /* https://VAULT.vault.D[:port]/keys/NAME[/VERSION] */
@@ -89,6 +98,7 @@ int rp__kv_cmk_normalize(const char *in, const char *domain, char *out, size_t c
         *q = rp_lower(*q);
     if ((size_t)snprintf(out, cap, "%s%s", vault, path) >= cap)
         return RP_ETOOBIG;
+    lower(out);
     return rp__kv_cmk_parse(out, vault, name, ver);
 }
 
@@ -163,6 +173,10 @@ static int cmk_key(rp_vault *v, const char *kid, int wrap, rp_kvkey **out, char 
         *reason = "the customer-managed key is not an RSA key";
         goto out;
     }
+    if (strstr(r.meta, "\"hsm\":true") != NULL) {
+        *reason = "HSM-protected keys cannot be customer-managed keys (yet)";
+        goto out;
+    }
     {
         json_t *m = json_loads(r.meta, 0, NULL);
         unsigned ops = (unsigned)json_integer_value(json_object_get(m, "ops"));
@@ -182,6 +196,8 @@ static int cmk_key(rp_vault *v, const char *kid, int wrap, rp_kvkey **out, char 
         rc = rp_kvkey_from_der((const unsigned char *)pt.data, pt.len, out, reason);
     if (rc == 0 && (size_t)snprintf(used, cap, "%s/keys/%s/%s", vault, name, r.version) >= cap)
         rc = RP_ETOOBIG;
+    if (rc == 0)
+        lower(used);
 out:
     sqlite3_finalize(st);
     sqlite3_close(db);

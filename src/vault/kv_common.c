@@ -164,6 +164,24 @@ static int insert_version(sqlite3 *db, rp__kv_op *op, const rp__kv_version_in *d
     return rc == SQLITE_DONE ? 0 : RP_EDB;
 }
 
+static int vault_exists(sqlite3 *db, rp__kv_op *op)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM vaults WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+        return RP_EDB;
+    sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return RP_EDB;
+    op->reason = "The vault was deleted.";
+    return RP_EPERM;
+}
+
 typedef struct versions_data {
     size_t n;
     rp__kv_version_in *v; /* oldest first */
@@ -176,6 +194,10 @@ static int versions_write(sqlite3 *db, rp__kv_op *op)
     int exists, rc;
     int64_t deleted_at;
 
+    /* The vault may have been deleted while this write waited: never resurrect its objects. */
+    rc = vault_exists(db, op);
+    if (rc != 0)
+        return rc;
     rc = object_state(db, op, &exists, &deleted_at);
     if (rc != 0)
         return rc;
@@ -698,6 +720,9 @@ void rp__kv_restore(rp__kv_call *c, const rp__kv_coll *k)
         vin.exp = json_integer_value(json_object_get(x, "exp"));
         vin.content_type = json_string_value(json_object_get(x, "contentType"));
         vin.meta = json_string_value(json_object_get(x, "meta"));
+        /* A token reference must never get a second owner (see kv_keys.c key_backup). */
+        if (vin.meta != NULL && strstr(vin.meta, "\"hsm\":true") != NULL)
+            goto fail;
         if (json_is_object(tags)) {
             tags_text = json_dumps(tags, JSON_COMPACT);
             if (tags_text == NULL) {

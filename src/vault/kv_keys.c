@@ -882,6 +882,27 @@ static void key_operation(rp__kv_call *c, const char *name, const char *version,
     op_answer(c, op, rc, reason, reply);
 }
 
+/* A backup of an HSM key would carry only its token reference: restored elsewhere and purged
+ * there, it would destroy the original. Such keys are not backed up. */
+static void key_backup(rp__kv_call *c, const char *name)
+{
+    rp__kv_row r;
+    key_meta m;
+
+    if (!rp__kv_allow(c, ACT_BACKUP, rp__kv_scope(c, "keys", name)))
+        return;
+    if (live_row(c, name, "", &r) != 0)
+        return;
+    if (meta_parse(r.meta, &m) == 0 && m.hsm) {
+        json_decref(m.root);
+        rp__kv_error(c->req, 400, "BadParameter", NULL,
+                     "HSM-protected keys cannot be backed up: the key never leaves the token.");
+        return;
+    }
+    json_decref(m.root);
+    rp__kv_backup(c, &rp__kv_key_coll, name);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 void rp__kv_keys(rp__kv_call *c)
@@ -950,7 +971,7 @@ void rp__kv_keys(rp__kv_call *c)
             return;
         }
         if (strcmp(third, "backup") == 0 && m == RP_METHOD_POST) {
-            rp__kv_backup(c, k, name);
+            key_backup(c, name);
             return;
         }
         if (m == RP_METHOD_GET) {

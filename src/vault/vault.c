@@ -23,7 +23,9 @@
 
 #include <openssl/crypto.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -46,11 +48,19 @@ typedef struct kv_loop {
     struct {
         char id[RP_VAULT_NAME_MAX + RP__KV_VERSION_LEN + 2]; /* "vault/version" */
         rp_kvkey *key;
+        uint64_t epoch; /* kv_key_epoch when cached */
     } keys[KV_KEY_CACHE];
     unsigned next_key; /* round-robin replacement */
 } kv_loop;
 
 static __thread kv_loop *tl;
+
+/*
+ * Bumped whenever a key that protects a vault (a customer-managed key) changes: every loop's
+ * parsed-key cache is then stale, because the keys it holds may belong to a vault whose KEK just
+ * became unusable, and a cache hit never goes back through the keyring.
+ */
+static atomic_uint_fast64_t kv_key_epoch;
 
 int64_t rp__kv_now(void)
 {
@@ -308,9 +318,16 @@ rp_kvkey *rp__kv_key_cached(const char *vault, const char *version)
     if (tl == NULL)
         return NULL;
     snprintf(id, sizeof(id), "%s/%s", vault, version);
-    for (int i = 0; i < KV_KEY_CACHE; i++)
-        if (tl->keys[i].key != NULL && strcmp(tl->keys[i].id, id) == 0)
-            return rp_kvkey_ref(tl->keys[i].key);
+    for (int i = 0; i < KV_KEY_CACHE; i++) {
+        if (tl->keys[i].key == NULL || strcmp(tl->keys[i].id, id) != 0)
+            continue;
+        if (tl->keys[i].epoch != atomic_load(&kv_key_epoch)) {
+            rp_kvkey_free(tl->keys[i].key);
+            tl->keys[i].key = NULL;
+            return NULL;
+        }
+        return rp_kvkey_ref(tl->keys[i].key);
+    }
     return NULL;
 }
 
@@ -324,6 +341,7 @@ void rp__kv_key_cache(const char *vault, const char *version, rp_kvkey *k)
     rp_kvkey_free(tl->keys[i].key);
     snprintf(tl->keys[i].id, sizeof(tl->keys[i].id), "%s/%s", vault, version);
     tl->keys[i].key = rp_kvkey_ref(k);
+    tl->keys[i].epoch = atomic_load(&kv_key_epoch);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -481,6 +499,37 @@ static int op_write(sqlite3 *db, void *arg)
     return rc;
 }
 
+/*
+ * A key changed (disabled, deleted, recovered, purged, rotated ...). If it protects a vault (a
+ * customer-managed key), the keyring forgets the KEKs it unwrapped and every loop drops its
+ * parsed keys, so revoking the key takes effect at once. Key ids are compared in lower case:
+ * names are case-insensitive.
+ */
+static void key_changed(rp__kv_op *op)
+{
+    char base[RP_VAULT_NAME_MAX + RP__KV_NAME_MAX + 8];
+    sqlite3_stmt *st;
+    size_t n;
+    int used = 1;
+
+    n = (size_t)snprintf(base, sizeof(base), "%s/keys/%s", op->vault.name, op->name);
+    for (char *p = base; *p; p++)
+        *p = rp_lower(*p);
+    st = rp__kv_stmt(11, "SELECT 1 FROM vaults WHERE cmk = ?1 OR (substr(cmk, 1, ?2) = ?1 AND"
+                         " substr(cmk, ?2 + 1, 1) = '/') LIMIT 1");
+    if (st != NULL) {
+        sqlite3_bind_text(st, 1, base, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, (int)n);
+        used = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+    }
+    /* Unknown (no statement): assume it is used; forgetting too much only costs time. */
+    if (!used)
+        return;
+    rp_keyring_cmk_changed(op->v->kr, base);
+    atomic_fetch_add(&kv_key_epoch, 1);
+}
+
 static void op_written(int status, void *arg)
 {
     rp__kv_op *op = arg;
@@ -488,13 +537,8 @@ static void op_written(int status, void *arg)
     op->in_store = 0;
     if (status != 0 && op->err != 0)
         status = op->err;
-    if (status == 0 && op->kind == RP__KV_KEY && op->name[0]) {
-        /* A key that may protect other resources changed (disabled, deleted, rotated ...):
-         * the keyring forgets the KEKs it unwrapped, so the change takes effect now. */
-        char base[RP_VAULT_NAME_MAX + RP__KV_NAME_MAX + 8];
-        snprintf(base, sizeof(base), "%s/keys/%s", op->vault.name, op->name);
-        rp_keyring_cmk_changed(op->v->kr, base);
-    }
+    if (status == 0 && op->kind == RP__KV_KEY && op->name[0])
+        key_changed(op);
     if (op->done != NULL)
         op->done(op, status);
     if (status == 0 && op->reply == NULL && op->status != 204) {
@@ -889,6 +933,26 @@ static int cmk_apply(sqlite3 *db, rp__kv_op *op, vault_new *n)
     if (!n->set_cmk)
         return 0;
     if (n->cmk[0]) {
+        /* Re-checked here, serialised with every other vault write: the key's vault must not
+         * have become customer-key protected since the request was checked. */
+        char kvault[RP_VAULT_NAME_MAX + 1], kname[RP__KV_NAME_MAX + 1],
+            kver[RP__KV_VERSION_LEN + 1];
+        int chained = 0;
+        if (rp__kv_cmk_parse(n->cmk, kvault, kname, kver) != 0)
+            return RP_EINVAL;
+        if (sqlite3_prepare_v2(db, "SELECT cmk != '' FROM vaults WHERE name = ?1", -1, &st, NULL) !=
+            SQLITE_OK)
+            return RP_EDB;
+        sqlite3_bind_text(st, 1, kvault, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            chained = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (chained) {
+            op->reason = "the key's vault is itself protected by a customer-managed key; "
+                         "customer-managed keys do not chain";
+            return RP_ECONFLICT;
+        }
         snprintf(prefix, sizeof(prefix), "%s/keys/", op->name);
         if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM vaults WHERE substr(cmk, 1, ?2) = ?1", -1,
                                &st, NULL) != SQLITE_OK)
@@ -969,6 +1033,11 @@ static int vault_create_write(sqlite3 *db, rp__kv_op *op)
         return RP_EDB;
     /* The KEK first: a vault row without one could not store anything. An orphan KEK left
      * by a failing insert is harmless (it wraps nothing). */
+    /* A KEK left by a vault of the same name (a crash between its deletion and the shredding)
+     * must never open anything again: a new vault always gets a new KEK. */
+    rc = rp_keyring_kek_drop(op->v->kr, op->vault.resource);
+    if (rc != 0 && rc != RP_ENOENT)
+        return rc;
     rc = rp_keyring_kek_ensure(op->v->kr, op->vault.resource);
     if (rc != 0)
         return rc;
@@ -1338,11 +1407,41 @@ void rp_vault_set_port(rp_vault *v, int https_port)
     v->port = https_port;
 }
 
-/* A crash inside a two-file commit can leave a version without its ciphertext or the other
- * way round (store.h); neither was ever acknowledged, so both are dropped. */
+/*
+ * A crash inside a two-file commit can leave a version without its ciphertext or the other way
+ * round (store.h); neither was ever acknowledged, so both are dropped. That window holds at most
+ * one group of writes. Many more orphans mean something else - objects.db missing, replaced or
+ * restored older than rampart.db - and deleting them would destroy the wrapped DEKs for good:
+ * start-up refuses instead, unless the operator says so (RAMPART_VAULT_REPAIR=1).
+ */
+typedef struct repair {
+    int force;
+    int64_t orphans, blobs;
+} repair;
+
+static int64_t count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
 static int repair_write(sqlite3 *db, void *arg)
 {
-    (void)arg;
+    repair *r = arg;
+
+    r->orphans = count(db, "SELECT COUNT(*) FROM kv_versions WHERE NOT EXISTS (SELECT 1 FROM"
+                           " obj.blobs b WHERE b.id = 'kv/' || kv_versions.vault || '/' ||"
+                           " kv_versions.version)");
+    r->blobs = count(db, "SELECT COUNT(*) FROM obj.blobs WHERE id >= 'kv/' AND id < 'kv0'");
+    if (r->orphans < 0 || r->blobs < 0)
+        return RP_EDB;
+    if (r->orphans > 0 && !r->force && (r->blobs == 0 || r->orphans > RP_STORE_BATCH_MAX))
+        return RP_ECONFLICT;
     return rp_store_exec(db, "DELETE FROM kv_versions WHERE NOT EXISTS (SELECT 1 FROM obj.blobs"
                              " b WHERE b.id = 'kv/' || kv_versions.vault || '/' ||"
                              " kv_versions.version);"
@@ -1381,9 +1480,26 @@ int rp_vault_open(const rp_vault_opts *o, rp_vault **out, char *err, size_t errl
         }
     }
     rp__kv_cmk_register(v);
-    rc = rp_store_write_sync(v->store, repair_write, NULL);
+    {
+        const char *force = getenv("RAMPART_VAULT_REPAIR");
+        repair rep = {force != NULL && strcmp(force, "1") == 0, 0, 0};
+        rc = rp_store_write_sync(v->store, repair_write, &rep);
+        if (rc == RP_ECONFLICT)
+            snprintf(err, errlen,
+                     "vault: %lld secret/key versions have no ciphertext in objects.db (%lld "
+                     "blobs there): the ciphertext store is missing, replaced or older than "
+                     "rampart.db. Nothing was changed. Restore objects.db, or start once with "
+                     "RAMPART_VAULT_REPAIR=1 to drop those versions for good",
+                     (long long)rep.orphans, (long long)rep.blobs);
+        else if (rc == 0 && rep.orphans > 0)
+            rp_log_msg(RP_LOG_WARN, "vault.repair",
+                       "dropped versions half-written by a crash (never acknowledged)");
+    }
     if (rc != 0) {
-        snprintf(err, errlen, "vault: cannot check the stored objects: %s", rp_strerror(rc));
+        rp_keyring_cmk_ops none = {NULL, NULL, NULL};
+        if (rc != RP_ECONFLICT)
+            snprintf(err, errlen, "vault: cannot check the stored objects: %s", rp_strerror(rc));
+        rp_keyring_set_cmk_ops(v->kr, &none);
         rp_kvhsm_close(v->hsm);
         rp_free(v);
         return rc;
@@ -1394,8 +1510,11 @@ int rp_vault_open(const rp_vault_opts *o, rp_vault **out, char *err, size_t errl
 
 void rp_vault_close(rp_vault *v)
 {
+    rp_keyring_cmk_ops none = {NULL, NULL, NULL};
+
     if (v == NULL)
         return;
+    rp_keyring_set_cmk_ops(v->kr, &none);
     rp_kvhsm_close(v->hsm);
     rp_free(v);
 }

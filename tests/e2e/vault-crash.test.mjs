@@ -77,3 +77,35 @@ test('kill -9 during 1,000 concurrent sets: every acknowledged version survives,
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a missing ciphertext store stops start-up and changes nothing', async () => {
+  let srv = await startServer();
+  const dataDir = srv.dataDir;
+  const admin = srv.token;
+  const vault = await createVault(srv, vaultName('lost'));
+  const officer = await kvPrincipal(srv, vault, 'Key Vault Secrets Officer');
+  for (let i = 0; i < 3; i++)
+    assert.equal((await kv(srv, vault, 'PUT', `/secrets/s${i}`, { token: officer.token, body: { value: `v${i}` } })).status, 200);
+  await srv.stop({ keepData: true });
+  const { renameSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  renameSync(join(dataDir, 'objects.db'), join(dataDir, 'objects.db.away'));
+  const { run } = await import('./lib/harness.mjs');
+  const r = run(['serve', '--data', dataDir, '--listen', '127.0.0.1:0', '--http-listen', 'off'], { env: { ...process.env, RAMPART_IDENTITY_LISTEN: '127.0.0.1:0' } });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /no ciphertext in objects\.db/);
+  // Put it back: everything is still there.
+  rmSync(join(dataDir, 'objects.db'), { force: true });
+  for (const ext of ['-wal', '-shm']) rmSync(join(dataDir, `objects.db${ext}`), { force: true });
+  renameSync(join(dataDir, 'objects.db.away'), join(dataDir, 'objects.db'));
+  srv = await startServer({ dataDir, init: false });
+  srv.token = admin;
+  try {
+    const tok = await clientToken(srv, officer.appId, officer.secret, 'vault');
+    for (let i = 0; i < 3; i++)
+      assert.equal((await kv(srv, vault, 'GET', `/secrets/s${i}/`, { token: tok })).json.value, `v${i}`);
+  } finally {
+    await srv.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

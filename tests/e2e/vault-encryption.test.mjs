@@ -41,18 +41,26 @@ test('customer-managed key: revoke makes the vault unreadable, restore brings it
   const opToken = await clientToken(srv, op.appId, op.secret, 'management');
   // The administrator alone may not: 403.
   const data = vaultName('cmkdata');
-  const kidUrl = `https://${keyVault}.vault.${DOMAIN}:${srv.port}/keys/${keyName}`;
+  // Spelled in another case (names are case-insensitive): revocation must still match it.
+  const kidUrl = `https://${keyVault.toUpperCase()}.vault.${DOMAIN}:${srv.port}/keys/${keyName.toUpperCase()}`;
   assert.equal((await api(srv, 'PUT', `/api/vaults/${data}`, { body: { customerManagedKey: kidUrl } })).status, 403);
   // A data vault under the key, given as the full key URL (port included) as Azure users do.
   const created = await apiOk(srv, 'PUT', `/api/vaults/${data}`, { token: opToken, body: { customerManagedKey: kidUrl } }, 201);
   assert.equal(created.properties.encryption.keySource, 'Microsoft.Keyvault');
-  assert.equal(created.properties.encryption.keyId, `${keyVault}/keys/${keyName}`);
+  assert.equal(created.properties.encryption.keyId, `${keyVault}/keys/${keyName}`.toLowerCase());
   const status = await apiOk(srv, 'GET', '/api/keys', {}, 200);
   assert.ok(status.cmkKeks >= 1);
   const officer = await kvPrincipal(srv, data, 'Key Vault Secrets Officer');
   assert.equal((await kv(srv, data, 'PUT', '/secrets/s1', { token: officer.token, body: { value: 'protected' } })).status, 200);
   const get = () => kv(srv, data, 'GET', '/secrets/s1/', { token: officer.token });
   assert.equal((await get()).json.value, 'protected');
+  // A key inside the protected vault, used once so that its private key is cached.
+  const crypto = await import('node:crypto');
+  const dOfficer = await kvPrincipal(srv, data, 'Key Vault Crypto Officer');
+  await kv(srv, data, 'POST', '/keys/inner/create', { token: dOfficer.token, body: { kty: 'RSA' } });
+  const digest = crypto.createHash('sha256').update('x').digest().toString('base64url');
+  const sign = () => kv(srv, data, 'POST', '/keys/inner//sign', { token: dOfficer.token, body: { alg: 'RS256', value: digest } });
+  assert.equal((await sign()).status, 200);
 
   // Disable the key: every read and write of the data vault fails at once, with the reason.
   assert.equal((await kv(srv, keyVault, 'PATCH', `/keys/${keyName}/`, { token: kOfficer.token, body: { attributes: { enabled: false } } })).status, 200);
@@ -62,11 +70,16 @@ test('customer-managed key: revoke makes the vault unreadable, restore brings it
   assert.match(r.json.error.message, /disabled/);
   r = await kv(srv, data, 'PUT', '/secrets/s2', { token: officer.token, body: { value: 'x' } });
   assert.equal(r.status, 403);
+  // Key operations stop too, though the private key was parsed and cached before.
+  r = await sign();
+  assert.equal(r.status, 403, r.text);
+  assert.equal(r.json.error.innererror.code, 'KeyVaultEncryptionKeyUnavailable');
   // Listing metadata still works (as with Azure Storage CMK revocation).
   assert.equal((await kv(srv, data, 'GET', '/secrets', { token: officer.token })).status, 200);
   // Re-enable: readable again, nothing lost.
   await kv(srv, keyVault, 'PATCH', `/keys/${keyName}/`, { token: kOfficer.token, body: { attributes: { enabled: true } } });
   assert.equal((await get()).json.value, 'protected');
+  assert.equal((await sign()).status, 200);
 
   // Rotating the customer key re-wraps; the data stays readable, old and new.
   assert.equal((await kv(srv, keyVault, 'POST', `/keys/${keyName}/rotate`, { token: kOfficer.token })).status, 200);

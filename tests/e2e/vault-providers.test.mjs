@@ -66,6 +66,9 @@ test('PKCS#11 root key and -HSM keys in SoftHSM2: no root key file, online rotat
     assert.equal(x.rsa15.ok, false);
     assert.equal(x.rsa15.error.statusCode, 400);
     assert.ok(hsmObjects(conf, label).some((l) => l.startsWith(`rampart-kv/${v}/`)), 'the keys are token objects');
+    // A backup would carry only the token reference: refused.
+    const b = await kv(srv, v, 'POST', `/keys/${out.result.rsaName}/backup`, { token: officer.token });
+    assert.equal(b.status, 400, b.text);
     // Rotation of the HSM root while serving; data stays readable.
     const rot = await apiOk(srv, 'POST', '/api/keys/rotate-root', {}, 200);
     assert.equal(rot.generation, st.generation + 1);

@@ -157,13 +157,19 @@ static void test_create(void **state)
                                   "  created           2026-11-29T05:00:00Z\n");
     assert_string_equal(err_text, "");
 
-    /* No flags: purge protection off, retention left to the server (omitted). */
+    /* No flags: nothing named, the server keeps (or defaults) every setting. */
     assert_int_equal(run(0, "create", "kv1", NULL), RP_EXIT_OK);
-    assert_string_equal(last_req()->body, "{\"purgeProtection\":false}");
+    assert_string_equal(last_req()->body, "{}");
+
+    /* --cmk names a key; "none" goes back to the root key. */
+    assert_int_equal(run(0, "create", "kv1", "--cmk", "keys1/keys/k", NULL), RP_EXIT_OK);
+    assert_string_equal(last_req()->body, "{\"customerManagedKey\":\"keys1/keys/k\"}");
+    assert_int_equal(run(0, "create", "kv1", "--cmk", "none", NULL), RP_EXIT_OK);
+    assert_string_equal(last_req()->body, "{\"customerManagedKey\":null}");
 
     assert_int_equal(run(0, "create", "kv1", "--retention-days=7", "--output", "json", NULL),
                      RP_EXIT_OK);
-    assert_string_equal(last_req()->body, "{\"purgeProtection\":false,\"retentionDays\":7}");
+    assert_string_equal(last_req()->body, "{\"retentionDays\":7}");
     assert_non_null(strstr(out_text, "\"vaultUri\": \"https://kv1.vault.localhost:8443/\""));
     assert_null(strstr(out_text, "Created"));
 
