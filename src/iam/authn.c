@@ -346,7 +346,7 @@ void rp_authn_reply(rp_req *req, rp_authn_status status)
 }
 
 static int authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
-                 const char *scope, const char *role_id)
+                 const char *scope, const char *role_id, rp_authz_grant *grant)
 {
     rp__snap *s;
     rp_rbac_decision why = {0, NULL, NULL, NULL};
@@ -356,6 +356,11 @@ static int authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *a
         /* The administrator is Owner at "/": every control-plane action, no data actions
          * (like Owner in Azure; data access takes a data role). */
         ok = !data;
+        if (ok && grant != NULL) {
+            rp_strlcpy(grant->role, "Owner", sizeof(grant->role));
+            rp_strlcpy(grant->at, "/", sizeof(grant->at));
+            return ok;
+        }
         rp__iam_audit(iam, req, who->id, "authz", action, scope, ok ? "allowed" : "denied",
                       json_pack("{s:s,s:s}", "role", "Owner", "via", who->via));
         return ok;
@@ -364,24 +369,35 @@ static int authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *a
     ok = role_id
              ? rp_rbac_check_assignment(s->rbac, who->id, action, scope, role_id, rp__now(), &why)
              : rp_rbac_check(s->rbac, who->id, action, data, scope, rp__now(), &why);
-    rp__iam_audit(iam, req, who->id, "authz", action, scope, ok ? "allowed" : "denied",
-                  ok ? json_pack("{s:s?,s:s?,s:s}", "role", why.role_name, "at",
-                                 why.assignment_scope, "via", who->via)
-                     : json_pack("{s:s}", "via", who->via));
+    if (ok && grant != NULL) {
+        rp_strlcpy(grant->role, why.role_name ? why.role_name : "", sizeof(grant->role));
+        rp_strlcpy(grant->at, why.assignment_scope ? why.assignment_scope : "", sizeof(grant->at));
+    } else {
+        rp__iam_audit(iam, req, who->id, "authz", action, scope, ok ? "allowed" : "denied",
+                      ok ? json_pack("{s:s?,s:s?,s:s}", "role", why.role_name, "at",
+                                     why.assignment_scope, "via", who->via)
+                         : json_pack("{s:s}", "via", who->via));
+    }
     rp__iam_snap_done(iam, s);
     return ok;
+}
+
+int rp_authz_deferred(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action,
+                      int data, const char *scope, rp_authz_grant *grant)
+{
+    return authz(iam, req, who, action, data, scope, NULL, grant);
 }
 
 int rp_authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
              const char *scope)
 {
-    return authz(iam, req, who, action, data, scope, NULL);
+    return authz(iam, req, who, action, data, scope, NULL, NULL);
 }
 
 int rp_authz_assignment(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action,
                         const char *scope, const char *role_id)
 {
-    return authz(iam, req, who, action, 0, scope, role_id);
+    return authz(iam, req, who, action, 0, scope, role_id, NULL);
 }
 
 void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, const char *scope)

@@ -70,6 +70,21 @@ void rp_authn_reply(rp_req *req, rp_authn_status status);
 int rp_authz(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action, int data,
              const char *scope);
 
+/* What allowed a deferred decision: the role and where it is assigned. */
+typedef struct rp_authz_grant {
+    char role[128];
+    char at[512];
+} rp_authz_grant;
+
+/*
+ * rp_authz for a request whose answer waits for a durable audit record of its own (a read of
+ * secret material): a denial is audited here as usual; an allowance is not, and fills *grant
+ * instead - the caller MUST put grant's role and scope into that record, which then is the
+ * decision's record (one record and one write instead of two on the hottest path).
+ */
+int rp_authz_deferred(rp_iam *iam, rp_req *req, const rp_identity *who, const char *action,
+                      int data, const char *scope, rp_authz_grant *grant);
+
 /*
  * rp_authz for roleAssignments/write and /delete on an assignment of role_id: honours roles
  * whose ABAC condition limits which roles they may assign (Key Vault Data Access

@@ -126,38 +126,37 @@ static int usable(rp__kv_call *c, const rp__kv_row *r)
     return 1;
 }
 
-static void secret_get(rp__kv_call *c, const char *name, const char *version)
+/* Everything after the authorization; 1 when the value went to its durable record. */
+static int secret_read(rp__kv_call *c, const char *name, const char *version, const char *scope,
+                       const rp_authz_grant *grant)
 {
-    const char *scope = rp__kv_scope(c, "secrets", name);
     rp__kv_row r;
     rp_buf pt;
     const char *reason = NULL;
     json_t *o;
     int rc;
 
-    if (!rp__kv_allow(c, ACT_GET, scope))
-        return;
     if (version[0] && !rp__kv_version_valid(version)) {
         rp__kv_not_found(c, &rp__kv_secret_coll, name, 0);
-        return;
+        return 0;
     }
     rc = rp__kv_get(c, RP__KV_SECRET, name, version, &r);
     if (rc == RP_ENOENT || (rc == 0 && r.deleted_at != 0)) {
         rp__kv_not_found(c, &rp__kv_secret_coll, name, 0);
-        return;
+        return 0;
     }
     if (rc != 0) {
         rp__kv_fail(c->req, rc, NULL);
-        return;
+        return 0;
     }
     if (!usable(c, &r))
-        return;
+        return 0;
     rp_buf_init(&pt, r.ct_len + 1);
     rc = rp__kv_open(c, &rp__kv_secret_coll, &r, &pt, &reason);
     if (rc != 0) {
         rp_buf_free_secret(&pt);
         rp__kv_fail(c->req, rc, reason);
-        return;
+        return 0;
     }
     o = bundle(c, &r, 0, 0);
     if (o != NULL)
@@ -165,9 +164,28 @@ static void secret_get(rp__kv_call *c, const char *name, const char *version)
     rp_buf_free_secret(&pt);
     if (o == NULL) {
         rp__kv_oom(c->req);
-        return;
+        return 0;
     }
-    rp__kv_send_audited(c, ACT_GET, scope, r.name, o);
+    rp__kv_send_audited_grant(c, ACT_GET, scope, r.name, o, grant);
+    return 1;
+}
+
+static void secret_get(rp__kv_call *c, const char *name, const char *version)
+{
+    const char *scope = rp__kv_scope(c, "secrets", name);
+    rp_authz_grant grant;
+
+    /* The durable read record is also the authorization decision's record; an answer without
+     * the value (404, 403 disabled, ...) records the allowance on its own. */
+    if (!rp__kv_allow_deferred(c, ACT_GET, scope, &grant))
+        return;
+    if (!secret_read(c, name, version, scope, &grant)) {
+        json_t *d = json_pack("{s:s,s:s,s:s}", "role", grant.role, "at", grant.at, "via",
+                              c->who.via ? c->who.via : "");
+        (void)rp_iam_audit(c->v->iam, c->req, &c->who, "authz", ACT_GET, scope, "allowed", d, 0,
+                           NULL, NULL);
+        json_decref(d);
+    }
 }
 
 /* ---------------------------------------------------------------- update (PATCH) */

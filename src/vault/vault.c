@@ -32,6 +32,10 @@
 #define KV_STMTS 24
 /* Parsed private keys kept per loop (about 3 KB each for RSA-2048). */
 #define KV_KEY_CACHE 64
+/* Rows read per loop (metadata, wrapped DEK, ciphertext - never plaintext), direct-mapped, and
+ * vaults. Both are dropped whenever anything in the vault store changes (kv_data_gen). */
+#define KV_ROW_CACHE   256
+#define KV_VAULT_CACHE 16
 /* How often each loop looks for soft-deleted objects whose retention has ended. */
 #define KV_SWEEP_MS (60 * 1000)
 /* Largest request body: a restore blob of a key or a secret with all its versions. */
@@ -51,6 +55,16 @@ typedef struct kv_loop {
         uint64_t epoch; /* kv_key_epoch when cached */
     } keys[KV_KEY_CACHE];
     unsigned next_key; /* round-robin replacement */
+    struct {
+        uint64_t gen;
+        char *key; /* "vault\1kind\1lower-case name\1version" (one block with the row) */
+        rp__kv_row row;
+    } rows[KV_ROW_CACHE];
+    struct {
+        uint64_t gen;
+        rp__kv_vault vault;
+    } vaults[KV_VAULT_CACHE];
+    unsigned next_vault;
 } kv_loop;
 
 static __thread kv_loop *tl;
@@ -61,6 +75,14 @@ static __thread kv_loop *tl;
  * became unusable, and a cache hit never goes back through the keyring.
  */
 static atomic_uint_fast64_t kv_key_epoch;
+
+/*
+ * Bumped after every committed change to vaults, secrets or keys (and every purge sweep): the
+ * loops' row and vault caches hold only what was read at the current value, so a reader never
+ * sees a row older than a write whose answer was already sent (the bump precedes the answer).
+ * Starts at 1 so that a zeroed cache slot is never current.
+ */
+static atomic_uint_fast64_t kv_data_gen = 1;
 
 int64_t rp__kv_now(void)
 {
@@ -228,12 +250,19 @@ out:
     return rc;
 }
 
+static void sweep_done(int status, void *arg)
+{
+    (void)arg;
+    if (status == 0)
+        atomic_fetch_add(&kv_data_gen, 1);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     kv_loop *l = t->data;
 
     /* Nothing waits for it; a failure is retried at the next tick. */
-    if (rp_store_submit(l->sport, sweep_write, NULL, NULL) != 0)
+    if (rp_store_submit(l->sport, sweep_write, NULL, sweep_done) != 0)
         rp_log_msg(RP_LOG_WARN, "vault.sweep", "could not queue the purge of expired objects");
 }
 
@@ -302,6 +331,8 @@ void rp_vault_loop_stop(rp_vault *v)
         sqlite3_finalize(l->st[i]);
     for (int i = 0; i < KV_KEY_CACHE; i++)
         rp_kvkey_free(l->keys[i].key);
+    for (int i = 0; i < KV_ROW_CACHE; i++)
+        rp_free(l->rows[i].key);
     sqlite3_close(l->db);
     uv_timer_stop(&l->sweep);
     l->sweep.data = l;
@@ -477,6 +508,12 @@ static void op_audit(rp__kv_op *op, int status)
         json_object_set_new(detail, "version", json_string(op->version));
     if (detail != NULL && status != 0)
         json_object_set_new(detail, "error", json_string(rp_strerror(status)));
+    if (detail != NULL && op->has_grant) {
+        json_object_set_new(detail, "authorization", json_string("allowed"));
+        json_object_set_new(detail, "role", json_string(op->grant.role));
+        json_object_set_new(detail, "at", json_string(op->grant.at));
+        json_object_set_new(detail, "via", json_string(op->who.via ? op->who.via : ""));
+    }
     rc = rp_iam_audit(op->v->iam, op->req, &op->who, op->audit_kind, op->action, op->scope,
                       status == 0 ? "success" : "failure", detail, durable ? RP_AUDIT_DURABLE : 0,
                       durable ? op_audited : NULL, op);
@@ -537,6 +574,8 @@ static void op_written(int status, void *arg)
     op->in_store = 0;
     if (status != 0 && op->err != 0)
         status = op->err;
+    if (status == 0)
+        atomic_fetch_add(&kv_data_gen, 1);
     if (status == 0 && op->kind == RP__KV_KEY && op->name[0])
         key_changed(op);
     if (op->done != NULL)
@@ -567,6 +606,12 @@ void rp__kv_op_submit(rp__kv_op *op)
 void rp__kv_send_audited(rp__kv_call *c, const char *action, const char *scope, const char *name,
                          json_t *reply)
 {
+    rp__kv_send_audited_grant(c, action, scope, name, reply, NULL);
+}
+
+void rp__kv_send_audited_grant(rp__kv_call *c, const char *action, const char *scope,
+                               const char *name, json_t *reply, const rp_authz_grant *grant)
+{
     rp__kv_op *op = rp__kv_op_new(c, action, scope, RP__KV_SECRET, name);
 
     if (op == NULL) {
@@ -576,6 +621,10 @@ void rp__kv_send_audited(rp__kv_call *c, const char *action, const char *scope, 
     }
     op->reply = reply;
     op->audit_durable = 1;
+    if (grant != NULL) {
+        op->has_grant = 1;
+        op->grant = *grant;
+    }
     snprintf(op->audit_kind, sizeof(op->audit_kind), "read");
     rp__kv_op_submit(op);
 }
@@ -613,11 +662,75 @@ void rp__kv_row_read(rp_arena *a, sqlite3_stmt *st, rp__kv_row *r)
 #undef TXT
 }
 
+/* Deep copy of a row's strings and blobs, after key, into one block (cache) or an arena. */
+static size_t row_size(const rp__kv_row *r)
+{
+#define SZ(s) ((s) ? strlen(s) + 1 : 0)
+    return SZ(r->name) + SZ(r->version) + SZ(r->content_type) + SZ(r->tags) + SZ(r->meta) +
+           r->wdek_len + r->ct_len + 2;
+#undef SZ
+}
+
+static void row_copy(const rp__kv_row *src, rp__kv_row *dst, char *p)
+{
+#define CP(f)                                                                                      \
+    do {                                                                                           \
+        if (src->f) {                                                                              \
+            size_t n_ = strlen(src->f) + 1;                                                        \
+            memcpy(p, src->f, n_);                                                                 \
+            dst->f = p;                                                                            \
+            p += n_;                                                                               \
+        } else {                                                                                   \
+            dst->f = NULL;                                                                         \
+        }                                                                                          \
+    } while (0)
+    *dst = *src;
+    CP(name);
+    CP(version);
+    CP(content_type);
+    CP(tags);
+    CP(meta);
+#undef CP
+    memcpy(p, src->wdek, src->wdek_len);
+    dst->wdek = p;
+    p += src->wdek_len + 1;
+    memcpy(p, src->ct, src->ct_len);
+    dst->ct = p;
+}
+
+static unsigned row_slot(const char *key, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    return (unsigned)(h % KV_ROW_CACHE);
+}
+
 int rp__kv_get(rp__kv_call *c, int kind, const char *name, const char *version, rp__kv_row *row)
 {
     sqlite3_stmt *st;
     int latest = version == NULL || version[0] == '\0';
+    char key[RP_VAULT_NAME_MAX + RP__KV_NAME_MAX + RP__KV_VERSION_LEN + 16];
+    uint64_t gen = atomic_load(&kv_data_gen);
+    size_t kn;
+    unsigned slot;
     int rc;
+
+    kn = (size_t)snprintf(key, sizeof(key), "%s\1%d\1%s\1%s", c->vault.name, kind, name,
+                          latest ? "" : version);
+    for (char *p = key + strlen(c->vault.name) + 3; *p && *p != '\1'; p++)
+        *p = rp_lower(*p);
+    slot = row_slot(key, kn);
+    if (tl != NULL && kn < sizeof(key) && tl->rows[slot].gen == gen && tl->rows[slot].key &&
+        strcmp(tl->rows[slot].key, key) == 0) {
+        const rp__kv_row *hit = &tl->rows[slot].row;
+        char *p = rp_arena_alloc(c->req->arena, row_size(hit));
+        if (p == NULL)
+            return RP_ENOMEM;
+        row_copy(hit, row, p);
+        return 0;
+    }
 
     st = latest ? rp__kv_stmt(0, "SELECT " RP__KV_ROW_COLUMNS RP__KV_ROW_JOIN
                                  " WHERE v.vault = ?1 AND v.kind = ?2 AND v.name = ?3"
@@ -645,6 +758,17 @@ int rp__kv_get(rp__kv_call *c, int kind, const char *name, const char *version, 
     sqlite3_reset(st);
     if (row->name == NULL || row->version == NULL || row->wdek == NULL || row->ct == NULL)
         return RP_ENOMEM;
+    /* Keep it for the next reader of this loop (a failed allocation only skips the cache). */
+    if (tl != NULL && kn < sizeof(key)) {
+        char *blk = rp_malloc(kn + 1 + row_size(row));
+        if (blk != NULL) {
+            rp_free(tl->rows[slot].key);
+            memcpy(blk, key, kn + 1);
+            row_copy(row, &tl->rows[slot].row, blk + kn + 1);
+            tl->rows[slot].key = blk;
+            tl->rows[slot].gen = gen;
+        }
+    }
     return 0;
 }
 
@@ -723,6 +847,22 @@ const char *rp__kv_scope(rp__kv_call *c, const char *collection, const char *nam
     return p;
 }
 
+int rp__kv_allow_deferred(rp__kv_call *c, const char *action, const char *scope,
+                          rp_authz_grant *grant)
+{
+    if (scope == NULL) {
+        rp__kv_oom(c->req);
+        return 0;
+    }
+    if (rp_authz_deferred(c->v->iam, c->req, &c->who, action, 1, scope, grant))
+        return 1;
+    rp__kv_error(c->req, 403, "Forbidden", "ForbiddenByRbac",
+                 "Caller is not authorized to perform action on resource. Caller: %s; Action: "
+                 "'%s'; Resource: '%s'",
+                 c->who.id, action, scope);
+    return 0;
+}
+
 int rp__kv_allow(rp__kv_call *c, const char *action, const char *scope)
 {
     if (scope == NULL) {
@@ -754,10 +894,18 @@ static void challenge(rp_vault *v, rp_req *req, const char *error)
 
 static int vault_lookup(rp__kv_call *c, const char *name)
 {
-    sqlite3_stmt *st = rp__kv_stmt(2, "SELECT name, purge_protection, retention_days FROM"
-                                      " vaults WHERE name = ?1");
+    sqlite3_stmt *st;
+    uint64_t gen = atomic_load(&kv_data_gen);
     int rc;
 
+    for (int i = 0; tl != NULL && i < KV_VAULT_CACHE; i++) {
+        if (tl->vaults[i].gen == gen && strcmp(tl->vaults[i].vault.name, name) == 0) {
+            c->vault = tl->vaults[i].vault;
+            return 0;
+        }
+    }
+    st = rp__kv_stmt(2, "SELECT name, purge_protection, retention_days FROM vaults WHERE"
+                        " name = ?1");
     if (st == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -771,6 +919,11 @@ static int vault_lookup(rp__kv_call *c, const char *name)
     c->vault.retention_days = sqlite3_column_int(st, 2);
     snprintf(c->vault.resource, sizeof(c->vault.resource), "/vaults/%s", c->vault.name);
     sqlite3_reset(st);
+    if (tl != NULL) {
+        unsigned i = tl->next_vault++ % KV_VAULT_CACHE;
+        tl->vaults[i].vault = c->vault;
+        tl->vaults[i].gen = gen;
+    }
     return 0;
 }
 

@@ -120,6 +120,8 @@ struct rp__kv_op {
     void *data;  /* the operation's own fields (in arena) */
     void *extra; /* a collection hook's own fields (in arena) */
     int err;     /* RP_E* the write set when failing, for the answer */
+    int has_grant;
+    rp_authz_grant grant; /* a deferred authorization folded into this op's record */
     const char *reason;
     void (*done)(rp__kv_op *op, int status); /* optional: builds reply after the commit */
 };
@@ -133,6 +135,13 @@ void rp__kv_op_free(rp__kv_op *op);
  * it) only once it is on disk; fails closed with 500. */
 void rp__kv_send_audited(rp__kv_call *c, const char *action, const char *scope, const char *name,
                          json_t *reply);
+/* The same for a read authorized with rp__kv_allow_deferred: the durable record is also the
+ * authorization decision's (it names the role and where it is assigned). */
+void rp__kv_send_audited_grant(rp__kv_call *c, const char *action, const char *scope,
+                               const char *name, json_t *reply, const rp_authz_grant *grant);
+/* rp__kv_allow whose allowance is recorded by the caller's durable record (rp_authz_deferred). */
+int rp__kv_allow_deferred(rp__kv_call *c, const char *action, const char *scope,
+                          rp_authz_grant *grant);
 
 /* ---- JSON helpers */
 /* id URL: base "/" collection "/" name ["/" version] in the arena. */
