@@ -57,7 +57,17 @@ struct rp_store {
     rp_store_stats stats;
 
     store_op *batch[RP_STORE_BATCH_MAX]; /* the group in progress: writer thread only */
+    /* Prepared statements of the writer connection, by SQL text address (rp_store_stmt):
+     * writer thread only, finalized when it ends. */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmts[RP_STORE_STMT_CACHE];
+    size_t nstmts;
 };
+
+/* The store whose writer runs on this thread (NULL elsewhere). */
+static __thread rp_store *tl_writer;
 
 /* A store port is a completion port (base/cport.h) whose owner is the store. */
 static rp_cport *cport_of(rp_store_port *p)
@@ -68,6 +78,62 @@ static rp_cport *cport_of(rp_store_port *p)
 int rp_store_exec(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RP_EDB;
+}
+
+sqlite3_stmt *rp_store_stmt(sqlite3 *db, const char *sql)
+{
+    rp_store *s = tl_writer;
+    sqlite3_stmt *st = NULL;
+
+    if (s != NULL && s->db == db) {
+        for (size_t i = 0; i < s->nstmts; i++) {
+            if (s->stmts[i].sql == sql) {
+                sqlite3_reset(s->stmts[i].st);
+                sqlite3_clear_bindings(s->stmts[i].st);
+                return s->stmts[i].st;
+            }
+        }
+    }
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    if (s != NULL && s->db == db && s->nstmts < RP_STORE_STMT_CACHE) {
+        s->stmts[s->nstmts].sql = sql;
+        s->stmts[s->nstmts++].st = st;
+    }
+    return st;
+}
+
+void rp_store_stmt_done(sqlite3 *db, sqlite3_stmt *st)
+{
+    rp_store *s = tl_writer;
+
+    if (st == NULL)
+        return;
+    if (s != NULL && s->db == db) {
+        for (size_t i = 0; i < s->nstmts; i++) {
+            if (s->stmts[i].st == st) {
+                sqlite3_reset(st);
+                sqlite3_clear_bindings(st);
+                return;
+            }
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* Runs a cached one-statement SQL text without results: 0 or RP_EDB. */
+static int exec_cached(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = rp_store_stmt(db, sql);
+    int rc;
+
+    if (st == NULL)
+        return RP_EDB;
+    rc = sqlite3_step(st);
+    rp_store_stmt_done(db, st);
+    return rc == SQLITE_DONE ? 0 : RP_EDB;
 }
 
 /* SQLite's messages name tables and constraints, never values, so they may be logged. */
@@ -139,14 +205,14 @@ static int writer_run_op(sqlite3 *db, store_op *op)
 {
     int rc;
 
-    if (rp_store_exec(db, "SAVEPOINT rp_op") != 0)
+    if (exec_cached(db, "SAVEPOINT rp_op") != 0)
         return RP_EDB;
     rc = op->fn(db, op->item.arg);
     if (rc > 0)
         rc = RP_EDB; /* a raw SQLite code slipped through */
     if (sqlite3_get_autocommit(db))
         return rc != 0 ? rc : RP_EDB; /* the transaction is gone; the caller sorts it out */
-    if (rc == 0 && rp_store_exec(db, "RELEASE rp_op") == 0)
+    if (rc == 0 && exec_cached(db, "RELEASE rp_op") == 0)
         return 0;
     if (rc == 0)
         rc = RP_EDB;
@@ -237,6 +303,7 @@ static void writer_main(void *arg)
     rp_store *s = arg;
     size_t n;
 
+    tl_writer = s;
     uv_mutex_lock(&s->mu);
     for (;;) {
         while (s->head == NULL && !s->closing)
@@ -254,6 +321,10 @@ static void writer_main(void *arg)
         uv_mutex_lock(&s->mu);
     }
     uv_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < s->nstmts; i++)
+        sqlite3_finalize(s->stmts[i].st);
+    s->nstmts = 0;
+    tl_writer = NULL;
 }
 
 /* Appends op to the writer's queue: 0 or RP_ECLOSED. Caller holds s->mu. */

@@ -123,6 +123,19 @@ int rp_store_reader_open(rp_store *s, sqlite3 **out);
 /* Runs SQL without results (several statements allowed): 0 or RP_EDB. For write functions. */
 int rp_store_exec(sqlite3 *db, const char *sql);
 
+/* Distinct statements rp_store_stmt keeps prepared on the writer connection. */
+#define RP_STORE_STMT_CACHE 64
+
+/*
+ * For write functions on hot paths: a prepared statement for sql, kept prepared on the writer
+ * connection between ops (keyed by the address of sql, which must be a string constant), reset
+ * and with its bindings cleared. Hand it back with rp_store_stmt_done (never finalize it). Off
+ * the writer thread, or when the cache is full, the statement is prepared fresh and
+ * rp_store_stmt_done finalizes it. NULL when SQLite cannot prepare it.
+ */
+sqlite3_stmt *rp_store_stmt(sqlite3 *db, const char *sql);
+void rp_store_stmt_done(sqlite3 *db, sqlite3_stmt *st);
+
 /* Counters for tests and metrics. */
 typedef struct rp_store_stats {
     uint64_t writes;  /* ops the writer finished, whatever their status */

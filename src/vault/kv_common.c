@@ -75,10 +75,8 @@ static int object_state(sqlite3 *db, rp__kv_op *op, int *exists, int64_t *delete
 
     *exists = 0;
     *deleted_at = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT deleted_at, name FROM kv_objects WHERE vault = ?1 AND"
-                           " kind = ?2 AND name = ?3",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = rp_store_stmt(db, "SELECT deleted_at, name FROM kv_objects WHERE vault = ?1 AND"
+                                " kind = ?2 AND name = ?3")) == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, op->kind);
@@ -90,7 +88,7 @@ static int object_state(sqlite3 *db, rp__kv_op *op, int *exists, int64_t *delete
         /* Keep the name's first spelling, as Azure does. */
         rp_strlcpy(op->name, (const char *)sqlite3_column_text(st, 1), sizeof(op->name));
     }
-    sqlite3_finalize(st);
+    rp_store_stmt_done(db, st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : RP_EDB;
 }
 
@@ -100,13 +98,13 @@ static int exec_op(sqlite3 *db, const char *sql, rp__kv_op *op, int *changes)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    if ((st = rp_store_stmt(db, sql)) == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, op->kind);
     sqlite3_bind_text(st, 3, op->name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rp_store_stmt_done(db, st);
     if (changes != NULL)
         *changes = sqlite3_changes(db);
     return rc == SQLITE_DONE ? 0 : RP_EDB;
@@ -124,13 +122,12 @@ static int insert_version(sqlite3 *db, rp__kv_op *op, const rp__kv_version_in *d
                 " ON CONFLICT DO NOTHING",
                 op, NULL) != 0)
         return RP_EDB;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO kv_versions (vault, kind, name, version, seq, created_at,"
-                           " updated_at, enabled, nbf, exp, content_type, tags, meta, wdek)"
-                           " VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
-                           " kv_versions WHERE vault = ?1 AND kind = ?2 AND name = ?3), ?5, ?6,"
-                           " ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if ((st = rp_store_stmt(db,
+                            "INSERT INTO kv_versions (vault, kind, name, version, seq, created_at,"
+                            " updated_at, enabled, nbf, exp, content_type, tags, meta, wdek)"
+                            " VALUES (?1, ?2, ?3, ?4, (SELECT COALESCE(MAX(seq), 0) + 1 FROM"
+                            " kv_versions WHERE vault = ?1 AND kind = ?2 AND name = ?3), ?5, ?6,"
+                            " ?7, ?8, ?9, ?10, ?11, ?12, ?13)")) == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, op->kind);
@@ -149,18 +146,17 @@ static int insert_version(sqlite3 *db, rp__kv_op *op, const rp__kv_version_in *d
         sqlite3_bind_text(st, 12, d->meta, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 13, d->wdek.data, (int)d->wdek.len, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rp_store_stmt_done(db, st);
     if (rc != SQLITE_DONE)
         return rc == SQLITE_CONSTRAINT ? RP_EEXIST : RP_EDB;
     st = NULL;
     snprintf(blob_id, sizeof(blob_id), "kv/%s/%s", op->vault.name, d->version);
-    if (sqlite3_prepare_v2(db, "INSERT INTO obj.blobs (id, ct) VALUES (?1, ?2)", -1, &st, NULL) !=
-        SQLITE_OK)
+    if ((st = rp_store_stmt(db, "INSERT INTO obj.blobs (id, ct) VALUES (?1, ?2)")) == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 1, blob_id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, d->ct.data, (int)d->ct.len, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rp_store_stmt_done(db, st);
     return rc == SQLITE_DONE ? 0 : RP_EDB;
 }
 
@@ -169,11 +165,11 @@ static int vault_exists(sqlite3 *db, rp__kv_op *op)
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM vaults WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+    if ((st = rp_store_stmt(db, "SELECT 1 FROM vaults WHERE name = ?1")) == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    rp_store_stmt_done(db, st);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc != SQLITE_DONE)
