@@ -658,6 +658,13 @@ static void op_answer(rp__kv_call *c, int op, int rc, const char *reason, json_t
         rp__kv_fail(c->req, rc != 0 ? rc : RP_ENOMEM, reason);
         return;
     }
+    /* decrypt and unwrapKey answer with plaintext: like a secret's value, only once the read is
+     * on record durably. */
+    if (op == OP_DECRYPT || op == OP_UNWRAP) {
+        const char *name = c->seg[1];
+        rp__kv_send_audited(c, ops[op].action, rp__kv_scope(c, "keys", name), name, reply);
+        return;
+    }
     rp_resp_json(c->req, 200, reply);
 }
 

@@ -612,7 +612,7 @@ void rp__kv_send_audited(rp__kv_call *c, const char *action, const char *scope, 
 void rp__kv_send_audited_grant(rp__kv_call *c, const char *action, const char *scope,
                                const char *name, json_t *reply, const rp_authz_grant *grant)
 {
-    rp__kv_op *op = rp__kv_op_new(c, action, scope, RP__KV_SECRET, name);
+    rp__kv_op *op = scope ? rp__kv_op_new(c, action, scope, RP__KV_SECRET, name) : NULL;
 
     if (op == NULL) {
         json_decref(reply);
