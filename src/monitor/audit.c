@@ -1373,17 +1373,30 @@ static void writer_main(void *arg)
             else if (uv_cond_timedwait(&a->work_cv, &a->mu, wait * 1000000u) == UV_ETIMEDOUT)
                 break;
         }
-        while (a->head != NULL && n < RP_AUDIT_BATCH_MAX) {
-            size_t cost = a->head->body_len + OP_COST;
+        for (int lingered = 0;;) {
+            int durable = 0;
+            while (a->head != NULL && n < RP_AUDIT_BATCH_MAX) {
+                size_t cost = a->head->body_len + OP_COST;
 
-            if (n > 0 && bytes + cost > RP_AUDIT_BATCH_BYTES)
+                if (n > 0 && bytes + cost > RP_AUDIT_BATCH_BYTES)
+                    break;
+                a->batch[n++] = a->head;
+                bytes += cost;
+                a->head = (audit_op *)a->head->item.next;
+            }
+            if (a->head == NULL)
+                a->tail = NULL;
+            for (size_t i = 0; i < n && !durable; i++)
+                durable = (a->batch[i]->flags & RP_AUDIT_DURABLE) != 0;
+            /* A small group that needs an fdatasync waits a moment for company: under load
+             * (reads of secrets, each durable) the sync is the cost, and sharing it matters more
+             * than the fraction of a millisecond the first record waits. */
+            if (lingered || !durable || n >= RP_AUDIT_LINGER_GROUP || a->closing ||
+                n >= RP_AUDIT_BATCH_MAX)
                 break;
-            a->batch[n++] = a->head;
-            bytes += cost;
-            a->head = (audit_op *)a->head->item.next;
+            lingered = 1;
+            (void)uv_cond_timedwait(&a->work_cv, &a->mu, RP_AUDIT_LINGER_US * 1000u);
         }
-        if (a->head == NULL)
-            a->tail = NULL;
         final = a->closing && a->head == NULL;
         uv_mutex_unlock(&a->mu);
         if (n > 0)

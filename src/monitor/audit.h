@@ -105,15 +105,19 @@
 #define RP_AUDIT_CHECKPOINT_MS    10000 /* longest a record stays unsigned (default) */
 #define RP_AUDIT_SYNC_MS          1000  /* longest a non-durable record stays unsynced (default) */
 #define RP_AUDIT_BATCH_MAX        1024  /* records per group */
-#define RP_AUDIT_BATCH_BYTES      (1024 * 1024)
-#define RP_AUDIT_LINE_MAX         65536 /* longest line verify and read accept, without '\n' */
-#define RP_AUDIT_FIELD_MAX        256   /* principal, request, client, kind, result: escaped */
-#define RP_AUDIT_PATH_MAX         1024  /* action and scope: escaped bytes */
-#define RP_AUDIT_DETAIL_MAX       4096  /* detail, as compact JSON */
-#define RP_AUDIT_TRUNCATED        "...[truncated]"
-#define RP_AUDIT_REPAIR_ACTION    "audit/repair"
-#define RP_AUDIT_PUBKEY_LEN       32
-#define RP_AUDIT_SIG_LEN          64
+/* A group that must be synced and has fewer records than this waits up to
+ * RP_AUDIT_LINGER_US for more: one fdatasync then covers the records of concurrent requests. */
+#define RP_AUDIT_LINGER_GROUP  16
+#define RP_AUDIT_LINGER_US     500
+#define RP_AUDIT_BATCH_BYTES   (1024 * 1024)
+#define RP_AUDIT_LINE_MAX      65536 /* longest line verify and read accept, without '\n' */
+#define RP_AUDIT_FIELD_MAX     256   /* principal, request, client, kind, result: escaped */
+#define RP_AUDIT_PATH_MAX      1024  /* action and scope: escaped bytes */
+#define RP_AUDIT_DETAIL_MAX    4096  /* detail, as compact JSON */
+#define RP_AUDIT_TRUNCATED     "...[truncated]"
+#define RP_AUDIT_REPAIR_ACTION "audit/repair"
+#define RP_AUDIT_PUBKEY_LEN    32
+#define RP_AUDIT_SIG_LEN       64
 
 /* Flags for rp_audit_log and rp_audit_log_sync. */
 #define RP_AUDIT_DURABLE 1u /* complete only once the record is on disk (fdatasync) */
