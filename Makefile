@@ -12,7 +12,8 @@ FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz range_fuzz token_fuzz jwt
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps deps-c build asan-build fuzz-build run check unit unit-asan e2e e2e-asan \
-        fuzz-replay fuzz bench bench-iam lint lint-format lint-banned lint-cppcheck testssl clean
+        fuzz-replay fuzz bench bench-iam bench-vault lint lint-format lint-banned lint-cppcheck \
+        testssl clean
 
 all: build
 
@@ -87,9 +88,13 @@ testssl: deps build
 bench: deps build
 	bench/static-vs-nginx $(BUILD)/rampart
 	bench/iam-auth $(BUILD)/rampart
+	bench/vault $(BUILD)/rampart
 
 bench-iam: deps build
 	bench/iam-auth $(BUILD)/rampart
+
+bench-vault: deps build
+	bench/vault $(BUILD)/rampart
 
 lint: lint-format lint-banned lint-cppcheck
 
