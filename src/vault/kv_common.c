@@ -788,3 +788,81 @@ fail:
     else
         rp__kv_fail(c->req, rc, reason);
 }
+
+/* ---------------------------------------------------------------- routing */
+
+void rp__kv_dispatch(rp__kv_call *c, const rp__kv_coll *k, const rp__kv_handlers *h)
+{
+    rp_method m = c->req->method;
+    int deleted = strcmp(c->seg[0], k->deleted) == 0;
+    const char *name = c->nseg > 1 ? c->seg[1] : NULL;
+    const char *third = c->nseg > 2 ? c->seg[2] : NULL;
+
+    if (name != NULL && name[0] == '\0' && c->nseg == 2)
+        name = NULL; /* "/secrets/" is the collection */
+    if (name == NULL) {
+        if (m == RP_METHOD_GET && c->nseg <= 2) {
+            if (rp__kv_allow(c, k->act_meta, rp__kv_scope(c, k->live, NULL)))
+                rp__kv_list(c, k, NULL, deleted);
+            return;
+        }
+        goto bad;
+    }
+    if (!deleted && strcmp(name, "restore") == 0 && c->nseg == 2 && m == RP_METHOD_POST) {
+        rp__kv_restore(c, k);
+        return;
+    }
+    if (!rp__kv_name_valid(name)) {
+        rp__kv_error(c->req, 400, "BadParameter", NULL,
+                     "The %s name '%.140s' is invalid: use 1-127 of 0-9, a-z, A-Z and '-'.",
+                     k->noun, name);
+        return;
+    }
+    if (deleted) {
+        if (c->nseg == 2 && m == RP_METHOD_GET)
+            rp__kv_deleted_get(c, k, name);
+        else if (c->nseg == 2 && m == RP_METHOD_DELETE)
+            rp__kv_delete(c, k, name, 2);
+        else if (c->nseg == 3 && strcmp(third, "recover") == 0 && m == RP_METHOD_POST)
+            rp__kv_delete(c, k, name, 1);
+        else
+            goto bad;
+        return;
+    }
+    if (h->extra != NULL && h->extra(c, name))
+        return;
+    if (c->nseg == 2) {
+        if (m == RP_METHOD_PUT)
+            h->put(c, name);
+        else if (m == RP_METHOD_DELETE)
+            rp__kv_delete(c, k, name, 0);
+        else if (m == RP_METHOD_GET)
+            h->get(c, name, "");
+        else if (m == RP_METHOD_PATCH)
+            h->patch(c, name, "");
+        else
+            goto bad;
+        return;
+    }
+    if (c->nseg == 3) {
+        if (strcmp(third, "versions") == 0 && m == RP_METHOD_GET) {
+            if (rp__kv_allow(c, k->act_meta, rp__kv_scope(c, k->live, name)))
+                rp__kv_list(c, k, name, 0);
+            return;
+        }
+        if (strcmp(third, "backup") == 0 && m == RP_METHOD_POST) {
+            h->backup(c, name);
+            return;
+        }
+        if (m == RP_METHOD_GET) {
+            h->get(c, name, third);
+            return;
+        }
+        if (m == RP_METHOD_PATCH) {
+            h->patch(c, name, third);
+            return;
+        }
+    }
+bad:
+    rp__kv_error(c->req, 405, "BadParameter", NULL, "The operation is not supported on this path.");
+}

@@ -912,91 +912,32 @@ static void key_backup(rp__kv_call *c, const char *name)
 
 /* ---------------------------------------------------------------- dispatch */
 
-void rp__kv_keys(rp__kv_call *c)
+/* The paths only keys have: /keys/{n}/create, /keys/{n}/rotate, /keys/{n}/{v}/{op}. */
+static int key_extra(rp__kv_call *c, const char *name)
 {
-    const rp__kv_coll *k = &rp__kv_key_coll;
     rp_method m = c->req->method;
-    int deleted = strcmp(c->seg[0], k->deleted) == 0;
-    const char *name = c->nseg > 1 ? c->seg[1] : NULL;
-    const char *third = c->nseg > 2 ? c->seg[2] : NULL;
 
-    if (name != NULL && name[0] == '\0' && c->nseg == 2)
-        name = NULL;
-    if (name == NULL) {
-        if (m == RP_METHOD_GET && c->nseg <= 2) {
-            if (rp__kv_allow(c, ACT_READ, rp__kv_scope(c, "keys", NULL)))
-                rp__kv_list(c, k, NULL, deleted);
-            return;
-        }
-        goto bad;
+    if (c->nseg == 3 && m == RP_METHOD_POST && strcmp(c->seg[2], "create") == 0) {
+        key_create(c, name);
+        return 1;
     }
-    if (!deleted && strcmp(name, "restore") == 0 && c->nseg == 2 && m == RP_METHOD_POST) {
-        rp__kv_restore(c, k);
-        return;
-    }
-    if (!rp__kv_name_valid(name)) {
-        rp__kv_error(c->req, 400, "BadParameter", NULL,
-                     "The key name '%.140s' is invalid: use 1-127 of 0-9, a-z, A-Z and '-'.", name);
-        return;
-    }
-    if (deleted) {
-        if (c->nseg == 2 && m == RP_METHOD_GET)
-            rp__kv_deleted_get(c, k, name);
-        else if (c->nseg == 2 && m == RP_METHOD_DELETE)
-            rp__kv_delete(c, k, name, 2);
-        else if (c->nseg == 3 && strcmp(third, "recover") == 0 && m == RP_METHOD_POST)
-            rp__kv_delete(c, k, name, 1);
-        else
-            goto bad;
-        return;
-    }
-    if (c->nseg == 2) {
-        if (m == RP_METHOD_PUT)
-            key_import(c, name);
-        else if (m == RP_METHOD_DELETE)
-            rp__kv_delete(c, k, name, 0);
-        else if (m == RP_METHOD_GET)
-            key_get(c, name, "");
-        else if (m == RP_METHOD_PATCH)
-            key_update(c, name, "");
-        else
-            goto bad;
-        return;
-    }
-    if (c->nseg == 3) {
-        if (strcmp(third, "create") == 0 && m == RP_METHOD_POST) {
-            key_create(c, name);
-            return;
-        }
-        if (strcmp(third, "rotate") == 0 && m == RP_METHOD_POST) {
-            key_rotate(c, name);
-            return;
-        }
-        if (strcmp(third, "versions") == 0 && m == RP_METHOD_GET) {
-            if (rp__kv_allow(c, ACT_READ, rp__kv_scope(c, "keys", name)))
-                rp__kv_list(c, k, name, 0);
-            return;
-        }
-        if (strcmp(third, "backup") == 0 && m == RP_METHOD_POST) {
-            key_backup(c, name);
-            return;
-        }
-        if (m == RP_METHOD_GET) {
-            key_get(c, name, third);
-            return;
-        }
-        if (m == RP_METHOD_PATCH) {
-            key_update(c, name, third);
-            return;
-        }
+    if (c->nseg == 3 && m == RP_METHOD_POST && strcmp(c->seg[2], "rotate") == 0) {
+        key_rotate(c, name);
+        return 1;
     }
     if (c->nseg == 4 && m == RP_METHOD_POST) {
         int op = op_of(c->seg[3]);
         if (op >= 0) {
             key_operation(c, name, c->seg[2], op);
-            return;
+            return 1;
         }
     }
-bad:
-    rp__kv_error(c->req, 405, "BadParameter", NULL, "The operation is not supported on this path.");
+    return 0;
+}
+
+void rp__kv_keys(rp__kv_call *c)
+{
+    static const rp__kv_handlers h = {key_import, key_get, key_update, key_backup, key_extra};
+
+    rp__kv_dispatch(c, &rp__kv_key_coll, &h);
 }

@@ -228,6 +228,18 @@ int rp__kv_cmk_normalize(const char *in, const char *domain, char *out, size_t c
 /* Registers the keyring callbacks. */
 void rp__kv_cmk_register(rp_vault *v);
 
+/* What a collection does itself; rp__kv_dispatch routes the rest (lists, versions, deleted
+ * objects, delete/recover/purge, restore). version is "" for the latest. extra handles paths
+ * only one collection has (keys: create, rotate, operations): 1 when it answered. */
+typedef struct rp__kv_handlers {
+    void (*put)(rp__kv_call *c, const char *name);
+    void (*get)(rp__kv_call *c, const char *name, const char *version);
+    void (*patch)(rp__kv_call *c, const char *name, const char *version);
+    void (*backup)(rp__kv_call *c, const char *name);
+    int (*extra)(rp__kv_call *c, const char *name);
+} rp__kv_handlers;
+void rp__kv_dispatch(rp__kv_call *c, const rp__kv_coll *k, const rp__kv_handlers *h);
+
 /* ---- the collections */
 void rp__kv_secrets(rp__kv_call *c);
 void rp__kv_keys(rp__kv_call *c);
