@@ -13,7 +13,8 @@
  * key). Those wrapping keys and the passphrase live in one locked, non-dumpable mapping.
  *
  * PKCS#11 modules are process-wide (C_Initialize may run once per process), so loaded modules are
- * shared and reference-counted across providers; each provider has its own session.
+ * shared and reference-counted with every other user in the process (crypto/p11.c); each
+ * provider has its own session.
  */
 #include "crypto/keyprov.h"
 #include "base/alloc.h"
@@ -22,18 +23,17 @@
 #include "base/rand.h"
 #include "base/str.h"
 #include "crypto/aead.h"
+#include "crypto/p11.h"
 #include "crypto/rootkey.h"
 
 #include <argon2.h>
 #include <openssl/crypto.h>
 #include <p11-kit/pkcs11.h>
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,15 +55,6 @@ typedef struct gen_slot {
     CK_OBJECT_HANDLE obj;
 } gen_slot;
 
-typedef struct p11_module {
-    struct p11_module *next;
-    char *path;
-    void *dl;
-    CK_FUNCTION_LIST_PTR f;
-    unsigned refs;
-    int finalize; /* we initialised it, so we finalise it with the last reference */
-} p11_module;
-
 struct rp_keyprov {
     rp_root_provider type;
     pthread_mutex_t mu;
@@ -72,27 +63,10 @@ struct rp_keyprov {
     unsigned char *sec;
     size_t passlen;
     gen_slot slots[SLOTS];
-    p11_module *mod;
+    rp__p11_module *mod;
     CK_SESSION_HANDLE sess;
     int has_sess;
 };
-
-static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
-static p11_module *modules;
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -375,165 +349,23 @@ out:
 
 /* ------------------------------------------------------------ PKCS#11 */
 
-static void module_put(p11_module *m)
-{
-    p11_module **pp;
-
-    if (m == NULL)
-        return;
-    pthread_mutex_lock(&modules_mu);
-    if (--m->refs > 0) {
-        pthread_mutex_unlock(&modules_mu);
-        return;
-    }
-    for (pp = &modules; *pp != NULL; pp = &(*pp)->next)
-        if (*pp == m) {
-            *pp = m->next;
-            break;
-        }
-    pthread_mutex_unlock(&modules_mu);
-    if (m->finalize)
-        (void)m->f->C_Finalize(NULL);
-    /* The module stays mapped: libraries such as SoftHSM2 register exit handlers. */
-    rp_free(m->path);
-    rp_free(m);
-}
-
-static int module_get(const char *path, p11_module **out, char *err, size_t errlen)
-{
-    CK_C_INITIALIZE_ARGS args;
-    CK_C_GetFunctionList get;
-    p11_module *m;
-    CK_RV rv;
-    int rc;
-
-    pthread_mutex_lock(&modules_mu);
-    for (m = modules; m != NULL; m = m->next)
-        if (strcmp(m->path, path) == 0) {
-            m->refs++;
-            *out = m;
-            pthread_mutex_unlock(&modules_mu);
-            return 0;
-        }
-    m = rp_calloc(1, sizeof(*m));
-    if (m == NULL || (m->path = rp_strdup(path)) == NULL) {
-        rc = RP_ENOMEM;
-        goto fail;
-    }
-    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (m->dl == NULL) {
-        seterr(err, errlen, "cannot load the PKCS#11 module %s", path);
-        rc = access(path, F_OK) == 0 ? RP_EIO : RP_ENOENT;
-        goto fail;
-    }
-    *(void **)&get = dlsym(m->dl, "C_GetFunctionList");
-    if (get == NULL || get(&m->f) != CKR_OK || m->f == NULL) {
-        seterr(err, errlen, "%s is not a PKCS#11 module", path);
-        rc = RP_EIO;
-        goto fail;
-    }
-    memset(&args, 0, sizeof(args));
-    args.flags = CKF_OS_LOCKING_OK;
-    rv = m->f->C_Initialize(&args);
-    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        seterr(err, errlen, "C_Initialize failed (CKR 0x%lx)", (unsigned long)rv);
-        rc = RP_EIO;
-        goto fail;
-    }
-    m->finalize = rv == CKR_OK;
-    m->refs = 1;
-    m->next = modules;
-    modules = m;
-    pthread_mutex_unlock(&modules_mu);
-    *out = m;
-    return 0;
-fail:
-    pthread_mutex_unlock(&modules_mu);
-    if (m != NULL) {
-        rp_free(m->path);
-        rp_free(m);
-    }
-    return rc;
-}
-
-static int label_matches(const CK_UTF8CHAR *field, size_t width, const char *label)
-{
-    size_t n = strlen(label), end = width;
-
-    while (end > 0 && field[end - 1] == ' ')
-        end--;
-    return n == end && memcmp(field, label, n) == 0;
-}
-
+/* Loads the module and opens the provider's session (p11.h). */
 static int p11_open(rp_keyprov *p, const rp_keyring_opts *o, char *err, size_t errlen)
 {
-    CK_SLOT_ID *slots = NULL;
-    CK_ULONG nslots = 0, i;
-    CK_TOKEN_INFO ti;
-    CK_FUNCTION_LIST_PTR f;
-    CK_RV rv;
-    int rc, found = 0;
-    CK_SLOT_ID slot = 0;
+    int rc;
 
     if (o->pkcs11_module == NULL || o->pkcs11_token == NULL || o->pkcs11_pin == NULL) {
-        seterr(err, errlen, "the pkcs11 provider needs a module, a token label and a PIN");
+        rp__p11_seterr(err, errlen, "the pkcs11 provider needs a module, a token label and a PIN");
         return RP_EINVAL;
     }
-    rc = module_get(o->pkcs11_module, &p->mod, err, errlen);
+    rc = rp__p11_module_get(o->pkcs11_module, &p->mod, err, errlen);
     if (rc != 0)
         return rc;
-    f = p->mod->f;
-    rv = f->C_GetSlotList(CK_TRUE, NULL, &nslots);
-    if (rv != CKR_OK || nslots > 4096) {
-        seterr(err, errlen, "C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
-        return RP_EIO;
-    }
-    if (nslots > 0) {
-        slots = rp_calloc(nslots, sizeof(*slots));
-        if (slots == NULL)
-            return RP_ENOMEM;
-        rv = f->C_GetSlotList(CK_TRUE, slots, &nslots);
-        if (rv != CKR_OK) {
-            seterr(err, errlen, "C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
-            rc = RP_EIO;
-            goto out;
-        }
-    }
-    for (i = 0; i < nslots && !found; i++) {
-        if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-            continue;
-        if (label_matches(ti.label, sizeof(ti.label), o->pkcs11_token)) {
-            slot = slots[i];
-            found = 1;
-        }
-    }
-    if (!found) {
-        seterr(err, errlen, "no PKCS#11 token labelled \"%s\"", o->pkcs11_token);
-        rc = RP_ENOENT;
-        goto out;
-    }
-    rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &p->sess);
-    if (rv != CKR_OK) {
-        seterr(err, errlen, "C_OpenSession failed (CKR 0x%lx)", (unsigned long)rv);
-        rc = RP_EIO;
-        goto out;
-    }
-    p->has_sess = 1;
-    rv = f->C_Login(p->sess, CKU_USER, (CK_UTF8CHAR_PTR)o->pkcs11_pin, strlen(o->pkcs11_pin));
-    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
-        seterr(err, errlen, "wrong PIN for PKCS#11 token \"%s\"", o->pkcs11_token);
-        rc = RP_ECRYPTO;
-        goto out;
-    }
-    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-        seterr(err, errlen, "C_Login failed (CKR 0x%lx)", (unsigned long)rv);
-        rc = RP_EIO;
-        goto out;
-    }
-    rc = 0;
-out:
-    rp_free(slots);
-    return rc;
+    rc = rp__p11_session_open(p->mod, o->pkcs11_token, o->pkcs11_pin, &p->sess, err, errlen);
+    if (rc == 0)
+        p->has_sess = 1;
+    /* keyprov.h promises no RP_EPERM from open: a locked PIN stays an RP_EIO here */
+    return rc == RP_EPERM ? RP_EIO : rc;
 }
 
 /* Splits "label#hexid" into its label and CKA_ID. */
@@ -563,7 +395,7 @@ static int p11_ref(const char *ref, char *label, size_t lcap, unsigned char id[H
 static int p11_find(rp_keyprov *p, const char *ref, CK_OBJECT_HANDLE *objs, CK_ULONG cap,
                     CK_ULONG *n)
 {
-    CK_FUNCTION_LIST_PTR f = p->mod->f;
+    CK_FUNCTION_LIST_PTR f = rp__p11_functions(p->mod);
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
     char label[RP_KEYPROV_REF_MAX];
@@ -591,7 +423,7 @@ static int p11_find(rp_keyprov *p, const char *ref, CK_OBJECT_HANDLE *objs, CK_U
 
 static int p11_generate(rp_keyprov *p, const char *ref)
 {
-    CK_FUNCTION_LIST_PTR f = p->mod->f;
+    CK_FUNCTION_LIST_PTR f = rp__p11_functions(p->mod);
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
     CK_ULONG len = 32;
@@ -629,7 +461,7 @@ static int p11_crypt(rp_keyprov *p, CK_OBJECT_HANDLE key, int enc, unsigned char
                      const void *aad, size_t aadlen, const unsigned char *in, size_t inlen,
                      unsigned char *out, size_t outcap, size_t *outlen)
 {
-    CK_FUNCTION_LIST_PTR f = p->mod->f;
+    CK_FUNCTION_LIST_PTR f = rp__p11_functions(p->mod);
     CK_GCM_PARAMS gcm;
     CK_MECHANISM mech;
     CK_ULONG n = outcap;
@@ -688,22 +520,22 @@ int rp_keyprov_open(const rp_keyring_opts *o, rp_keyprov **out, char *err, size_
     int rc;
 
     if (o == NULL || out == NULL || o->keys_dir == NULL || o->keys_dir[0] == '\0') {
-        seterr(err, errlen, "no keys directory");
+        rp__p11_seterr(err, errlen, "no keys directory");
         return RP_EINVAL;
     }
     if (o->provider != RP_ROOT_FILE && o->provider != RP_ROOT_PASSPHRASE &&
         o->provider != RP_ROOT_PKCS11) {
-        seterr(err, errlen, "unknown root key provider");
+        rp__p11_seterr(err, errlen, "unknown root key provider");
         return RP_EINVAL;
     }
     if (o->provider == RP_ROOT_PASSPHRASE) {
         if (o->passphrase == NULL || o->passphrase_len == 0) {
-            seterr(err, errlen, "the passphrase provider needs a passphrase");
+            rp__p11_seterr(err, errlen, "the passphrase provider needs a passphrase");
             return RP_EINVAL;
         }
         if (o->passphrase_len > RP_KEYPROV_PASSPHRASE_MAX) {
-            seterr(err, errlen, "the passphrase is longer than %d bytes",
-                   RP_KEYPROV_PASSPHRASE_MAX);
+            rp__p11_seterr(err, errlen, "the passphrase is longer than %d bytes",
+                           RP_KEYPROV_PASSPHRASE_MAX);
             return RP_ETOOBIG;
         }
     }
@@ -744,8 +576,8 @@ void rp_keyprov_close(rp_keyprov *p)
     if (p == NULL)
         return;
     if (p->has_sess)
-        (void)p->mod->f->C_CloseSession(p->sess);
-    module_put(p->mod);
+        (void)rp__p11_functions(p->mod)->C_CloseSession(p->sess);
+    rp__p11_module_put(p->mod);
     rp__secmem_free(p->sec, SECMEM_LEN);
     rp_free(p->dir);
     pthread_mutex_destroy(&p->mu);
@@ -934,7 +766,7 @@ int rp_keyprov_destroy(rp_keyprov *p, uint32_t gen, const char *ref)
     if (p->type == RP_ROOT_PKCS11) {
         rc = p11_find(p, ref, objs, 8, &n);
         for (CK_ULONG k = 0; rc == 0 && k < n; k++)
-            if (p->mod->f->C_DestroyObject(p->sess, objs[k]) != CKR_OK)
+            if (rp__p11_functions(p->mod)->C_DestroyObject(p->sess, objs[k]) != CKR_OK)
                 rc = RP_EIO;
         goto out;
     }

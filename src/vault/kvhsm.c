@@ -2,14 +2,14 @@
  * kvhsm.c - Key Vault -HSM keys in a PKCS#11 token (see kvhsm.h for the contract, the threading
  * model and what runs where).
  *
- * Layout: module loading (shared, reference-counted, as in crypto/keyprov.c), the handle and its
- * per-reference cache, key creation (generate / import / destroy), then the operations. Each
- * operation looks the reference up under the handle's mutex (cache, else C_FindObjects by
- * CKA_ID and a read of the public attributes), checks the algorithm against the key with the
- * same tables and reasons as kvkey.c, and then either runs one single-part PKCS#11 operation
- * while still holding the mutex or takes a reference to the cached public EVP_PKEY and runs
- * OpenSSL outside it. A cached object handle that the token no longer knows (the key was
- * destroyed through another handle or process) is dropped and looked up once more.
+ * Layout: the handle (its module comes from crypto/p11.c, shared and reference-counted with
+ * crypto/keyprov.c) and its per-reference cache, key creation (generate / import / destroy), then
+ * the operations. Each operation looks the reference up under the handle's mutex (cache, else
+ * C_FindObjects by CKA_ID and a read of the public attributes), checks the algorithm against the
+ * key with kvkey.c's tables and reasons (vault/kvalg.c), and then either runs one single-part
+ * PKCS#11 operation while still holding the mutex or takes a reference to the cached public
+ * EVP_PKEY and runs OpenSSL outside it. A cached object handle that the token no longer knows
+ * (the key was destroyed through another handle or process) is dropped and looked up once more.
  */
 #include "vault/kvhsm.h"
 
@@ -17,6 +17,8 @@
 #include "base/err.h"
 #include "base/rand.h"
 #include "base/str.h"
+#include "crypto/p11.h"
+#include "vault/kvalg.h"
 #include "vault/kvkey.h"
 
 #include <openssl/bn.h>
@@ -30,12 +32,8 @@
 #include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #define RSA_MAX_BYTES  512                        /* RSA-4096 */
 #define EC_MAX_WIDTH   66                         /* P-521 */
@@ -45,138 +43,22 @@
 #define REF_PREFIX     "kvhsm:"
 #define REF_PREFIX_LEN 6
 #define REF_LEN        (REF_PREFIX_LEN + 2 * ID_LEN)
-#define MAX_SLOTS      4096
-#define DI_LEN         19 /* DigestInfo prefix of SHA-256/384/512 */
 
-static const char R_KEYTYPE[] = "the key type does not support this algorithm";
-static const char R_UNKNOWN_ALG[] = "unknown algorithm";
-static const char R_NOT_ENC[] = "the algorithm is not an encryption algorithm";
-static const char R_NOT_SIG[] = "the algorithm is not a signature algorithm";
-static const char R_DIGEST_LEN[] = "the digest length does not match the algorithm";
-static const char R_CT_LEN[] = "the ciphertext length does not match the key size";
-static const char R_PT_LEN[] = "the plaintext is too long for the key and algorithm";
-static const char R_DECRYPT[] = "decryption failed";
-static const char R_CRYPTO[] = "the cryptographic operation failed";
-static const char R_NOMEM[] = "out of memory";
-static const char R_ARG[] = "invalid argument";
-static const char R_OUTCAP[] = "the output buffer is too small";
 static const char R_RSA15[] = "RSA1_5 decryption is not offered for HSM-protected keys";
 static const char R_NOKEY[] = "the key was not found in the HSM";
 static const char R_HSM[] = "the HSM failed";
 static const char R_REF[] = "the HSM key reference is malformed";
 static const char R_LABEL[] = "the HSM key label must be 1 to 128 bytes";
-static const char R_BITS[] = "RSA keys must be 2048, 3072 or 4096 bits";
-static const char R_EXP[] = "the RSA public exponent must be odd and between 3 and 2^32-1";
-static const char R_CURVE[] = "the curve is not supported (P-256, P-384, P-521, P-256K)";
 static const char R_HSM_CURVE[] = "the HSM does not support this curve";
 
-/* ---------------------------------------------------------------- tables */
-
-static const unsigned char OID_P256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
-                                         0xce, 0x3d, 0x03, 0x01, 0x07};
-static const unsigned char OID_P384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-static const unsigned char OID_P521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
-static const unsigned char OID_K256[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a};
-
-typedef struct curve_info {
-    const char *crv;          /* Key Vault name */
-    const char *group;        /* OpenSSL group name */
-    const unsigned char *oid; /* CKA_EC_PARAMS: the DER namedCurve OID */
-    size_t oidlen;
-    int bits;
-    size_t width; /* coordinate / scalar bytes */
-} curve_info;
-
-static const curve_info curves[] = {
-    {"P-256", "prime256v1", OID_P256, sizeof(OID_P256), 256, 32},
-    {"P-384", "secp384r1", OID_P384, sizeof(OID_P384), 384, 48},
-    {"P-521", "secp521r1", OID_P521, sizeof(OID_P521), 521, 66},
-    {"P-256K", "secp256k1", OID_K256, sizeof(OID_K256), 256, 32},
-};
-#define NCURVES (sizeof(curves) / sizeof(curves[0]))
-
-static const unsigned char DI_SHA256[DI_LEN] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
-                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                                0x01, 0x05, 0x00, 0x04, 0x20};
-static const unsigned char DI_SHA384[DI_LEN] = {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60,
-                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                                0x02, 0x05, 0x00, 0x04, 0x30};
-static const unsigned char DI_SHA512[DI_LEN] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60,
-                                                0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                                0x03, 0x05, 0x00, 0x04, 0x40};
-
-typedef enum { K_ENC = 1, K_SIG = 2 } alg_kind;
-typedef enum { P_OAEP, P_PKCS1, P_PSS, P_ECDSA } alg_pad;
-
-typedef struct alg_info {
-    const char *name;
-    alg_kind kind;
-    int ec; /* 1: EC keys, 0: RSA keys */
-    alg_pad pad;
-    const char *md; /* OpenSSL digest name */
-    size_t dlen;    /* digest length */
-    int curve;      /* ES*: required curve index */
-    CK_MECHANISM_TYPE hash;
-    CK_RSA_PKCS_MGF_TYPE mgf;
-    const unsigned char *prefix; /* RS*: DigestInfo prefix */
-} alg_info;
-
-static const alg_info algs[] = {
-    {"RSA-OAEP", K_ENC, 0, P_OAEP, "SHA1", 20, -1, CKM_SHA_1, CKG_MGF1_SHA1, NULL},
-    {"RSA-OAEP-256", K_ENC, 0, P_OAEP, "SHA256", 32, -1, CKM_SHA256, CKG_MGF1_SHA256, NULL},
-    {"RSA1_5", K_ENC, 0, P_PKCS1, NULL, 0, -1, 0, 0, NULL},
-    {"RS256", K_SIG, 0, P_PKCS1, "SHA256", 32, -1, CKM_SHA256, 0, DI_SHA256},
-    {"RS384", K_SIG, 0, P_PKCS1, "SHA384", 48, -1, CKM_SHA384, 0, DI_SHA384},
-    {"RS512", K_SIG, 0, P_PKCS1, "SHA512", 64, -1, CKM_SHA512, 0, DI_SHA512},
-    {"PS256", K_SIG, 0, P_PSS, "SHA256", 32, -1, CKM_SHA256, CKG_MGF1_SHA256, NULL},
-    {"PS384", K_SIG, 0, P_PSS, "SHA384", 48, -1, CKM_SHA384, CKG_MGF1_SHA384, NULL},
-    {"PS512", K_SIG, 0, P_PSS, "SHA512", 64, -1, CKM_SHA512, CKG_MGF1_SHA512, NULL},
-    {"ES256", K_SIG, 1, P_ECDSA, "SHA256", 32, 0, 0, 0, NULL},
-    {"ES384", K_SIG, 1, P_ECDSA, "SHA384", 48, 1, 0, 0, NULL},
-    {"ES512", K_SIG, 1, P_ECDSA, "SHA512", 64, 2, 0, 0, NULL},
-    {"ES256K", K_SIG, 1, P_ECDSA, "SHA256", 32, 3, 0, 0, NULL},
-};
-#define NALGS (sizeof(algs) / sizeof(algs[0]))
-
-/* Key Vault algorithms for keys this module never holds (oct): a "wrong key type". */
-static const char *const other_algs[] = {
-    "A128KW",
-    "A192KW",
-    "A256KW",
-    "A128GCM",
-    "A192GCM",
-    "A256GCM",
-    "A128CBC",
-    "A192CBC",
-    "A256CBC",
-    "A128CBCPAD",
-    "A192CBCPAD",
-    "A256CBCPAD",
-    "CKM_AES_KEY_WRAP",
-    "CKM_AES_KEY_WRAP_PAD",
-    "HS256",
-    "HS384",
-    "HS512",
-    "EdDSA",
-};
-
 /* ---------------------------------------------------------------- state */
-
-typedef struct p11_module {
-    struct p11_module *next;
-    char *path;
-    void *dl;
-    CK_FUNCTION_LIST_PTR f;
-    unsigned refs;
-    int finalize; /* we initialised it, so we finalise it with the last reference */
-} p11_module;
 
 /* One cached reference. pkey == NULL marks a free slot. */
 typedef struct key_entry {
     unsigned char id[ID_LEN];
     CK_OBJECT_HANDLE priv, pub;
     int ec;
-    int curve; /* index into curves[], -1 for RSA */
+    int curve; /* kvalg curve index, -1 for RSA */
     int bits;
     size_t size;    /* RSA: modulus bytes; EC: coordinate width */
     EVP_PKEY *pkey; /* the public half */
@@ -193,7 +75,7 @@ typedef struct key_view {
 
 struct rp_kvhsm {
     pthread_mutex_t mu; /* the session and the cache */
-    p11_module *mod;
+    rp__p11_module *mod;
     CK_SESSION_HANDLE sess;
     int has_sess;
     int oaep256_raw;  /* the token refused CKM_RSA_PKCS_OAEP with SHA-256 once */
@@ -201,27 +83,10 @@ struct rp_kvhsm {
     size_t victim;    /* next entry to evict when the cache is full */
 };
 
-static pthread_mutex_t modules_mu = PTHREAD_MUTEX_INITIALIZER;
-static p11_module *modules;
-
 static void set_reason(const char **reason, const char *r)
 {
     if (reason != NULL)
         *reason = r;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 /* The token, the session or the library failed (as opposed to the key or the input). */
@@ -247,142 +112,6 @@ static int rv_is_gone(CK_RV rv)
     return rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID;
 }
 
-/* ---------------------------------------------------------------- modules */
-
-static void module_put(p11_module *m)
-{
-    p11_module **pp;
-
-    if (m == NULL)
-        return;
-    pthread_mutex_lock(&modules_mu);
-    if (--m->refs > 0) {
-        pthread_mutex_unlock(&modules_mu);
-        return;
-    }
-    for (pp = &modules; *pp != NULL; pp = &(*pp)->next)
-        if (*pp == m) {
-            *pp = m->next;
-            break;
-        }
-    if (m->finalize)
-        (void)m->f->C_Finalize(NULL);
-    pthread_mutex_unlock(&modules_mu);
-    /* The library stays mapped: modules such as SoftHSM2 register exit handlers. */
-    rp_free(m->path);
-    rp_free(m);
-}
-
-static int module_get(const char *path, p11_module **out, char *err, size_t errlen)
-{
-    CK_C_INITIALIZE_ARGS args;
-    CK_C_GetFunctionList get;
-    p11_module *m;
-    CK_RV rv;
-    int rc;
-
-    pthread_mutex_lock(&modules_mu);
-    for (m = modules; m != NULL; m = m->next)
-        if (strcmp(m->path, path) == 0) {
-            m->refs++;
-            *out = m;
-            pthread_mutex_unlock(&modules_mu);
-            return 0;
-        }
-    m = rp_calloc(1, sizeof(*m));
-    if (m == NULL || (m->path = rp_strdup(path)) == NULL) {
-        seterr(err, errlen, "out of memory");
-        rc = RP_ENOMEM;
-        goto fail;
-    }
-    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (m->dl == NULL) {
-        seterr(err, errlen, "cannot load the PKCS#11 module %s", path);
-        rc = access(path, F_OK) == 0 ? RP_EIO : RP_ENOENT;
-        goto fail;
-    }
-    *(void **)&get = dlsym(m->dl, "C_GetFunctionList");
-    if (get == NULL || get(&m->f) != CKR_OK || m->f == NULL) {
-        seterr(err, errlen, "%s is not a PKCS#11 module", path);
-        rc = RP_EIO;
-        goto fail;
-    }
-    memset(&args, 0, sizeof(args));
-    args.flags = CKF_OS_LOCKING_OK;
-    rv = m->f->C_Initialize(&args);
-    if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-        seterr(err, errlen, "C_Initialize failed (CKR 0x%lx)", (unsigned long)rv);
-        rc = RP_EIO;
-        goto fail;
-    }
-    m->finalize = rv == CKR_OK;
-    m->refs = 1;
-    m->next = modules;
-    modules = m;
-    pthread_mutex_unlock(&modules_mu);
-    *out = m;
-    return 0;
-fail:
-    pthread_mutex_unlock(&modules_mu);
-    if (m != NULL) {
-        rp_free(m->path);
-        rp_free(m);
-    }
-    return rc;
-}
-
-static int label_matches(const CK_UTF8CHAR *field, size_t width, const char *label)
-{
-    size_t n = strlen(label), end = width;
-
-    while (end > 0 && field[end - 1] == ' ')
-        end--;
-    return n == end && memcmp(field, label, n) == 0;
-}
-
-/* Finds the slot holding the token labelled token. */
-static int find_slot(CK_FUNCTION_LIST_PTR f, const char *token, CK_SLOT_ID *slot, char *err,
-                     size_t errlen)
-{
-    CK_SLOT_ID *slots = NULL;
-    CK_ULONG nslots = 0;
-    CK_TOKEN_INFO ti;
-    CK_RV rv;
-    int rc = RP_ENOENT;
-
-    rv = f->C_GetSlotList(CK_TRUE, NULL, &nslots);
-    if (rv != CKR_OK || nslots > MAX_SLOTS) {
-        seterr(err, errlen, "C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
-        return RP_EIO;
-    }
-    if (nslots > 0) {
-        slots = rp_calloc(nslots, sizeof(*slots));
-        if (slots == NULL) {
-            seterr(err, errlen, "out of memory");
-            return RP_ENOMEM;
-        }
-        rv = f->C_GetSlotList(CK_TRUE, slots, &nslots);
-        if (rv != CKR_OK) {
-            seterr(err, errlen, "C_GetSlotList failed (CKR 0x%lx)", (unsigned long)rv);
-            rc = RP_EIO;
-            goto out;
-        }
-    }
-    for (CK_ULONG i = 0; i < nslots; i++) {
-        if (f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
-            continue;
-        if (label_matches(ti.label, sizeof(ti.label), token)) {
-            *slot = slots[i];
-            rc = 0;
-            goto out;
-        }
-    }
-    seterr(err, errlen, "no PKCS#11 token labelled \"%s\"", token);
-out:
-    rp_free(slots);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- references and the cache */
 
 static void ref_write(const unsigned char id[ID_LEN], char ref[RP_KVHSM_REF_MAX])
@@ -401,6 +130,16 @@ static int ref_parse(const char *ref, unsigned char id[ID_LEN])
         if (hi < 0 || lo < 0)
             return RP_EINVAL;
         id[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* ref_parse with the reason of a malformed reference. */
+static int ref_id(const char *ref, unsigned char id[ID_LEN], const char **reason)
+{
+    if (ref_parse(ref, id) != 0) {
+        set_reason(reason, R_REF);
+        return RP_EINVAL;
     }
     return 0;
 }
@@ -431,7 +170,7 @@ static void cache_drop(rp_kvhsm *h, const unsigned char id[ID_LEN])
 static CK_RV find_objs(rp_kvhsm *h, CK_OBJECT_CLASS cls, const unsigned char id[ID_LEN],
                        CK_OBJECT_HANDLE *objs, CK_ULONG cap, CK_ULONG *n)
 {
-    CK_FUNCTION_LIST_PTR f = h->mod->f;
+    CK_FUNCTION_LIST_PTR f = rp__p11_functions(h->mod);
     CK_ATTRIBUTE t[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_ID, (void *)id, ID_LEN},
@@ -452,7 +191,7 @@ static CK_RV get_attr(rp_kvhsm *h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_TYPE type,
                       size_t cap, size_t *len)
 {
     CK_ATTRIBUTE a = {type, buf, cap};
-    CK_RV rv = h->mod->f->C_GetAttributeValue(h->sess, obj, &a, 1);
+    CK_RV rv = rp__p11_functions(h->mod)->C_GetAttributeValue(h->sess, obj, &a, 1);
 
     if (rv != CKR_OK)
         return rv;
@@ -532,7 +271,7 @@ static int load_public(rp_kvhsm *h, key_entry *e, CK_KEY_TYPE kt, const char **r
         ex = BN_bin2bn(a2, (int)l2, NULL);
         if (n == NULL || ex == NULL) {
             rc = RP_ENOMEM;
-            set_reason(reason, R_NOMEM);
+            set_reason(reason, RP_KVR_NOMEM);
             goto out;
         }
         e->ec = 0;
@@ -541,7 +280,7 @@ static int load_public(rp_kvhsm *h, key_entry *e, CK_KEY_TYPE kt, const char **r
         e->size = (size_t)BN_num_bytes(n);
         if (e->bits != 2048 && e->bits != 3072 && e->bits != 4096) {
             rc = RP_EUNSUPPORTED;
-            set_reason(reason, R_BITS);
+            set_reason(reason, RP_KVR_BITS);
             goto out;
         }
         bld = OSSL_PARAM_BLD_new();
@@ -549,7 +288,7 @@ static int load_public(rp_kvhsm *h, key_entry *e, CK_KEY_TYPE kt, const char **r
             OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, ex) != 1 ||
             (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
             rc = RP_ENOMEM;
-            set_reason(reason, R_NOMEM);
+            set_reason(reason, RP_KVR_NOMEM);
             goto out;
         }
         e->pkey = pub_from_params("RSA", params);
@@ -558,28 +297,25 @@ static int load_public(rp_kvhsm *h, key_entry *e, CK_KEY_TYPE kt, const char **r
             get_attr(h, e->pub, CKA_EC_POINT, a2, sizeof(a2), &l2) != CKR_OK)
             goto out;
         e->ec = 1;
-        e->curve = -1;
-        for (size_t i = 0; i < NCURVES; i++)
-            if (l1 == curves[i].oidlen && memcmp(a1, curves[i].oid, l1) == 0)
-                e->curve = (int)i;
+        e->curve = rp__kvalg_curve_by_oid(a1, l1);
         if (e->curve < 0) {
             rc = RP_EUNSUPPORTED;
-            set_reason(reason, R_CURVE);
+            set_reason(reason, RP_KVR_CURVE);
             goto out;
         }
-        e->size = curves[e->curve].width;
-        e->bits = curves[e->curve].bits;
+        e->size = rp__kvalg_curve_at(e->curve)->width;
+        e->bits = rp__kvalg_curve_at(e->curve)->bits;
         if (ec_point_unwrap(a2, l2, e->size, &pt) != 0)
             goto out;
         bld = OSSL_PARAM_BLD_new();
         if (bld == NULL ||
-            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[e->curve].group,
-                                            0) != 1 ||
+            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                            rp__kvalg_curve_at(e->curve)->group, 0) != 1 ||
             OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, 1 + 2 * e->size) !=
                 1 ||
             (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
             rc = RP_ENOMEM;
-            set_reason(reason, R_NOMEM);
+            set_reason(reason, RP_KVR_NOMEM);
             goto out;
         }
         e->pkey = pub_from_params("EC", params);
@@ -590,7 +326,7 @@ static int load_public(rp_kvhsm *h, key_entry *e, CK_KEY_TYPE kt, const char **r
     }
     if (e->pkey == NULL) {
         rc = RP_ECRYPTO;
-        set_reason(reason, R_CRYPTO);
+        set_reason(reason, RP_KVR_CRYPTO);
         goto out;
     }
     rc = 0;
@@ -671,16 +407,15 @@ static int view_of(rp_kvhsm *h, const char *ref, key_view *v, const char **reaso
     key_entry *e = NULL;
     int rc;
 
-    if (ref_parse(ref, id) != 0) {
-        set_reason(reason, R_REF);
-        return RP_EINVAL;
-    }
+    rc = ref_id(ref, id, reason);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&h->mu);
     rc = lookup(h, id, &e, reason);
     if (rc == 0) {
         if (EVP_PKEY_up_ref(e->pkey) != 1) {
             rc = RP_ECRYPTO;
-            set_reason(reason, R_CRYPTO);
+            set_reason(reason, RP_KVR_CRYPTO);
         } else {
             v->ec = e->ec;
             v->curve = e->curve;
@@ -693,42 +428,32 @@ static int view_of(rp_kvhsm *h, const char *ref, key_view *v, const char **reaso
     return rc;
 }
 
-/*
- * Finds alg and checks it against the key and the operation kind (kvkey.c's alg_for). NULL with
- * *rc and *reason set if it does not fit.
- */
-static const alg_info *alg_for(int ec, int curve, const char *alg, alg_kind kind, int *rc,
-                               const char **reason)
+/* The key's algorithm check: rp__kvalg_sig (with the digest length dn) or rp__kvalg_for. */
+static const rp__kvalg *alg_check(int ec, int curve, const char *alg, rp__kvalg_kind kind,
+                                  size_t dn, int *rc, const char **reason)
 {
-    const alg_info *a = NULL;
+    if (kind == RP__KVALG_SIG)
+        return rp__kvalg_sig(ec, curve, alg, dn, rc, reason);
+    return rp__kvalg_for(ec, curve, alg, kind, rc, reason);
+}
 
-    *rc = RP_EINVAL;
-    for (size_t i = 0; i < NALGS; i++) {
-        if (strcmp(algs[i].name, alg) == 0) {
-            a = &algs[i];
-            break;
-        }
+/*
+ * view_of and alg_check for a public operation. 0 with *v (v->pkey the caller's to free) and *a,
+ * or a status with a reason and nothing to free.
+ */
+static int view_alg(rp_kvhsm *h, const char *ref, const char *alg, rp__kvalg_kind kind, size_t dn,
+                    key_view *v, const rp__kvalg **a, const char **reason)
+{
+    int rc = view_of(h, ref, v, reason);
+
+    if (rc != 0)
+        return rc;
+    *a = alg_check(v->ec, v->curve, alg, kind, dn, &rc, reason);
+    if (*a == NULL) {
+        EVP_PKEY_free(v->pkey);
+        v->pkey = NULL;
     }
-    if (a == NULL) {
-        for (size_t i = 0; i < sizeof(other_algs) / sizeof(other_algs[0]); i++) {
-            if (strcmp(other_algs[i], alg) == 0) {
-                set_reason(reason, R_KEYTYPE);
-                return NULL;
-            }
-        }
-        set_reason(reason, R_UNKNOWN_ALG);
-        return NULL;
-    }
-    if (a->ec != ec || (a->curve >= 0 && a->curve != curve)) {
-        set_reason(reason, R_KEYTYPE);
-        return NULL;
-    }
-    if (a->kind != kind) {
-        set_reason(reason, kind == K_ENC ? R_NOT_ENC : R_NOT_SIG);
-        return NULL;
-    }
-    *rc = 0;
-    return a;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the handle */
@@ -737,62 +462,36 @@ int rp_kvhsm_open(const char *module, const char *token, const char *pin, rp_kvh
                   size_t errlen)
 {
     rp_kvhsm *h = NULL;
-    CK_FUNCTION_LIST_PTR f;
-    CK_SLOT_ID slot = 0;
-    CK_RV rv;
     int rc;
 
     if (module == NULL || module[0] == '\0' || token == NULL || token[0] == '\0' || pin == NULL ||
         pin[0] == '\0' || out == NULL) {
-        seterr(err, errlen, "the HSM key store needs a PKCS#11 module, a token label and a PIN");
+        rp__p11_seterr(err, errlen,
+                       "the HSM key store needs a PKCS#11 module, a token label and a PIN");
         return RP_EINVAL;
     }
     h = rp_calloc(1, sizeof(*h));
     if (h == NULL) {
-        seterr(err, errlen, "out of memory");
+        rp__p11_seterr(err, errlen, "out of memory");
         return RP_ENOMEM;
     }
     if (pthread_mutex_init(&h->mu, NULL) != 0) {
         rp_free(h);
-        seterr(err, errlen, "out of memory");
+        rp__p11_seterr(err, errlen, "out of memory");
         return RP_ENOMEM;
     }
     h->cache = rp_calloc(RP_KVHSM_CACHE_MAX, sizeof(*h->cache));
     if (h->cache == NULL) {
-        seterr(err, errlen, "out of memory");
+        rp__p11_seterr(err, errlen, "out of memory");
         rc = RP_ENOMEM;
         goto fail;
     }
-    rc = module_get(module, &h->mod, err, errlen);
+    rc = rp__p11_module_get(module, &h->mod, err, errlen);
+    if (rc == 0)
+        rc = rp__p11_session_open(h->mod, token, pin, &h->sess, err, errlen);
     if (rc != 0)
         goto fail;
-    f = h->mod->f;
-    rc = find_slot(f, token, &slot, err, errlen);
-    if (rc != 0)
-        goto fail;
-    rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h->sess);
-    if (rv != CKR_OK) {
-        seterr(err, errlen, "C_OpenSession failed (CKR 0x%lx)", (unsigned long)rv);
-        rc = RP_EIO;
-        goto fail;
-    }
     h->has_sess = 1;
-    rv = f->C_Login(h->sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE) {
-        seterr(err, errlen, "wrong PIN for PKCS#11 token \"%s\"", token);
-        rc = RP_ECRYPTO;
-        goto fail;
-    }
-    if (rv == CKR_PIN_LOCKED) {
-        seterr(err, errlen, "the user PIN of PKCS#11 token \"%s\" is locked", token);
-        rc = RP_EPERM;
-        goto fail;
-    }
-    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-        seterr(err, errlen, "C_Login failed (CKR 0x%lx)", (unsigned long)rv);
-        rc = RP_EIO;
-        goto fail;
-    }
     *out = h;
     return 0;
 fail:
@@ -808,8 +507,8 @@ void rp_kvhsm_close(rp_kvhsm *h)
         for (size_t i = 0; i < RP_KVHSM_CACHE_MAX; i++)
             entry_clear(&h->cache[i]);
     if (h->has_sess)
-        (void)h->mod->f->C_CloseSession(h->sess);
-    module_put(h->mod);
+        (void)rp__p11_functions(h->mod)->C_CloseSession(h->sess);
+    rp__p11_module_put(h->mod);
     rp_free(h->cache);
     pthread_mutex_destroy(&h->mu);
     rp_free(h);
@@ -817,30 +516,84 @@ void rp_kvhsm_close(rp_kvhsm *h)
 
 /* ---------------------------------------------------------------- creating keys */
 
-static int label_ok(const char *label)
+/* 0, or RP_EINVAL with a reason for a label that is NULL, empty or too long. */
+static int label_check(const char *label, const char **reason)
 {
     size_t n = label == NULL ? 0 : strlen(label);
 
-    return n > 0 && n <= RP_KVHSM_LABEL_MAX;
+    if (n > 0 && n <= RP_KVHSM_LABEL_MAX)
+        return 0;
+    set_reason(reason, R_LABEL);
+    return RP_EINVAL;
 }
 
-/* The status of a failed C_GenerateKeyPair / C_CreateObject. */
-static int create_rc(CK_RV rv, int ec, const char **reason)
+/* The kvalg index of curve crv in *c, or RP_EUNSUPPORTED with a reason. */
+static int curve_check(const char *crv, int *c, const char **reason)
+{
+    *c = rp__kvalg_curve_by_crv(crv);
+    if (*c >= 0)
+        return 0;
+    set_reason(reason, RP_KVR_CURVE);
+    return RP_EUNSUPPORTED;
+}
+
+static const CK_BBOOL ck_yes = CK_TRUE, ck_no = CK_FALSE;
+
+/*
+ * Appends to t[n..] what every key object of ours carries: on the token, private, label and
+ * id; the private half sensitive, never extractable, able to sign, never to unwrap or derive;
+ * the public half able to verify, never to wrap. The new count. The token only reads the
+ * values (templates are input), so the shared constants are safe to point at.
+ */
+static CK_ULONG common_attrs(CK_ATTRIBUTE *t, CK_ULONG n, int priv, const char *label,
+                             unsigned char id[ID_LEN])
+{
+    void *yes = (void *)&ck_yes, *no = (void *)&ck_no;
+
+    t[n++] = (CK_ATTRIBUTE){CKA_TOKEN, yes, sizeof(ck_yes)};
+    t[n++] = (CK_ATTRIBUTE){CKA_PRIVATE, yes, sizeof(ck_yes)};
+    if (priv) {
+        t[n++] = (CK_ATTRIBUTE){CKA_SENSITIVE, yes, sizeof(ck_yes)};
+        t[n++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, no, sizeof(ck_no)};
+        t[n++] = (CK_ATTRIBUTE){CKA_SIGN, yes, sizeof(ck_yes)};
+        t[n++] = (CK_ATTRIBUTE){CKA_UNWRAP, no, sizeof(ck_no)};
+        t[n++] = (CK_ATTRIBUTE){CKA_DERIVE, no, sizeof(ck_no)};
+    } else {
+        t[n++] = (CK_ATTRIBUTE){CKA_VERIFY, yes, sizeof(ck_yes)};
+        t[n++] = (CK_ATTRIBUTE){CKA_WRAP, no, sizeof(ck_no)};
+    }
+    t[n++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
+    t[n++] = (CK_ATTRIBUTE){CKA_ID, id, ID_LEN};
+    return n;
+}
+
+/* The status of a failure of the host or the token (not the key or the input), else 0. */
+static int rv_host_rc(CK_RV rv, const char **reason)
 {
     if (rv == CKR_HOST_MEMORY) {
-        set_reason(reason, R_NOMEM);
+        set_reason(reason, RP_KVR_NOMEM);
         return RP_ENOMEM;
     }
     if (rv_is_io(rv)) {
         set_reason(reason, R_HSM);
         return RP_EIO;
     }
+    return 0;
+}
+
+/* The status of a failed C_GenerateKeyPair / C_CreateObject. */
+static int create_rc(CK_RV rv, int ec, const char **reason)
+{
+    int rc = rv_host_rc(rv, reason);
+
+    if (rc != 0)
+        return rc;
     if (ec && (rv == CKR_CURVE_NOT_SUPPORTED || rv == CKR_DOMAIN_PARAMS_INVALID ||
                rv == CKR_MECHANISM_INVALID)) {
         set_reason(reason, R_HSM_CURVE);
         return RP_EUNSUPPORTED;
     }
-    set_reason(reason, R_CRYPTO);
+    set_reason(reason, RP_KVR_CRYPTO);
     return RP_ECRYPTO;
 }
 
@@ -849,7 +602,6 @@ static int generate(rp_kvhsm *h, CK_MECHANISM_TYPE mech, int ec, const CK_ATTRIB
                     CK_ULONG npubx, const CK_ATTRIBUTE *privx, CK_ULONG nprivx, const char *label,
                     char ref[RP_KVHSM_REF_MAX], const char **reason)
 {
-    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     unsigned char id[ID_LEN];
     CK_MECHANISM m = {mech, NULL, 0};
     CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
@@ -860,30 +612,18 @@ static int generate(rp_kvhsm *h, CK_MECHANISM_TYPE mech, int ec, const CK_ATTRIB
 
     rc = rp_random_bytes(id, sizeof(id));
     if (rc != 0) {
-        set_reason(reason, R_CRYPTO);
+        set_reason(reason, RP_KVR_CRYPTO);
         return rc;
     }
-    pubt[np++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof(yes)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_ID, id, sizeof(id)};
+    np = common_attrs(pubt, np, 0, label, id);
     for (CK_ULONG i = 0; i < npubx; i++)
         pubt[np++] = pubx[i];
-    privt[nq++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, sizeof(no)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_ID, id, sizeof(id)};
+    nq = common_attrs(privt, nq, 1, label, id);
     for (CK_ULONG i = 0; i < nprivx; i++)
         privt[nq++] = privx[i];
     pthread_mutex_lock(&h->mu);
-    rv = h->mod->f->C_GenerateKeyPair(h->sess, &m, pubt, np, privt, nq, &pub, &priv);
+    rv =
+        rp__p11_functions(h->mod)->C_GenerateKeyPair(h->sess, &m, pubt, np, privt, nq, &pub, &priv);
     pthread_mutex_unlock(&h->mu);
     if (rv != CKR_OK)
         return create_rc(rv, ec, reason);
@@ -900,23 +640,11 @@ int rp_kvhsm_generate_rsa(rp_kvhsm *h, int bits, uint64_t e, const char *label,
     size_t elen = 0;
 
     if (h == NULL || ref == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    if (!label_ok(label)) {
-        set_reason(reason, R_LABEL);
+    if (label_check(label, reason) != 0 || rp__kvalg_rsa_params(bits, &e, reason) != 0)
         return RP_EINVAL;
-    }
-    if (bits != 2048 && bits != 3072 && bits != 4096) {
-        set_reason(reason, R_BITS);
-        return RP_EINVAL;
-    }
-    if (e == 0)
-        e = RP_KVKEY_RSA_E_DEFAULT;
-    if (e < 3 || e > RP_KVKEY_RSA_E_MAX || (e & 1) == 0) {
-        set_reason(reason, R_EXP);
-        return RP_EINVAL;
-    }
     for (int shift = 24; shift >= 0; shift -= 8)
         if ((e >> shift) != 0 || elen > 0)
             ebytes[elen++] = (unsigned char)(e >> shift);
@@ -933,36 +661,24 @@ int rp_kvhsm_generate_rsa(rp_kvhsm *h, int bits, uint64_t e, const char *label,
     }
 }
 
-static int curve_index(const char *crv)
-{
-    for (size_t i = 0; crv != NULL && i < NCURVES; i++)
-        if (strcmp(curves[i].crv, crv) == 0)
-            return (int)i;
-    return -1;
-}
-
 int rp_kvhsm_generate_ec(rp_kvhsm *h, const char *crv, const char *label,
                          char ref[RP_KVHSM_REF_MAX], const char **reason)
 {
     CK_BBOOL no = CK_FALSE;
-    int c;
+    int c = -1, rc;
 
     if (h == NULL || ref == NULL || crv == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    if (!label_ok(label)) {
-        set_reason(reason, R_LABEL);
-        return RP_EINVAL;
-    }
-    c = curve_index(crv);
-    if (c < 0) {
-        set_reason(reason, R_CURVE);
-        return RP_EUNSUPPORTED;
-    }
+    rc = label_check(label, reason);
+    if (rc == 0)
+        rc = curve_check(crv, &c, reason);
+    if (rc != 0)
+        return rc;
     {
         CK_ATTRIBUTE pubx[] = {
-            {CKA_EC_PARAMS, (void *)curves[c].oid, curves[c].oidlen},
+            {CKA_EC_PARAMS, (void *)rp__kvalg_curve_at(c)->oid, rp__kvalg_curve_at(c)->oidlen},
             {CKA_DERIVE, &no, sizeof(no)},
         };
         CK_ATTRIBUTE privx[] = {
@@ -996,7 +712,7 @@ static int bn_bytes(const EVP_PKEY *pk, const char *name, unsigned char *buf, si
 static CK_RV create_pair(rp_kvhsm *h, CK_ATTRIBUTE *privt, CK_ULONG nq, CK_ATTRIBUTE *pubt,
                          CK_ULONG np)
 {
-    CK_FUNCTION_LIST_PTR f = h->mod->f;
+    CK_FUNCTION_LIST_PTR f = rp__p11_functions(h->mod);
     CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
     CK_RV rv;
 
@@ -1039,34 +755,31 @@ int rp_kvhsm_import(rp_kvhsm *h, const struct rp_kvkey *k, const char *label,
     CK_RV rv;
 
     if (h == NULL || k == NULL || ref == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    if (!label_ok(label)) {
-        set_reason(reason, R_LABEL);
-        return RP_EINVAL;
-    }
+    rc = label_check(label, reason);
+    if (rc != 0)
+        return rc;
     ec = rp_kvkey_type_of(k) == RP_KVKEY_EC;
     if (ec) {
-        c = curve_index(rp_kvkey_crv(k));
-        if (c < 0) {
-            set_reason(reason, R_CURVE);
-            return RP_EUNSUPPORTED;
-        }
-        w = curves[c].width;
+        rc = curve_check(rp_kvkey_crv(k), &c, reason);
+        if (rc != 0)
+            return rc;
+        w = rp__kvalg_curve_at(c)->width;
     }
     rc = rp_random_bytes(id, sizeof(id));
     if (rc != 0) {
-        set_reason(reason, R_CRYPTO);
+        set_reason(reason, RP_KVR_CRYPTO);
         return rc;
     }
     rc = rp_kvkey_to_der(k, &der, &dern);
     if (rc != 0) {
-        set_reason(reason, rc == RP_ENOMEM ? R_NOMEM : R_CRYPTO);
+        set_reason(reason, rc == RP_ENOMEM ? RP_KVR_NOMEM : RP_KVR_CRYPTO);
         return rc;
     }
     rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
+    set_reason(reason, RP_KVR_CRYPTO);
     p = der;
     if (dern > (size_t)RP_KVKEY_MAX_DER ||
         (pk = d2i_AutoPrivateKey(NULL, &p, (long)dern)) == NULL ||
@@ -1075,25 +788,12 @@ int rp_kvhsm_import(rp_kvhsm *h, const struct rp_kvkey *k, const char *label,
     kt = ec ? CKK_EC : CKK_RSA;
     privt[nq++] = (CK_ATTRIBUTE){CKA_CLASS, &cpriv, sizeof(cpriv)};
     privt[nq++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof(kt)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_SENSITIVE, &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
+    nq = common_attrs(privt, nq, 1, label, id);
     privt[nq++] = (CK_ATTRIBUTE){CKA_DECRYPT, ec ? &no : &yes, sizeof(yes)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_UNWRAP, &no, sizeof(no)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_DERIVE, &no, sizeof(no)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
-    privt[nq++] = (CK_ATTRIBUTE){CKA_ID, id, sizeof(id)};
     pubt[np++] = (CK_ATTRIBUTE){CKA_CLASS, &cpub, sizeof(cpub)};
     pubt[np++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof(kt)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_PRIVATE, &yes, sizeof(yes)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_VERIFY, &yes, sizeof(yes)};
+    np = common_attrs(pubt, np, 0, label, id);
     pubt[np++] = (CK_ATTRIBUTE){CKA_ENCRYPT, ec ? &no : &yes, sizeof(yes)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_WRAP, &no, sizeof(no)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, strlen(label)};
-    pubt[np++] = (CK_ATTRIBUTE){CKA_ID, id, sizeof(id)};
     if (!ec) {
         for (size_t i = 0; i < 8; i++) {
             if (bn_bytes(pk, rsa_names[i], comp[i], RSA_MAX_BYTES, 0, &clen[i]) != 0)
@@ -1108,9 +808,11 @@ int rp_kvhsm_import(rp_kvhsm *h, const struct rp_kvkey *k, const char *label,
             bn_bytes(pk, OSSL_PKEY_PARAM_EC_PUB_Y, point + 1 + w, w, w, &yl) != 0)
             goto out;
         point[0] = 0x04;
-        privt[nq++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)curves[c].oid, curves[c].oidlen};
+        privt[nq++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)rp__kvalg_curve_at(c)->oid,
+                                     rp__kvalg_curve_at(c)->oidlen};
         privt[nq++] = (CK_ATTRIBUTE){CKA_VALUE, comp[0], clen[0]};
-        pubt[np++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)curves[c].oid, curves[c].oidlen};
+        pubt[np++] = (CK_ATTRIBUTE){CKA_EC_PARAMS, (void *)rp__kvalg_curve_at(c)->oid,
+                                    rp__kvalg_curve_at(c)->oidlen};
         pubt[np++] =
             (CK_ATTRIBUTE){CKA_EC_POINT, wrapped, ec_point_wrap(point, 1 + 2 * w, wrapped)};
     }
@@ -1151,7 +853,7 @@ int rp_kvhsm_destroy(rp_kvhsm *h, const char *ref)
             break;
         }
         for (CK_ULONG i = 0; i < n; i++) {
-            rv = h->mod->f->C_DestroyObject(h->sess, objs[i]);
+            rv = rp__p11_functions(h->mod)->C_DestroyObject(h->sess, objs[i]);
             if (rv != CKR_OK && !rv_is_gone(rv)) {
                 rc = RP_EIO;
                 break;
@@ -1167,36 +869,10 @@ int rp_kvhsm_destroy(rp_kvhsm *h, const char *ref)
 
 /* ---------------------------------------------------------------- describing */
 
-/* Unpadded base64url of the big-endian bytes of parameter param (width 0: minimal) into obj. */
-static int put_param(json_t *obj, const char *name, const EVP_PKEY *pkey, const char *param,
-                     int width)
-{
-    unsigned char bytes[RSA_MAX_BYTES];
-    char text[RSA_MAX_BYTES / 3 * 4 + 8];
-    BIGNUM *bn = NULL;
-    int len, rc = RP_ECRYPTO;
-
-    if (EVP_PKEY_get_bn_param(pkey, param, &bn) != 1)
-        goto out;
-    if (width > 0)
-        len = BN_bn2binpad(bn, bytes, width);
-    else if (BN_num_bytes(bn) <= (int)sizeof(bytes))
-        len = BN_bn2bin(bn, bytes);
-    else
-        len = -1;
-    if (len <= 0 || rp_b64url_encode(bytes, (size_t)len, text, sizeof(text)) != 0)
-        goto out;
-    rc = json_object_set_new(obj, name, json_string(text)) == 0 ? 0 : RP_ENOMEM;
-out:
-    BN_free(bn);
-    return rc;
-}
-
 int rp_kvhsm_public_jwk(rp_kvhsm *h, const char *ref, const char *kid, const char *kty,
                         unsigned ops, json_t **out)
 {
     key_view v = {0};
-    json_t *j = NULL, *a = NULL;
     int rc;
 
     if (h == NULL || kid == NULL || kid[0] == '\0' || kty == NULL || out == NULL)
@@ -1204,37 +880,8 @@ int rp_kvhsm_public_jwk(rp_kvhsm *h, const char *ref, const char *kid, const cha
     rc = view_of(h, ref, &v, NULL);
     if (rc != 0)
         return rc;
-    rc = RP_EINVAL;
-    if (!v.ec ? strcmp(kty, "RSA") != 0 && strcmp(kty, "RSA-HSM") != 0
-              : strcmp(kty, "EC") != 0 && strcmp(kty, "EC-HSM") != 0)
-        goto out;
-    rc = RP_ENOMEM;
-    j = json_object();
-    a = rp_kvkey_ops_json(ops);
-    if (j == NULL || a == NULL || json_object_set_new(j, "kid", json_string(kid)) != 0 ||
-        json_object_set_new(j, "kty", json_string(kty)) != 0 ||
-        json_object_set(j, "key_ops", a) != 0)
-        goto out;
-    if (!v.ec) {
-        rc = put_param(j, "n", v.pkey, OSSL_PKEY_PARAM_RSA_N, 0);
-        if (rc == 0)
-            rc = put_param(j, "e", v.pkey, OSSL_PKEY_PARAM_RSA_E, 0);
-    } else {
-        rc = json_object_set_new(j, "crv", json_string(curves[v.curve].crv)) == 0 ? 0 : RP_ENOMEM;
-        if (rc == 0)
-            rc = put_param(j, "x", v.pkey, OSSL_PKEY_PARAM_EC_PUB_X, (int)v.size);
-        if (rc == 0)
-            rc = put_param(j, "y", v.pkey, OSSL_PKEY_PARAM_EC_PUB_Y, (int)v.size);
-    }
-    if (rc != 0)
-        goto out;
-    *out = j;
-    j = NULL;
-out:
-    json_decref(a);
-    json_decref(j);
+    rc = rp__kvalg_public_jwk(v.pkey, v.ec, v.curve, v.size, kid, kty, ops, out);
     EVP_PKEY_free(v.pkey);
-    ERR_clear_error();
     return rc;
 }
 
@@ -1253,159 +900,48 @@ int rp_kvhsm_describe(rp_kvhsm *h, const char *ref, int *is_ec, int *bits, const
     if (bits != NULL)
         *bits = v.bits;
     if (crv != NULL)
-        *crv = v.ec ? curves[v.curve].crv : NULL;
+        *crv = v.ec ? rp__kvalg_curve_at(v.curve)->crv : NULL;
     EVP_PKEY_free(v.pkey);
     return 0;
 }
 
 /* ---------------------------------------------------------------- public operations */
 
-/* A fresh context for pkey, initialised by init; NULL on failure. */
-static EVP_PKEY_CTX *op_ctx(EVP_PKEY *pkey, int (*init)(EVP_PKEY_CTX *))
-{
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-
-    if (ctx != NULL && init(ctx) <= 0) {
-        EVP_PKEY_CTX_free(ctx);
-        ctx = NULL;
-    }
-    return ctx;
-}
-
-static int set_enc_padding(EVP_PKEY_CTX *ctx, const alg_info *a)
-{
-    if (a->pad == P_PKCS1)
-        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING);
-    if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx, a->md, NULL) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, a->md, NULL) <= 0)
-        return 0;
-    return 1;
-}
-
-static int set_sig_params(EVP_PKEY_CTX *ctx, const alg_info *a)
-{
-    if (EVP_PKEY_CTX_set_signature_md(ctx, EVP_get_digestbyname(a->md)) <= 0)
-        return 0;
-    if (a->pad == P_PKCS1)
-        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING);
-    if (a->pad == P_PSS)
-        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-               EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, a->md, NULL) > 0 &&
-               EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) > 0;
-    return 1;
-}
-
 static int do_encrypt(rp_kvhsm *h, const char *ref, const char *alg, const unsigned char *in,
                       size_t n, unsigned char *out, size_t cap, size_t *outlen, const char **reason)
 {
-    const alg_info *a;
+    const rp__kvalg *a = NULL;
     key_view v = {0};
-    EVP_PKEY_CTX *ctx = NULL;
-    size_t len, overhead;
     int rc;
 
     if (h == NULL || alg == NULL || (in == NULL && n > 0) || out == NULL || outlen == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    rc = view_of(h, ref, &v, reason);
+    rc = view_alg(h, ref, alg, RP__KVALG_ENC, 0, &v, &a, reason);
     if (rc != 0)
         return rc;
-    a = alg_for(v.ec, v.curve, alg, K_ENC, &rc, reason);
-    if (a == NULL)
-        goto out;
-    rc = RP_EINVAL;
-    if (cap < v.size) {
-        set_reason(reason, R_OUTCAP);
-        goto out;
-    }
-    overhead = a->pad == P_PKCS1 ? 11 : 2 * a->dlen + 2;
-    if (n > v.size - overhead) {
-        set_reason(reason, R_PT_LEN);
-        goto out;
-    }
-    rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(v.pkey, EVP_PKEY_encrypt_init);
-    len = cap;
-    if (ctx == NULL || set_enc_padding(ctx, a) <= 0 ||
-        EVP_PKEY_encrypt(ctx, out, &len, n > 0 ? in : (const unsigned char *)"", n) <= 0 ||
-        len != v.size)
-        goto out;
-    *outlen = len;
-    rc = 0;
-out:
-    EVP_PKEY_CTX_free(ctx);
+    rc = rp__kvalg_encrypt(v.pkey, v.size, a, in, n, out, cap, outlen, reason);
     EVP_PKEY_free(v.pkey);
-    ERR_clear_error();
     return rc;
 }
 
 int rp_kvhsm_verify(rp_kvhsm *h, const char *ref, const char *alg, const unsigned char *digest,
                     size_t dn, const unsigned char *sig, size_t sn, int *valid, const char **reason)
 {
-    const alg_info *a;
+    const rp__kvalg *a = NULL;
     key_view v = {0};
-    EVP_PKEY_CTX *ctx = NULL;
-    ECDSA_SIG *es = NULL;
-    BIGNUM *r = NULL, *s = NULL;
-    unsigned char *der = NULL;
-    int derlen, rc, ok = 0;
+    int rc;
 
     if (h == NULL || alg == NULL || digest == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    rc = view_of(h, ref, &v, reason);
+    rc = view_alg(h, ref, alg, RP__KVALG_SIG, dn, &v, &a, reason);
     if (rc != 0)
         return rc;
-    a = alg_for(v.ec, v.curve, alg, K_SIG, &rc, reason);
-    if (a == NULL)
-        goto out;
-    rc = RP_EINVAL;
-    if (dn != a->dlen) {
-        set_reason(reason, R_DIGEST_LEN);
-        goto out;
-    }
-    if (valid == NULL || (sig == NULL && sn > 0)) {
-        set_reason(reason, R_ARG);
-        goto out;
-    }
-    rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(v.pkey, EVP_PKEY_verify_init);
-    if (ctx == NULL || set_sig_params(ctx, a) <= 0)
-        goto out;
-    if (!v.ec) {
-        ok = sn == v.size && EVP_PKEY_verify(ctx, sig, sn, digest, dn) == 1;
-    } else if (sn == 2 * v.size) {
-        es = ECDSA_SIG_new();
-        r = BN_bin2bn(sig, (int)v.size, NULL);
-        s = BN_bin2bn(sig + v.size, (int)v.size, NULL);
-        if (es == NULL || r == NULL || s == NULL) {
-            rc = RP_ENOMEM;
-            set_reason(reason, R_NOMEM);
-            goto out;
-        }
-        if (ECDSA_SIG_set0(es, r, s) != 1)
-            goto out;
-        r = s = NULL;
-        derlen = i2d_ECDSA_SIG(es, &der);
-        if (derlen <= 0)
-            goto out;
-        ok = EVP_PKEY_verify(ctx, der, (size_t)derlen, digest, dn) == 1;
-    }
-    *valid = ok;
-    rc = 0;
-out:
-    OPENSSL_free(der);
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    EVP_PKEY_CTX_free(ctx);
+    rc = rp__kvalg_verify(v.pkey, v.ec, v.size, a, digest, dn, sig, sn, valid, reason);
     EVP_PKEY_free(v.pkey);
-    ERR_clear_error();
     return rc;
 }
 
@@ -1419,7 +955,7 @@ static CK_RV p11_single(rp_kvhsm *h, int sign, CK_MECHANISM *m, CK_OBJECT_HANDLE
                         const unsigned char *in, size_t n, unsigned char *out, size_t cap,
                         size_t *outlen, int *at_init)
 {
-    CK_FUNCTION_LIST_PTR f = h->mod->f;
+    CK_FUNCTION_LIST_PTR f = rp__p11_functions(h->mod);
     CK_ULONG len = cap;
     CK_RV rv;
 
@@ -1447,7 +983,7 @@ static CK_RV p11_single(rp_kvhsm *h, int sign, CK_MECHANISM *m, CK_OBJECT_HANDLE
  * RSA-OAEP decryption as the raw RSA operation in the token and OpenSSL's constant-time OAEP
  * decoding here (for tokens without OAEP-SHA-256). buf receives the message.
  */
-static CK_RV oaep_raw(rp_kvhsm *h, const key_entry *e, const alg_info *a, const unsigned char *in,
+static CK_RV oaep_raw(rp_kvhsm *h, const key_entry *e, const rp__kvalg *a, const unsigned char *in,
                       size_t n, unsigned char *buf, size_t *len, int *bad)
 {
     CK_MECHANISM m = {CKM_RSA_X_509, NULL, 0};
@@ -1487,19 +1023,16 @@ out:
 /* The status of a failed private operation. */
 static int op_rc(CK_RV rv, int decrypt, const char **reason)
 {
+    int rc;
+
     if (rv_is_gone(rv)) {
         set_reason(reason, R_NOKEY);
         return RP_ENOENT;
     }
-    if (rv == CKR_HOST_MEMORY) {
-        set_reason(reason, R_NOMEM);
-        return RP_ENOMEM;
-    }
-    if (rv_is_io(rv)) {
-        set_reason(reason, R_HSM);
-        return RP_EIO;
-    }
-    set_reason(reason, decrypt ? R_DECRYPT : R_CRYPTO);
+    rc = rv_host_rc(rv, reason);
+    if (rc != 0)
+        return rc;
+    set_reason(reason, decrypt ? RP_KVR_DECRYPT : RP_KVR_CRYPTO);
     return RP_ECRYPTO;
 }
 
@@ -1508,7 +1041,7 @@ static int op_rc(CK_RV rv, int decrypt, const char **reason)
  * (RSA_MAX_BYTES) receives the plaintext. CKR_OK with *len, *bad = 1 for an undecodable OAEP
  * block, or the token's status.
  */
-static CK_RV decrypt_locked(rp_kvhsm *h, const key_entry *e, const alg_info *a,
+static CK_RV decrypt_locked(rp_kvhsm *h, const key_entry *e, const rp__kvalg *a,
                             const unsigned char *in, size_t n, unsigned char *buf, size_t *len,
                             int *bad)
 {
@@ -1534,58 +1067,109 @@ static CK_RV decrypt_locked(rp_kvhsm *h, const key_entry *e, const alg_info *a,
     return rv;
 }
 
-static int do_decrypt(rp_kvhsm *h, const char *ref, const char *alg, const unsigned char *in,
-                      size_t n, unsigned char *out, size_t cap, size_t *outlen, const char **reason)
+/* Signs with e's private key (caller holds h->mu and has checked alg and lengths). */
+static CK_RV sign_locked(rp_kvhsm *h, const key_entry *e, const rp__kvalg *a,
+                         const unsigned char *digest, size_t n, unsigned char *buf, size_t *len)
 {
-    const alg_info *a;
+    CK_RSA_PKCS_PSS_PARAMS pss;
+    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    unsigned char di[RP_KVALG_DI_LEN + 64];
+    const unsigned char *in = digest;
+    int at_init;
+
+    if (a->pad == RP__KVALG_PKCS1) {
+        memcpy(di, a->prefix, RP_KVALG_DI_LEN);
+        memcpy(di + RP_KVALG_DI_LEN, digest, n);
+        in = di;
+        n += RP_KVALG_DI_LEN;
+        m.mechanism = CKM_RSA_PKCS;
+    } else if (a->pad == RP__KVALG_PSS) {
+        memset(&pss, 0, sizeof(pss));
+        pss.hashAlg = a->hash;
+        pss.mgf = a->mgf;
+        pss.sLen = a->dlen;
+        m.mechanism = CKM_RSA_PKCS_PSS;
+        m.pParameter = &pss;
+        m.ulParameterLen = sizeof(pss);
+    }
+    return p11_single(h, 1, &m, e->priv, in, n, buf, RSA_MAX_BYTES, len, &at_init);
+}
+
+/* decrypt's checks of e, a and the lengths before the token is asked. 0 or a status. */
+static int decrypt_check(const key_entry *e, const rp__kvalg *a, size_t n, size_t cap,
+                         const char **reason)
+{
+    if (a->pad == RP__KVALG_PKCS1) {
+        set_reason(reason, R_RSA15);
+        return RP_EUNSUPPORTED;
+    }
+    if (cap < e->size) {
+        set_reason(reason, RP_KVR_OUTCAP);
+        return RP_EINVAL;
+    }
+    if (n != e->size) {
+        set_reason(reason, RP_KVR_CT_LEN);
+        return RP_EINVAL;
+    }
+    return 0;
+}
+
+/* sign's check of the output buffer (raw r||s for EC); *need is the signature's length. */
+static int sign_check(const key_entry *e, const unsigned char *out, size_t cap,
+                      const size_t *outlen, size_t *need, const char **reason)
+{
+    *need = e->ec ? 2 * e->size : e->size;
+    if (out == NULL || outlen == NULL || cap < *need) {
+        set_reason(reason, out == NULL || outlen == NULL ? RP_KVR_ARG : RP_KVR_OUTCAP);
+        return RP_EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * A private operation (sign, else decrypt) on ref's key with alg; the caller has checked h,
+ * alg and in. Runs under h->mu; a cached object the token no longer knows (destroyed behind
+ * our back) is looked up once more.
+ */
+static int private_op(rp_kvhsm *h, int sign, const char *ref, const char *alg,
+                      const unsigned char *in, size_t n, unsigned char *out, size_t cap,
+                      size_t *outlen, const char **reason)
+{
+    const rp__kvalg *a;
     unsigned char id[ID_LEN], buf[RSA_MAX_BYTES];
     key_entry *e = NULL;
-    size_t len = 0;
+    size_t len = 0, need = 0;
     int rc, bad = 0;
     CK_RV rv = CKR_OK;
 
-    if (h == NULL || alg == NULL || in == NULL || out == NULL || outlen == NULL) {
-        set_reason(reason, R_ARG);
-        return RP_EINVAL;
-    }
-    if (ref_parse(ref, id) != 0) {
-        set_reason(reason, R_REF);
-        return RP_EINVAL;
-    }
+    rc = ref_id(ref, id, reason);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&h->mu);
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = lookup(h, id, &e, reason);
         if (rc != 0)
             goto out;
-        a = alg_for(e->ec, e->curve, alg, K_ENC, &rc, reason);
+        a = alg_check(e->ec, e->curve, alg, sign ? RP__KVALG_SIG : RP__KVALG_ENC, n, &rc, reason);
         if (a == NULL)
             goto out;
-        rc = RP_EINVAL;
-        if (a->pad == P_PKCS1) {
-            rc = RP_EUNSUPPORTED;
-            set_reason(reason, R_RSA15);
+        rc = sign ? sign_check(e, out, cap, outlen, &need, reason)
+                  : decrypt_check(e, a, n, cap, reason);
+        if (rc != 0)
             goto out;
-        }
-        if (cap < e->size) {
-            set_reason(reason, R_OUTCAP);
-            goto out;
-        }
-        if (n != e->size) {
-            set_reason(reason, R_CT_LEN);
-            goto out;
-        }
-        rv = decrypt_locked(h, e, a, in, n, buf, &len, &bad);
+        rv = sign ? sign_locked(h, e, a, in, n, buf, &len)
+                  : decrypt_locked(h, e, a, in, n, buf, &len, &bad);
         if (!rv_is_gone(rv))
             break;
-        cache_drop(h, id); /* destroyed behind our back: look it up again */
+        cache_drop(h, id);
     }
     if (rv != CKR_OK) {
-        rc = op_rc(rv, 1, reason);
+        rc = op_rc(rv, !sign, reason);
         goto out;
     }
-    if (bad || len > e->size) {
+    if (sign ? len != need : bad || len > e->size) {
         rc = RP_ECRYPTO;
-        set_reason(reason, R_DECRYPT);
+        set_reason(reason, sign ? RP_KVR_CRYPTO : RP_KVR_DECRYPT);
         goto out;
     }
     memcpy(out, buf, len);
@@ -1596,6 +1180,16 @@ out:
     OPENSSL_cleanse(buf, sizeof(buf));
     ERR_clear_error();
     return rc;
+}
+
+static int do_decrypt(rp_kvhsm *h, const char *ref, const char *alg, const unsigned char *in,
+                      size_t n, unsigned char *out, size_t cap, size_t *outlen, const char **reason)
+{
+    if (h == NULL || alg == NULL || in == NULL || out == NULL || outlen == NULL) {
+        set_reason(reason, RP_KVR_ARG);
+        return RP_EINVAL;
+    }
+    return private_op(h, 0, ref, alg, in, n, out, cap, outlen, reason);
 }
 
 int rp_kvhsm_encrypt(rp_kvhsm *h, const char *ref, const char *alg, const unsigned char *in,
@@ -1623,89 +1217,12 @@ int rp_kvhsm_unwrap_key(rp_kvhsm *h, const char *ref, const char *alg, const uns
     return do_decrypt(h, ref, alg, in, n, out, cap, outlen, reason);
 }
 
-/* Signs with e's private key (caller holds h->mu and has checked alg and lengths). */
-static CK_RV sign_locked(rp_kvhsm *h, const key_entry *e, const alg_info *a,
-                         const unsigned char *digest, size_t n, unsigned char *buf, size_t *len)
-{
-    CK_RSA_PKCS_PSS_PARAMS pss;
-    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
-    unsigned char di[DI_LEN + 64];
-    const unsigned char *in = digest;
-    int at_init;
-
-    if (a->pad == P_PKCS1) {
-        memcpy(di, a->prefix, DI_LEN);
-        memcpy(di + DI_LEN, digest, n);
-        in = di;
-        n += DI_LEN;
-        m.mechanism = CKM_RSA_PKCS;
-    } else if (a->pad == P_PSS) {
-        memset(&pss, 0, sizeof(pss));
-        pss.hashAlg = a->hash;
-        pss.mgf = a->mgf;
-        pss.sLen = a->dlen;
-        m.mechanism = CKM_RSA_PKCS_PSS;
-        m.pParameter = &pss;
-        m.ulParameterLen = sizeof(pss);
-    }
-    return p11_single(h, 1, &m, e->priv, in, n, buf, RSA_MAX_BYTES, len, &at_init);
-}
-
 int rp_kvhsm_sign(rp_kvhsm *h, const char *ref, const char *alg, const unsigned char *digest,
                   size_t n, unsigned char *out, size_t cap, size_t *outlen, const char **reason)
 {
-    const alg_info *a;
-    unsigned char id[ID_LEN], buf[RSA_MAX_BYTES];
-    key_entry *e = NULL;
-    size_t len = 0, need = 0;
-    int rc;
-    CK_RV rv = CKR_OK;
-
     if (h == NULL || alg == NULL || digest == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    if (ref_parse(ref, id) != 0) {
-        set_reason(reason, R_REF);
-        return RP_EINVAL;
-    }
-    pthread_mutex_lock(&h->mu);
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = lookup(h, id, &e, reason);
-        if (rc != 0)
-            goto out;
-        a = alg_for(e->ec, e->curve, alg, K_SIG, &rc, reason);
-        if (a == NULL)
-            goto out;
-        rc = RP_EINVAL;
-        if (n != a->dlen) {
-            set_reason(reason, R_DIGEST_LEN);
-            goto out;
-        }
-        need = e->ec ? 2 * e->size : e->size;
-        if (out == NULL || outlen == NULL || cap < need) {
-            set_reason(reason, out == NULL || outlen == NULL ? R_ARG : R_OUTCAP);
-            goto out;
-        }
-        rv = sign_locked(h, e, a, digest, n, buf, &len);
-        if (!rv_is_gone(rv))
-            break;
-        cache_drop(h, id);
-    }
-    if (rv != CKR_OK) {
-        rc = op_rc(rv, 0, reason);
-        goto out;
-    }
-    if (len != need) {
-        rc = RP_ECRYPTO;
-        set_reason(reason, R_CRYPTO);
-        goto out;
-    }
-    memcpy(out, buf, len);
-    *outlen = len;
-    rc = 0;
-out:
-    pthread_mutex_unlock(&h->mu);
-    ERR_clear_error();
-    return rc;
+    return private_op(h, 1, ref, alg, digest, n, out, cap, outlen, reason);
 }

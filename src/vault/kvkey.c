@@ -2,13 +2,13 @@
  * kvkey.c - Key Vault key material and operations over OpenSSL 3 EVP (see kvkey.h for the
  * contract and the threading model).
  *
- * Layout: a table of curves and a table of algorithms drive everything; each operation looks
- * its algorithm up, checks it against the key, sets up one EVP_PKEY_CTX and runs. RSA1_5
- * decryption is the exception: it runs the raw RSA private operation (no padding) and then
- * removes the padding itself in constant time with implicit rejection, because OpenSSL 3.0's
- * RSA_PKCS1_PADDING decryption returns an error on bad padding (a Bleichenbacher oracle once
- * that error reaches an HTTP status). The scheme is the one of draft-irtf-cfrg-rsa-guidance
- * and OpenSSL 3.2:
+ * Layout: the curve and algorithm tables of kvalg.c (shared with kvhsm.c) drive everything;
+ * each operation looks its algorithm up, checks it against the key, sets up one EVP_PKEY_CTX
+ * and runs. RSA1_5 decryption is the exception: it runs the raw RSA private operation (no
+ * padding) and then removes the padding itself in constant time with implicit rejection,
+ * because OpenSSL 3.0's RSA_PKCS1_PADDING decryption returns an error on bad padding (a
+ * Bleichenbacher oracle once that error reaches an HTTP status). The scheme is the one of
+ * draft-irtf-cfrg-rsa-guidance and OpenSSL 3.2:
  *   KDK = HMAC-SHA256(key = SHA256(I2OSP(d, k)), C)
  *   PRF(label, bits) = concat over i of HMAC-SHA256(KDK, I2OSP(i, 2) || label || I2OSP(bits, 2))
  *   synthetic message = PRF("message", 8k); its length is the last of 128 16-bit candidates
@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/str.h"
+#include "vault/kvalg.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -38,97 +39,14 @@
 #define RSA_MAX_BYTES 512 /* RSA-4096 */
 #define EC_MAX_WIDTH  66  /* P-521 */
 
-static const char R_KEYTYPE[] = "the key type does not support this algorithm";
-static const char R_UNKNOWN_ALG[] = "unknown algorithm";
-static const char R_NOT_ENC[] = "the algorithm is not an encryption algorithm";
-static const char R_NOT_SIG[] = "the algorithm is not a signature algorithm";
-static const char R_DIGEST_LEN[] = "the digest length does not match the algorithm";
-static const char R_CT_LEN[] = "the ciphertext length does not match the key size";
-static const char R_PT_LEN[] = "the plaintext is too long for the key and algorithm";
-static const char R_DECRYPT[] = "decryption failed";
-static const char R_CRYPTO[] = "the cryptographic operation failed";
-static const char R_NOMEM[] = "out of memory";
-static const char R_ARG[] = "invalid argument";
-static const char R_OUTCAP[] = "the output buffer is too small";
-
 struct rp_kvkey {
     EVP_PKEY *pkey;
     atomic_int refs;
     rp_kvkey_type type;
     int bits;
     size_t size;             /* RSA: modulus bytes; EC: coordinate width */
-    int curve;               /* index into curves[], -1 for RSA */
+    int curve;               /* kvalg curve index, -1 for RSA */
     unsigned char dhash[32]; /* RSA: SHA256(I2OSP(d, size)), the implicit-rejection KDK key */
-};
-
-/* ---------------------------------------------------------------- tables */
-
-typedef struct curve_info {
-    const char *crv;   /* Key Vault name */
-    const char *group; /* OpenSSL group name */
-    const char *alias; /* another name OpenSSL may report, or NULL */
-    int bits;
-    size_t width; /* coordinate / scalar bytes */
-} curve_info;
-
-static const curve_info curves[] = {
-    {"P-256", "prime256v1", "P-256", 256, 32},
-    {"P-384", "secp384r1", "P-384", 384, 48},
-    {"P-521", "secp521r1", "P-521", 521, 66},
-    {"P-256K", "secp256k1", NULL, 256, 32},
-};
-#define NCURVES (sizeof(curves) / sizeof(curves[0]))
-
-typedef enum { K_ENC = 1, K_SIG = 2 } alg_kind;
-typedef enum { P_OAEP, P_PKCS1, P_PSS, P_ECDSA } alg_pad;
-
-typedef struct alg_info {
-    const char *name;
-    alg_kind kind;
-    rp_kvkey_type type;
-    alg_pad pad;
-    const char *md; /* OpenSSL digest name */
-    size_t dlen;    /* digest length (signatures) */
-    int curve;      /* ES*: required curve index */
-} alg_info;
-
-static const alg_info algs[] = {
-    {"RSA-OAEP", K_ENC, RP_KVKEY_RSA, P_OAEP, "SHA1", 20, -1},
-    {"RSA-OAEP-256", K_ENC, RP_KVKEY_RSA, P_OAEP, "SHA256", 32, -1},
-    {"RSA1_5", K_ENC, RP_KVKEY_RSA, P_PKCS1, NULL, 0, -1},
-    {"RS256", K_SIG, RP_KVKEY_RSA, P_PKCS1, "SHA256", 32, -1},
-    {"RS384", K_SIG, RP_KVKEY_RSA, P_PKCS1, "SHA384", 48, -1},
-    {"RS512", K_SIG, RP_KVKEY_RSA, P_PKCS1, "SHA512", 64, -1},
-    {"PS256", K_SIG, RP_KVKEY_RSA, P_PSS, "SHA256", 32, -1},
-    {"PS384", K_SIG, RP_KVKEY_RSA, P_PSS, "SHA384", 48, -1},
-    {"PS512", K_SIG, RP_KVKEY_RSA, P_PSS, "SHA512", 64, -1},
-    {"ES256", K_SIG, RP_KVKEY_EC, P_ECDSA, "SHA256", 32, 0},
-    {"ES384", K_SIG, RP_KVKEY_EC, P_ECDSA, "SHA384", 48, 1},
-    {"ES512", K_SIG, RP_KVKEY_EC, P_ECDSA, "SHA512", 64, 2},
-    {"ES256K", K_SIG, RP_KVKEY_EC, P_ECDSA, "SHA256", 32, 3},
-};
-#define NALGS (sizeof(algs) / sizeof(algs[0]))
-
-/* Key Vault algorithms for keys this module never holds (oct): a "wrong key type". */
-static const char *const other_algs[] = {
-    "A128KW",
-    "A192KW",
-    "A256KW",
-    "A128GCM",
-    "A192GCM",
-    "A256GCM",
-    "A128CBC",
-    "A192CBC",
-    "A256CBC",
-    "A128CBCPAD",
-    "A192CBCPAD",
-    "A256CBCPAD",
-    "CKM_AES_KEY_WRAP",
-    "CKM_AES_KEY_WRAP_PAD",
-    "HS256",
-    "HS384",
-    "HS512",
-    "EdDSA",
 };
 
 static void set_reason(const char **reason, const char *r)
@@ -137,42 +55,11 @@ static void set_reason(const char **reason, const char *r)
         *reason = r;
 }
 
-/*
- * Finds alg and checks it against the key and the operation kind. NULL with *rc and *reason set
- * if it does not fit.
- */
-static const alg_info *alg_for(const rp_kvkey *k, const char *alg, alg_kind kind, int *rc,
-                               const char **reason)
+/* rp__kvalg_for for k (kvalg.h). */
+static const rp__kvalg *alg_for(const rp_kvkey *k, const char *alg, rp__kvalg_kind kind, int *rc,
+                                const char **reason)
 {
-    const alg_info *a = NULL;
-
-    *rc = RP_EINVAL;
-    for (size_t i = 0; i < NALGS; i++) {
-        if (strcmp(algs[i].name, alg) == 0) {
-            a = &algs[i];
-            break;
-        }
-    }
-    if (a == NULL) {
-        for (size_t i = 0; i < sizeof(other_algs) / sizeof(other_algs[0]); i++) {
-            if (strcmp(other_algs[i], alg) == 0) {
-                set_reason(reason, R_KEYTYPE);
-                return NULL;
-            }
-        }
-        set_reason(reason, R_UNKNOWN_ALG);
-        return NULL;
-    }
-    if (a->type != k->type || (a->curve >= 0 && a->curve != k->curve)) {
-        set_reason(reason, R_KEYTYPE);
-        return NULL;
-    }
-    if (a->kind != kind) {
-        set_reason(reason, kind == K_ENC ? R_NOT_ENC : R_NOT_SIG);
-        return NULL;
-    }
-    *rc = 0;
-    return a;
+    return rp__kvalg_for(k->type == RP_KVKEY_EC, k->curve, alg, kind, rc, reason);
 }
 
 /* ---------------------------------------------------------------- handles */
@@ -198,7 +85,7 @@ out:
     return rc;
 }
 
-/* Index of pkey's named curve in curves[], or -1. */
+/* kvalg's index of pkey's named curve, or -1. */
 static int curve_of(const EVP_PKEY *pkey)
 {
     char name[64];
@@ -206,12 +93,7 @@ static int curve_of(const EVP_PKEY *pkey)
 
     if (EVP_PKEY_get_group_name(pkey, name, sizeof(name), &nlen) != 1)
         return -1;
-    for (size_t i = 0; i < NCURVES; i++) {
-        if (strcmp(name, curves[i].group) == 0 ||
-            (curves[i].alias != NULL && strcmp(name, curves[i].alias) == 0))
-            return (int)i;
-    }
-    return -1;
+    return rp__kvalg_curve_by_group(name);
 }
 
 /*
@@ -229,7 +111,7 @@ static int key_wrap(EVP_PKEY *pkey, rp_kvkey **out, const char **reason)
     k = rp_calloc(1, sizeof(*k));
     if (k == NULL) {
         rc = RP_ENOMEM;
-        set_reason(reason, R_NOMEM);
+        set_reason(reason, RP_KVR_NOMEM);
         goto out;
     }
     k->bits = EVP_PKEY_get_bits(pkey);
@@ -241,7 +123,7 @@ static int key_wrap(EVP_PKEY *pkey, rp_kvkey **out, const char **reason)
         k->curve = -1;
         k->size = (size_t)EVP_PKEY_get_size(k->pkey);
         if (k->bits != 2048 && k->bits != 3072 && k->bits != 4096) {
-            set_reason(reason, "RSA keys must be 2048, 3072 or 4096 bits");
+            set_reason(reason, RP_KVR_BITS);
             goto out;
         }
         if (k->size != (size_t)k->bits / 8) {
@@ -250,7 +132,7 @@ static int key_wrap(EVP_PKEY *pkey, rp_kvkey **out, const char **reason)
         }
         if (EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1 || !BN_is_odd(e) ||
             BN_is_one(e) || BN_num_bits(e) > 32) {
-            set_reason(reason, "the RSA public exponent must be odd and between 3 and 2^32-1");
+            set_reason(reason, RP_KVR_EXP);
             goto out;
         }
         rc = rsa_dhash(k);
@@ -264,7 +146,7 @@ static int key_wrap(EVP_PKEY *pkey, rp_kvkey **out, const char **reason)
         k->curve = curve_of(k->pkey);
         if (k->curve < 0) {
             rc = RP_EUNSUPPORTED;
-            set_reason(reason, "the curve is not supported (P-256, P-384, P-521, P-256K)");
+            set_reason(reason, RP_KVR_CURVE);
             goto out;
         }
         /* explicit curve parameters are refused even when they match a named curve */
@@ -280,8 +162,8 @@ static int key_wrap(EVP_PKEY *pkey, rp_kvkey **out, const char **reason)
             set_reason(reason, "the key has no private part");
             goto out;
         }
-        k->size = curves[k->curve].width;
-        k->bits = curves[k->curve].bits;
+        k->size = rp__kvalg_curve_at(k->curve)->width;
+        k->bits = rp__kvalg_curve_at(k->curve)->bits;
     } else {
         rc = RP_EUNSUPPORTED;
         set_reason(reason, "the key type is not supported");
@@ -329,7 +211,7 @@ int rp_kvkey_bits(const rp_kvkey *k)
 
 const char *rp_kvkey_crv(const rp_kvkey *k)
 {
-    return k->type == RP_KVKEY_EC ? curves[k->curve].crv : NULL;
+    return k->type == RP_KVKEY_EC ? rp__kvalg_curve_at(k->curve)->crv : NULL;
 }
 
 int rp_kvkey_generate_rsa(int bits, uint64_t e, rp_kvkey **out, const char **reason)
@@ -340,21 +222,14 @@ int rp_kvkey_generate_rsa(int bits, uint64_t e, rp_kvkey **out, const char **rea
     int rc = RP_EINVAL;
 
     if (out == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    if (bits != 2048 && bits != 3072 && bits != 4096) {
-        set_reason(reason, "RSA keys must be 2048, 3072 or 4096 bits");
-        return RP_EINVAL;
-    }
-    if (e == 0)
-        e = RP_KVKEY_RSA_E_DEFAULT;
-    if (e < 3 || e > RP_KVKEY_RSA_E_MAX || (e & 1) == 0) {
-        set_reason(reason, "the RSA public exponent must be odd and between 3 and 2^32-1");
-        return RP_EINVAL;
-    }
+    rc = rp__kvalg_rsa_params(bits, &e, reason);
+    if (rc != 0)
+        return rc;
     rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
+    set_reason(reason, RP_KVR_CRYPTO);
     bn = BN_new();
     if (bn == NULL || BN_set_word(bn, (BN_ULONG)e) != 1)
         goto out;
@@ -371,16 +246,6 @@ out:
     return rc;
 }
 
-/* Index of a Key Vault curve name, or -1. */
-static int curve_by_crv(const char *crv)
-{
-    for (size_t i = 0; i < NCURVES; i++) {
-        if (strcmp(crv, curves[i].crv) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
 int rp_kvkey_generate_ec(const char *crv, rp_kvkey **out, const char **reason)
 {
     EVP_PKEY_CTX *ctx = NULL;
@@ -388,18 +253,18 @@ int rp_kvkey_generate_ec(const char *crv, rp_kvkey **out, const char **reason)
     int c, rc = RP_ECRYPTO;
 
     if (crv == NULL || out == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    c = curve_by_crv(crv);
+    c = rp__kvalg_curve_by_crv(crv);
     if (c < 0) {
-        set_reason(reason, "the curve is not supported (P-256, P-384, P-521, P-256K)");
+        set_reason(reason, RP_KVR_CURVE);
         return RP_EUNSUPPORTED;
     }
-    set_reason(reason, R_CRYPTO);
+    set_reason(reason, RP_KVR_CRYPTO);
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
-        EVP_PKEY_CTX_set_group_name(ctx, curves[c].group) <= 0 ||
+        EVP_PKEY_CTX_set_group_name(ctx, rp__kvalg_curve_at(c)->group) <= 0 ||
         EVP_PKEY_generate(ctx, &pkey) <= 0)
         goto out;
     rc = key_wrap(pkey, out, reason);
@@ -458,7 +323,7 @@ int rp_kvkey_from_der(const unsigned char *der, size_t n, rp_kvkey **out, const 
     int rc = RP_EINVAL;
 
     if (der == NULL || n == 0 || n > RP_KVKEY_MAX_DER || out == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
     p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)n);
@@ -530,31 +395,6 @@ int rp_kvkey_b64_decode(const char *in, size_t n, unsigned char *out, size_t cap
     }
     *outlen = o;
     return 0;
-}
-
-/* Unpadded base64url of the big-endian bytes of parameter param (width 0: minimal) into obj. */
-static int put_param(json_t *obj, const char *name, const EVP_PKEY *pkey, const char *param,
-                     int width)
-{
-    unsigned char bytes[RSA_MAX_BYTES];
-    char text[RSA_MAX_BYTES / 3 * 4 + 8];
-    BIGNUM *bn = NULL;
-    int len, rc = RP_ECRYPTO;
-
-    if (EVP_PKEY_get_bn_param(pkey, param, &bn) != 1)
-        goto out;
-    if (width > 0)
-        len = BN_bn2binpad(bn, bytes, width);
-    else if (BN_num_bytes(bn) <= (int)sizeof(bytes))
-        len = BN_bn2bin(bn, bytes);
-    else
-        len = -1;
-    if (len <= 0 || rp_b64url_encode(bytes, (size_t)len, text, sizeof(text)) != 0)
-        goto out;
-    rc = json_object_set_new(obj, name, json_string(text)) == 0 ? 0 : RP_ENOMEM;
-out:
-    BN_free(bn);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- key_ops */
@@ -630,42 +470,10 @@ const char *rp_kvkey_op_name(unsigned op)
 int rp_kvkey_public_jwk(const rp_kvkey *k, const char *kid, const char *kty, unsigned ops,
                         json_t **out)
 {
-    json_t *j = NULL, *a = NULL;
-    int rc = RP_ENOMEM;
-
     if (k == NULL || kid == NULL || kid[0] == '\0' || kty == NULL || out == NULL)
         return RP_EINVAL;
-    if (k->type == RP_KVKEY_RSA ? strcmp(kty, "RSA") != 0 && strcmp(kty, "RSA-HSM") != 0
-                                : strcmp(kty, "EC") != 0 && strcmp(kty, "EC-HSM") != 0)
-        return RP_EINVAL;
-    j = json_object();
-    a = rp_kvkey_ops_json(ops);
-    if (j == NULL || a == NULL || json_object_set_new(j, "kid", json_string(kid)) != 0 ||
-        json_object_set_new(j, "kty", json_string(kty)) != 0)
-        goto out;
-    rc = json_object_set(j, "key_ops", a) == 0 ? 0 : RP_ENOMEM;
-    if (rc != 0)
-        goto out;
-    if (k->type == RP_KVKEY_RSA) {
-        rc = put_param(j, "n", k->pkey, OSSL_PKEY_PARAM_RSA_N, 0);
-        if (rc == 0)
-            rc = put_param(j, "e", k->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
-    } else {
-        rc = json_object_set_new(j, "crv", json_string(curves[k->curve].crv)) == 0 ? 0 : RP_ENOMEM;
-        if (rc == 0)
-            rc = put_param(j, "x", k->pkey, OSSL_PKEY_PARAM_EC_PUB_X, (int)k->size);
-        if (rc == 0)
-            rc = put_param(j, "y", k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, (int)k->size);
-    }
-    if (rc != 0)
-        goto out;
-    *out = j;
-    j = NULL;
-out:
-    json_decref(a);
-    json_decref(j);
-    ERR_clear_error();
-    return rc;
+    return rp__kvalg_public_jwk(k->pkey, k->type == RP_KVKEY_EC, k->curve, k->size, kid, kty, ops,
+                                out);
 }
 
 /*
@@ -700,7 +508,7 @@ static int jwk_bn(const json_t *jwk, const char *name, size_t width, int exact, 
     *bn = BN_bin2bn(buf, (int)len, NULL);
     if (*bn == NULL) {
         rc = RP_ENOMEM;
-        set_reason(reason, R_NOMEM);
+        set_reason(reason, RP_KVR_NOMEM);
         goto out;
     }
     rc = 0;
@@ -731,7 +539,7 @@ static int key_from_params(const char *type, OSSL_PARAM *params, EVP_PKEY **pkey
     ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
     if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0) {
         rc = RP_ECRYPTO;
-        set_reason(reason, R_CRYPTO);
+        set_reason(reason, RP_KVR_CRYPTO);
         goto out;
     }
     if (EVP_PKEY_fromdata(ctx, pkey, EVP_PKEY_KEYPAIR, params) <= 0) {
@@ -741,7 +549,7 @@ static int key_from_params(const char *type, OSSL_PARAM *params, EVP_PKEY **pkey
     vctx = EVP_PKEY_CTX_new_from_pkey(NULL, *pkey, NULL);
     if (vctx == NULL) {
         rc = RP_ECRYPTO;
-        set_reason(reason, R_CRYPTO);
+        set_reason(reason, RP_KVR_CRYPTO);
         goto out;
     }
     if (EVP_PKEY_check(vctx) != 1) {
@@ -783,17 +591,17 @@ static int jwk_rsa(const json_t *jwk, EVP_PKEY **pkey, const char **reason)
     bits = BN_num_bits(bn[0]);
     if (bits != 2048 && bits != 3072 && bits != 4096) {
         rc = RP_EINVAL;
-        set_reason(reason, "RSA keys must be 2048, 3072 or 4096 bits");
+        set_reason(reason, RP_KVR_BITS);
         goto out;
     }
     if (!BN_is_odd(bn[1]) || BN_is_one(bn[1]) || BN_num_bits(bn[1]) > 32) {
         rc = RP_EINVAL;
-        set_reason(reason, "the RSA public exponent must be odd and between 3 and 2^32-1");
+        set_reason(reason, RP_KVR_EXP);
         goto out;
     }
     bld = OSSL_PARAM_BLD_new();
     rc = RP_ENOMEM;
-    set_reason(reason, R_NOMEM);
+    set_reason(reason, RP_KVR_NOMEM);
     if (bld == NULL)
         goto out;
     for (int i = 0; i < 8; i++) {
@@ -826,12 +634,12 @@ static int jwk_ec(const json_t *jwk, EVP_PKEY **pkey, const char **reason)
         set_reason(reason, "the JWK lacks crv");
         return RP_EINVAL;
     }
-    c = curve_by_crv(crv);
+    c = rp__kvalg_curve_by_crv(crv);
     if (c < 0) {
-        set_reason(reason, "the curve is not supported (P-256, P-384, P-521, P-256K)");
+        set_reason(reason, RP_KVR_CURVE);
         return RP_EUNSUPPORTED;
     }
-    w = curves[c].width;
+    w = rp__kvalg_curve_at(c)->width;
     rc = jwk_bn(jwk, "d", w, 0, &d, reason);
     if (rc == 0)
         rc = jwk_bn(jwk, "x", w, 1, &x, reason);
@@ -843,14 +651,15 @@ static int jwk_ec(const json_t *jwk, EVP_PKEY **pkey, const char **reason)
     if (BN_bn2binpad(x, pub + 1, (int)w) != (int)w ||
         BN_bn2binpad(y, pub + 1 + w, (int)w) != (int)w) {
         rc = RP_ECRYPTO;
-        set_reason(reason, R_CRYPTO);
+        set_reason(reason, RP_KVR_CRYPTO);
         goto out;
     }
     rc = RP_ENOMEM;
-    set_reason(reason, R_NOMEM);
+    set_reason(reason, RP_KVR_NOMEM);
     bld = OSSL_PARAM_BLD_new();
     if (bld == NULL ||
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curves[c].group, 0) != 1 ||
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                        rp__kvalg_curve_at(c)->group, 0) != 1 ||
         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * w) != 1 ||
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) != 1)
         goto out;
@@ -874,7 +683,7 @@ int rp_kvkey_from_jwk(const json_t *jwk, rp_kvkey **out, const char **reason)
     int rc;
 
     if (jwk == NULL || out == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
     if (!json_is_object(jwk)) {
@@ -905,68 +714,20 @@ int rp_kvkey_from_jwk(const json_t *jwk, rp_kvkey **out, const char **reason)
 
 /* ---------------------------------------------------------------- operations */
 
-/* A fresh context for k, initialised by init (EVP_PKEY_encrypt_init ...); NULL on failure. */
-static EVP_PKEY_CTX *op_ctx(const rp_kvkey *k, int (*init)(EVP_PKEY_CTX *))
-{
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
-
-    if (ctx != NULL && init(ctx) <= 0) {
-        EVP_PKEY_CTX_free(ctx);
-        ctx = NULL;
-    }
-    return ctx;
-}
-
-/* Sets the RSA encryption padding of alg a on ctx. 1 or <= 0. */
-static int set_enc_padding(EVP_PKEY_CTX *ctx, const alg_info *a)
-{
-    if (a->pad == P_PKCS1)
-        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING);
-    if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_oaep_md_name(ctx, a->md, NULL) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, a->md, NULL) <= 0)
-        return 0;
-    return 1;
-}
-
 static int do_encrypt(const rp_kvkey *k, const char *alg, const unsigned char *in, size_t n,
                       unsigned char *out, size_t cap, size_t *outlen, const char **reason)
 {
-    const alg_info *a;
-    EVP_PKEY_CTX *ctx = NULL;
-    size_t len, overhead;
+    const rp__kvalg *a;
     int rc;
 
     if (k == NULL || alg == NULL || (in == NULL && n > 0) || out == NULL || outlen == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    a = alg_for(k, alg, K_ENC, &rc, reason);
+    a = alg_for(k, alg, RP__KVALG_ENC, &rc, reason);
     if (a == NULL)
         return rc;
-    if (cap < k->size) {
-        set_reason(reason, R_OUTCAP);
-        return RP_EINVAL;
-    }
-    overhead = a->pad == P_PKCS1 ? 11 : 2 * a->dlen + 2;
-    if (n > k->size - overhead) {
-        set_reason(reason, R_PT_LEN);
-        return RP_EINVAL;
-    }
-    rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(k, EVP_PKEY_encrypt_init);
-    len = cap;
-    if (ctx == NULL || set_enc_padding(ctx, a) <= 0 ||
-        EVP_PKEY_encrypt(ctx, out, &len, n > 0 ? in : (const unsigned char *)"", n) <= 0 ||
-        len != k->size)
-        goto out;
-    *outlen = len;
-    rc = 0;
-out:
-    EVP_PKEY_CTX_free(ctx);
-    ERR_clear_error();
-    return rc;
+    return rp__kvalg_encrypt(k->pkey, k->size, a, in, n, out, cap, outlen, reason);
 }
 
 /* Constant-time helpers: all-ones when the condition holds, else zero. */
@@ -1055,14 +816,14 @@ static int rsa15_decrypt(const rp_kvkey *k, const unsigned char *ct, unsigned ch
     unsigned good, found, zero_index = 0, msg_index, synth_len = 0, max_sep, mask;
     int rc = RP_ECRYPTO;
 
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(k, EVP_PKEY_decrypt_init);
+    set_reason(reason, RP_KVR_CRYPTO);
+    ctx = rp__kvalg_op_ctx(k->pkey, EVP_PKEY_decrypt_init);
     if (ctx == NULL || EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING) <= 0)
         goto out;
     /* fails only for c >= n, a public property of the ciphertext */
     if (EVP_PKEY_decrypt(ctx, em, &emlen, ct, flen) <= 0 || emlen != flen) {
         rc = RP_ECRYPTO;
-        set_reason(reason, R_DECRYPT);
+        set_reason(reason, RP_KVR_DECRYPT);
         goto out;
     }
     if (HMAC(EVP_sha256(), k->dhash, 32, ct, flen, kdk, &kdklen) == NULL || kdklen != 32)
@@ -1106,38 +867,38 @@ out:
 static int do_decrypt(const rp_kvkey *k, const char *alg, const unsigned char *in, size_t n,
                       unsigned char *out, size_t cap, size_t *outlen, const char **reason)
 {
-    const alg_info *a;
+    const rp__kvalg *a;
     EVP_PKEY_CTX *ctx = NULL;
     unsigned char buf[RSA_MAX_BYTES];
     size_t len = sizeof(buf);
     int rc;
 
     if (k == NULL || alg == NULL || in == NULL || out == NULL || outlen == NULL) {
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return RP_EINVAL;
     }
-    a = alg_for(k, alg, K_ENC, &rc, reason);
+    a = alg_for(k, alg, RP__KVALG_ENC, &rc, reason);
     if (a == NULL)
         return rc;
     if (cap < k->size) {
-        set_reason(reason, R_OUTCAP);
+        set_reason(reason, RP_KVR_OUTCAP);
         return RP_EINVAL;
     }
     if (n != k->size) {
-        set_reason(reason, R_CT_LEN);
+        set_reason(reason, RP_KVR_CT_LEN);
         return RP_EINVAL;
     }
-    if (a->pad == P_PKCS1) {
+    if (a->pad == RP__KVALG_PKCS1) {
         rc = rsa15_decrypt(k, in, out, outlen, reason);
         goto out;
     }
     rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(k, EVP_PKEY_decrypt_init);
-    if (ctx == NULL || set_enc_padding(ctx, a) <= 0)
+    set_reason(reason, RP_KVR_CRYPTO);
+    ctx = rp__kvalg_op_ctx(k->pkey, EVP_PKEY_decrypt_init);
+    if (ctx == NULL || rp__kvalg_set_enc_padding(ctx, a) <= 0)
         goto out;
     if (EVP_PKEY_decrypt(ctx, buf, &len, in, n) <= 0 || len > k->size) {
-        set_reason(reason, R_DECRYPT);
+        set_reason(reason, RP_KVR_DECRYPT);
         goto out;
     }
     memcpy(out, buf, len);
@@ -1174,44 +935,22 @@ int rp_kvkey_unwrap_key(const rp_kvkey *k, const char *alg, const unsigned char 
     return do_decrypt(k, alg, in, n, out, cap, outlen, reason);
 }
 
-/* Sets up ctx (sign or verify initialised) for signature alg a. 1 or <= 0. */
-static int set_sig_params(EVP_PKEY_CTX *ctx, const alg_info *a)
-{
-    if (EVP_PKEY_CTX_set_signature_md(ctx, EVP_get_digestbyname(a->md)) <= 0)
-        return 0;
-    if (a->pad == P_PKCS1)
-        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING);
-    if (a->pad == P_PSS)
-        return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-               EVP_PKEY_CTX_set_rsa_mgf1_md_name(ctx, a->md, NULL) > 0 &&
-               EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) > 0;
-    return 1;
-}
-
 /* Checks the common arguments of sign / verify and finds the algorithm. */
-static const alg_info *sig_alg(const rp_kvkey *k, const char *alg, const unsigned char *digest,
-                               size_t n, int *rc, const char **reason)
+static const rp__kvalg *sig_alg(const rp_kvkey *k, const char *alg, const unsigned char *digest,
+                                size_t n, int *rc, const char **reason)
 {
-    const alg_info *a;
-
     if (k == NULL || alg == NULL || digest == NULL) {
         *rc = RP_EINVAL;
-        set_reason(reason, R_ARG);
+        set_reason(reason, RP_KVR_ARG);
         return NULL;
     }
-    a = alg_for(k, alg, K_SIG, rc, reason);
-    if (a != NULL && n != a->dlen) {
-        *rc = RP_EINVAL;
-        set_reason(reason, R_DIGEST_LEN);
-        return NULL;
-    }
-    return a;
+    return rp__kvalg_sig(k->type == RP_KVKEY_EC, k->curve, alg, n, rc, reason);
 }
 
 int rp_kvkey_sign(const rp_kvkey *k, const char *alg, const unsigned char *digest, size_t n,
                   unsigned char *out, size_t cap, size_t *outlen, const char **reason)
 {
-    const alg_info *a;
+    const rp__kvalg *a;
     EVP_PKEY_CTX *ctx = NULL;
     unsigned char der[2 * EC_MAX_WIDTH + 16];
     const unsigned char *p = der;
@@ -1225,13 +964,13 @@ int rp_kvkey_sign(const rp_kvkey *k, const char *alg, const unsigned char *diges
         return rc;
     need = k->type == RP_KVKEY_RSA ? k->size : 2 * k->size;
     if (out == NULL || outlen == NULL || cap < need) {
-        set_reason(reason, out == NULL || outlen == NULL ? R_ARG : R_OUTCAP);
+        set_reason(reason, out == NULL || outlen == NULL ? RP_KVR_ARG : RP_KVR_OUTCAP);
         return RP_EINVAL;
     }
     rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(k, EVP_PKEY_sign_init);
-    if (ctx == NULL || set_sig_params(ctx, a) <= 0)
+    set_reason(reason, RP_KVR_CRYPTO);
+    ctx = rp__kvalg_op_ctx(k->pkey, EVP_PKEY_sign_init);
+    if (ctx == NULL || rp__kvalg_set_sig_params(ctx, a) <= 0)
         goto out;
     if (k->type == RP_KVKEY_RSA) {
         len = cap;
@@ -1263,53 +1002,12 @@ out:
 int rp_kvkey_verify(const rp_kvkey *k, const char *alg, const unsigned char *digest, size_t dn,
                     const unsigned char *sig, size_t sn, int *valid, const char **reason)
 {
-    const alg_info *a;
-    EVP_PKEY_CTX *ctx = NULL;
-    ECDSA_SIG *es = NULL;
-    BIGNUM *r = NULL, *s = NULL;
-    unsigned char *der = NULL;
-    int derlen, rc, ok = 0;
+    const rp__kvalg *a;
+    int rc;
 
     a = sig_alg(k, alg, digest, dn, &rc, reason);
     if (a == NULL)
         return rc;
-    if (valid == NULL || (sig == NULL && sn > 0)) {
-        set_reason(reason, R_ARG);
-        return RP_EINVAL;
-    }
-    rc = RP_ECRYPTO;
-    set_reason(reason, R_CRYPTO);
-    ctx = op_ctx(k, EVP_PKEY_verify_init);
-    if (ctx == NULL || set_sig_params(ctx, a) <= 0)
-        goto out;
-    if (k->type == RP_KVKEY_RSA) {
-        ok = sn == k->size && EVP_PKEY_verify(ctx, sig, sn, digest, dn) == 1;
-    } else if (sn == 2 * k->size) {
-        es = ECDSA_SIG_new();
-        r = BN_bin2bn(sig, (int)k->size, NULL);
-        s = BN_bin2bn(sig + k->size, (int)k->size, NULL);
-        if (es == NULL || r == NULL || s == NULL) {
-            rc = RP_ENOMEM;
-            set_reason(reason, R_NOMEM);
-            goto out;
-        }
-        if (ECDSA_SIG_set0(es, r, s) != 1)
-            goto out;
-        r = s = NULL;
-        derlen = i2d_ECDSA_SIG(es, &der);
-        if (derlen <= 0)
-            goto out;
-        /* OpenSSL refuses r or s outside [1, n-1] itself */
-        ok = EVP_PKEY_verify(ctx, der, (size_t)derlen, digest, dn) == 1;
-    }
-    *valid = ok;
-    rc = 0;
-out:
-    OPENSSL_free(der);
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    EVP_PKEY_CTX_free(ctx);
-    ERR_clear_error();
-    return rc;
+    return rp__kvalg_verify(k->pkey, k->type == RP_KVKEY_EC, k->size, a, digest, dn, sig, sn, valid,
+                            reason);
 }
