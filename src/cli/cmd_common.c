@@ -11,6 +11,12 @@
 #include "base/str.h"
 #include "base/time.h"
 
+#include <stdio.h>
+#include <openssl/crypto.h>
+#include <errno.h>
+#include <unistd.h>
+#include <signal.h>
+#include <termios.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -730,4 +736,74 @@ void rp_cli_format_duration(int64_t secs, char *out, size_t cap)
         o += (size_t)snprintf(out + o, cap - o, "%" PRId64 "M", m);
     if ((s > 0 || secs <= 0) && o < cap)
         snprintf(out + o, cap - o, "%" PRId64 "S", s);
+}
+
+/* ---------------------------------------------------------------- secrets from the terminal */
+
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_changed;
+
+static void restore_tty_and_die(int sig)
+{
+    if (tty_changed)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int rp_cli_read_secret(const char *prompt, const char *what, char *out, size_t cap, size_t *len)
+{
+    struct sigaction sa, old_int, old_term;
+    struct termios t;
+    size_t n = 0;
+    int tty = isatty(STDIN_FILENO), exitc = RP_EXIT_OK;
+
+    if (tty) {
+        fputs(prompt, stderr);
+        fflush(stderr);
+        if (tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
+            memset(&sa, 0, sizeof(sa));
+            sa.sa_handler = restore_tty_and_die;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, &old_int);
+            sigaction(SIGTERM, &sa, &old_term);
+            t = saved_tty;
+            t.c_lflag &= ~(tcflag_t)ECHO;
+            t.c_lflag |= ECHONL;
+            if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
+                tty_changed = 1;
+        }
+    }
+    for (;;) {
+        char c;
+        ssize_t r = read(STDIN_FILENO, &c, 1);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n')
+            break;
+        if (n + 1 >= cap) {
+            exitc = rp_cli_fail(RP_EXIT_USAGE, "the %s is longer than %zu bytes", what, cap - 1);
+            break;
+        }
+        out[n++] = c;
+    }
+    if (n > 0 && out[n - 1] == '\r')
+        n--;
+    out[n] = '\0';
+    if (tty_changed) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+        tty_changed = 0;
+    }
+    if (tty) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    if (exitc == RP_EXIT_OK && n == 0)
+        exitc = rp_cli_usage_error("no %s given", what);
+    if (exitc != RP_EXIT_OK)
+        OPENSSL_cleanse(out, cap);
+    if (len != NULL)
+        *len = exitc == RP_EXIT_OK ? n : 0;
+    return exitc;
 }

@@ -258,4 +258,12 @@ void rp_cli_format_time(int64_t t, char out[21]);
  */
 void rp_cli_format_duration(int64_t secs, char *out, size_t cap);
 
+/*
+ * One line of stdin into out[cap] (NUL-terminated, without the line end) and *len (may be NULL):
+ * after prompt on stderr with echo off when stdin is a terminal (restored even on SIGINT or
+ * SIGTERM); read byte by byte so no stdio buffer keeps a copy. what names the secret in errors
+ * ("passphrase"). RP_EXIT_OK, or RP_EXIT_USAGE (empty, longer than cap - 1) with out wiped.
+ */
+int rp_cli_read_secret(const char *prompt, const char *what, char *out, size_t cap, size_t *len);
+
 #endif

@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <termios.h>
 #include <unistd.h>
 
 #define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
@@ -93,79 +92,6 @@ out:
     return exitc;
 }
 
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_changed;
-
-static void restore_tty_and_die(int sig)
-{
-    if (tty_changed)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/*
- * One line of stdin into out[cap] with *len (without the line end): with echo off after a
- * prompt on stderr when stdin is a terminal (restored even on SIGINT/SIGTERM). Reads byte by
- * byte so no stdio buffer keeps a copy. RP_EXIT_OK, or RP_EXIT_USAGE (empty, too long).
- */
-static int secret_from_stdin(const char *prompt, char *out, size_t cap, size_t *len)
-{
-    struct sigaction sa, old_int, old_term;
-    struct termios t;
-    size_t n = 0;
-    int tty = isatty(STDIN_FILENO), exitc = RP_EXIT_OK;
-
-    if (tty) {
-        fputs(prompt, stderr);
-        fflush(stderr);
-        if (tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
-            memset(&sa, 0, sizeof(sa));
-            sa.sa_handler = restore_tty_and_die;
-            sigemptyset(&sa.sa_mask);
-            sigaction(SIGINT, &sa, &old_int);
-            sigaction(SIGTERM, &sa, &old_term);
-            t = saved_tty;
-            t.c_lflag &= ~(tcflag_t)ECHO;
-            t.c_lflag |= ECHONL;
-            if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
-                tty_changed = 1;
-        }
-    }
-    for (;;) {
-        char c;
-        ssize_t r = read(STDIN_FILENO, &c, 1);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n')
-            break;
-        if (n + 1 >= cap) {
-            exitc = rp_cli_fail(RP_EXIT_USAGE, "the passphrase or PIN is longer than %zu bytes",
-                                cap - 1);
-            break;
-        }
-        out[n++] = c;
-    }
-    if (n > 0 && out[n - 1] == '\r')
-        n--;
-    out[n] = '\0';
-    if (tty_changed) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-        tty_changed = 0;
-    }
-    if (tty) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-    if (exitc == RP_EXIT_OK && n == 0)
-        exitc = rp_cli_usage_error("no passphrase given");
-    if (exitc != RP_EXIT_OK)
-        OPENSSL_cleanse(out, cap);
-    *len = exitc == RP_EXIT_OK ? n : 0;
-    return exitc;
-}
-
 /*
  * The passphrase into out[RP_CMD_PASSPHRASE_MAX + 1] and *len: from file if not NULL, else
  * RAMPART_PASSPHRASE, else stdin. With confirm, a passphrase typed on a terminal is asked for
@@ -191,10 +117,10 @@ static int passphrase_get(const char *file, char **envp, int confirm, char *out,
         memcpy(out, env, *len + 1);
         return RP_EXIT_OK;
     }
-    exitc = secret_from_stdin("Passphrase: ", out, cap, len);
+    exitc = rp_cli_read_secret("Passphrase: ", "passphrase", out, cap, len);
     if (exitc != RP_EXIT_OK || !confirm || !isatty(STDIN_FILENO))
         return exitc;
-    exitc = secret_from_stdin("Again: ", again, sizeof(again), &alen);
+    exitc = rp_cli_read_secret("Again: ", "passphrase", again, sizeof(again), &alen);
     if (exitc == RP_EXIT_OK && (alen != *len || CRYPTO_memcmp(again, out, alen) != 0))
         exitc = rp_cli_usage_error("the passphrases do not match");
     OPENSSL_cleanse(again, sizeof(again));

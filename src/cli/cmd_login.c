@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,75 +94,6 @@ static const char *env_value(char **envp, const char *name)
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=' && (*e)[n + 1] != '\0')
             return *e + n + 1;
     return NULL;
-}
-
-/* ---------------------------------------------------------------- reading the secret */
-
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_changed;
-
-static void restore_tty_and_die(int sig)
-{
-    if (tty_changed)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/*
- * One line of stdin into buf[cap] (without the line end), echo off when stdin is a terminal.
- * Reads byte by byte so no copy of the secret stays in a stdio buffer. 0 or an exit code.
- */
-static int read_secret_line(const char *prompt, char *buf, size_t cap)
-{
-    struct sigaction sa, old_int, old_term;
-    struct termios t;
-    size_t n = 0;
-    int tty = isatty(STDIN_FILENO), rc = RP_EXIT_OK;
-
-    if (tty) {
-        fprintf(stderr, "%s", prompt);
-        if (tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
-            memset(&sa, 0, sizeof(sa));
-            sa.sa_handler = restore_tty_and_die;
-            sigemptyset(&sa.sa_mask);
-            sigaction(SIGINT, &sa, &old_int);
-            sigaction(SIGTERM, &sa, &old_term);
-            t = saved_tty;
-            t.c_lflag &= ~(tcflag_t)ECHO;
-            t.c_lflag |= ECHONL;
-            if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
-                tty_changed = 1;
-        }
-    }
-    for (;;) {
-        char c;
-        ssize_t r = read(STDIN_FILENO, &c, 1);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n')
-            break;
-        if (n + 1 >= cap) {
-            rc = rp_cli_fail(RP_EXIT_USAGE, "the secret is longer than %d bytes", SECRET_MAX);
-            break;
-        }
-        buf[n++] = c;
-    }
-    if (n > 0 && buf[n - 1] == '\r')
-        n--;
-    buf[n] = '\0';
-    if (tty_changed) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-        tty_changed = 0;
-    }
-    if (tty) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-    if (rc == RP_EXIT_OK && n == 0)
-        rc = rp_cli_fail(RP_EXIT_USAGE, "no secret given (set RAMPART_PASSWORD or type it)");
-    return rc;
 }
 
 /* ---------------------------------------------------------------- login */
@@ -310,7 +240,8 @@ int rp_cmd_login(int argc, char **argv, char **envp)
         snprintf(secret, sizeof(secret), "%s", password);
     else if (env_value(envp, "RAMPART_PASSWORD") != NULL)
         snprintf(secret, sizeof(secret), "%s", env_value(envp, "RAMPART_PASSWORD"));
-    else if ((rc = read_secret_line("Secret: ", secret, sizeof(secret))) != RP_EXIT_OK)
+    else if ((rc = rp_cli_read_secret("Secret: ", "secret", secret, sizeof(secret), NULL)) !=
+             RP_EXIT_OK)
         goto out;
     {
         const char *form[] = {"grant_type",
