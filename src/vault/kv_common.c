@@ -178,6 +178,66 @@ static int vault_exists(sqlite3 *db, rp__kv_op *op)
     return RP_EPERM;
 }
 
+void rp__kv_patch_apply(const rp__kv_patch *p, rp__kv_row *r)
+{
+    if (p->attrs.enabled >= 0)
+        r->enabled = p->attrs.enabled;
+    if (p->attrs.has_nbf)
+        r->nbf = p->attrs.nbf;
+    if (p->attrs.has_exp)
+        r->exp = p->attrs.exp;
+    if (p->has_content_type)
+        r->content_type = p->content_type;
+    if (p->tags.present)
+        r->tags = p->tags.json;
+    if (p->meta != NULL)
+        r->meta = p->meta;
+    r->updated = rp__kv_now();
+}
+
+int rp__kv_patch_write(sqlite3 *db, rp__kv_op *op)
+{
+    const rp__kv_patch *p = op->data;
+    sqlite3_stmt *st;
+    int rc;
+
+    st = rp_store_stmt(
+        db, "UPDATE kv_versions SET updated_at = ?5,"
+            " enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END,"
+            " nbf = CASE WHEN ?8 THEN ?9 ELSE nbf END, exp = CASE WHEN ?10 THEN ?11 ELSE exp END,"
+            " content_type = CASE WHEN ?12 THEN ?13 ELSE content_type END,"
+            " tags = CASE WHEN ?14 THEN ?15 ELSE tags END, meta = COALESCE(?16, meta)"
+            " WHERE vault = ?1 AND kind = ?2 AND name = ?3 AND version = ?4 AND EXISTS (SELECT 1"
+            " FROM kv_objects o WHERE o.vault = ?1 AND o.kind = ?2 AND o.name = ?3 AND"
+            " o.deleted_at = 0)");
+    if (st == NULL)
+        return RP_EDB;
+    sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, op->kind);
+    sqlite3_bind_text(st, 3, op->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, op->version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, rp__kv_now());
+    sqlite3_bind_int(st, 6, p->attrs.enabled >= 0);
+    sqlite3_bind_int(st, 7, p->attrs.enabled > 0);
+    sqlite3_bind_int(st, 8, p->attrs.has_nbf);
+    sqlite3_bind_int64(st, 9, p->attrs.nbf);
+    sqlite3_bind_int(st, 10, p->attrs.has_exp);
+    sqlite3_bind_int64(st, 11, p->attrs.exp);
+    sqlite3_bind_int(st, 12, p->has_content_type);
+    if (p->content_type)
+        sqlite3_bind_text(st, 13, p->content_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 14, p->tags.present);
+    if (p->tags.json)
+        sqlite3_bind_text(st, 15, p->tags.json, -1, SQLITE_STATIC);
+    if (p->meta)
+        sqlite3_bind_text(st, 16, p->meta, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    rp_store_stmt_done(db, st);
+    if (rc != SQLITE_DONE)
+        return RP_EDB;
+    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
+}
+
 typedef struct versions_data {
     size_t n;
     rp__kv_version_in *v; /* oldest first */

@@ -215,6 +215,7 @@ static int hsm_missing(rp__kv_call *c, const char *kty)
 static void key_create(rp__kv_call *c, const char *name)
 {
     rp_kvreq_create_key in;
+    char ref[RP_KVHSM_REF_MAX], label[RP_KVHSM_LABEL_MAX];
     const char *msg = NULL, *reason = NULL;
     rp_kvkey *k = NULL;
     int rc;
@@ -230,33 +231,20 @@ static void key_create(rp__kv_call *c, const char *name)
                      "Symmetric (oct) keys are not supported in a vault; use RSA or EC.");
         return;
     }
+    /* -HSM: generated inside the token, stored as its reference; else in software. */
     if (in.hsm) {
-        char ref[RP_KVHSM_REF_MAX], label[RP_KVHSM_LABEL_MAX];
         if (hsm_missing(c, in.kty))
             return;
         hsm_label(c, name, label, sizeof(label));
-        if (in.type == RP_KVKEY_RSA)
-            rc = rp_kvhsm_generate_rsa(c->v->hsm, in.key_size, in.public_exponent, label, ref,
-                                       &reason);
-        else
-            rc = rp_kvhsm_generate_ec(c->v->hsm, in.crv, label, ref, &reason);
-        if (rc != 0) {
-            if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED)
-                rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
-                             reason ? reason : "The key parameters are not supported.");
-            else
-                rp__kv_fail(c->req, rc, NULL);
-            return;
-        }
-        store_key(c, ACT_CREATE, name, NULL, ref, in.kty,
-                  in.has_key_ops ? in.key_ops
-                                 : (in.type == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
-                  &in.attrs, in.tags.json, in.release_policy);
-        return;
+        rc = in.type == RP_KVKEY_RSA
+                 ? rp_kvhsm_generate_rsa(c->v->hsm, in.key_size, in.public_exponent, label, ref,
+                                         &reason)
+                 : rp_kvhsm_generate_ec(c->v->hsm, in.crv, label, ref, &reason);
+    } else {
+        rc = in.type == RP_KVKEY_RSA
+                 ? rp_kvkey_generate_rsa(in.key_size, in.public_exponent, &k, &reason)
+                 : rp_kvkey_generate_ec(in.crv, &k, &reason);
     }
-    rc = in.type == RP_KVKEY_RSA
-             ? rp_kvkey_generate_rsa(in.key_size, in.public_exponent, &k, &reason)
-             : rp_kvkey_generate_ec(in.crv, &k, &reason);
     if (rc != 0) {
         if (rc == RP_EINVAL || rc == RP_EUNSUPPORTED)
             rp__kv_error(c->req, 400, "BadParameter", NULL, "%s",
@@ -265,7 +253,7 @@ static void key_create(rp__kv_call *c, const char *name)
             rp__kv_fail(c->req, rc, NULL);
         return;
     }
-    store_key(c, ACT_CREATE, name, k, NULL, in.kty,
+    store_key(c, ACT_CREATE, name, k, in.hsm ? ref : NULL, in.kty,
               in.has_key_ops ? in.key_ops
                              : (in.type == RP_KVKEY_RSA ? RP_KVOP_RSA_ALL : RP_KVOP_EC_ALL),
               &in.attrs, in.tags.json, in.release_policy);
@@ -462,57 +450,13 @@ static void key_get(rp__kv_call *c, const char *name, const char *version)
     rp_resp_json(c->req, 200, o);
 }
 
-typedef struct upd_data {
-    rp_kvreq_update_key in;
-    char *meta; /* new meta text, or NULL when unchanged */
-} upd_data;
-
-static int update_write(sqlite3 *db, rp__kv_op *op)
-{
-    upd_data *d = op->data;
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (sqlite3_prepare_v2(
-            db,
-            "UPDATE kv_versions SET updated_at = ?5,"
-            " enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END,"
-            " nbf = CASE WHEN ?8 THEN ?9 ELSE nbf END, exp = CASE WHEN ?10 THEN ?11 ELSE exp END,"
-            " tags = CASE WHEN ?12 THEN ?13 ELSE tags END, meta = COALESCE(?14, meta)"
-            " WHERE vault = ?1 AND kind = ?2 AND name = ?3 AND version = ?4 AND EXISTS (SELECT 1"
-            " FROM kv_objects o WHERE o.vault = ?1 AND o.kind = ?2 AND o.name = ?3 AND"
-            " o.deleted_at = 0)",
-            -1, &st, NULL) != SQLITE_OK)
-        return RP_EDB;
-    sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, op->kind);
-    sqlite3_bind_text(st, 3, op->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, op->version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, rp__kv_now());
-    sqlite3_bind_int(st, 6, d->in.attrs.enabled >= 0);
-    sqlite3_bind_int(st, 7, d->in.attrs.enabled > 0);
-    sqlite3_bind_int(st, 8, d->in.attrs.has_nbf);
-    sqlite3_bind_int64(st, 9, d->in.attrs.nbf);
-    sqlite3_bind_int(st, 10, d->in.attrs.has_exp);
-    sqlite3_bind_int64(st, 11, d->in.attrs.exp);
-    sqlite3_bind_int(st, 12, d->in.tags.present);
-    if (d->in.tags.json)
-        sqlite3_bind_text(st, 13, d->in.tags.json, -1, SQLITE_STATIC);
-    if (d->meta)
-        sqlite3_bind_text(st, 14, d->meta, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return RP_EDB;
-    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
-}
-
 static void key_update(rp__kv_call *c, const char *name, const char *version)
 {
     const char *scope = rp__kv_scope(c, "keys", name);
     rp__kv_row r;
     rp__kv_op *op;
-    upd_data *d;
+    rp_kvreq_update_key in;
+    rp__kv_patch *d;
     const char *msg = NULL;
     key_meta m;
 
@@ -527,12 +471,14 @@ static void key_update(rp__kv_call *c, const char *name, const char *version)
         rp__kv_oom(c->req);
         return;
     }
-    if (rp_kvreq_parse_update_key(op->arena, c->body, c->body_len, &d->in, &msg) != 0) {
+    if (rp_kvreq_parse_update_key(op->arena, c->body, c->body_len, &in, &msg) != 0) {
         rp__kv_op_free(op);
         rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", msg ? msg : "Invalid body.");
         return;
     }
-    if (d->in.has_key_ops || d->in.has_release_policy) {
+    d->attrs = in.attrs;
+    d->tags = in.tags;
+    if (in.has_key_ops || in.has_release_policy) {
         char *text;
         if (meta_parse(r.meta, &m) != 0) {
             json_decref(m.root);
@@ -540,10 +486,10 @@ static void key_update(rp__kv_call *c, const char *name, const char *version)
             rp__kv_fail(c->req, RP_EPARSE, NULL);
             return;
         }
-        if (d->in.has_key_ops)
-            json_object_set_new(m.root, "ops", json_integer(d->in.key_ops));
-        if (d->in.has_release_policy) {
-            json_t *rp = d->in.release_policy ? json_loads(d->in.release_policy, 0, NULL) : NULL;
+        if (in.has_key_ops)
+            json_object_set_new(m.root, "ops", json_integer(in.key_ops));
+        if (in.has_release_policy) {
+            json_t *rp = in.release_policy ? json_loads(in.release_policy, 0, NULL) : NULL;
             if (rp != NULL)
                 json_object_set_new(m.root, "release_policy", rp);
             else
@@ -558,18 +504,9 @@ static void key_update(rp__kv_call *c, const char *name, const char *version)
             rp__kv_oom(c->req);
             return;
         }
-        r.meta = d->meta;
     }
     rp_strlcpy(op->version, r.version, sizeof(op->version));
-    if (d->in.attrs.enabled >= 0)
-        r.enabled = d->in.attrs.enabled;
-    if (d->in.attrs.has_nbf)
-        r.nbf = d->in.attrs.nbf;
-    if (d->in.attrs.has_exp)
-        r.exp = d->in.attrs.exp;
-    if (d->in.tags.present)
-        r.tags = d->in.tags.json;
-    r.updated = rp__kv_now();
+    rp__kv_patch_apply(d, &r);
     op->reply = bundle(c, &r, 0, 0);
     if (op->reply == NULL) {
         rp__kv_op_free(op);
@@ -577,7 +514,7 @@ static void key_update(rp__kv_call *c, const char *name, const char *version)
         return;
     }
     op->data = d;
-    op->write = update_write;
+    op->write = rp__kv_patch_write;
     op->audit_durable = 1;
     rp__kv_op_submit(op);
 }

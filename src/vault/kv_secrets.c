@@ -190,52 +190,11 @@ static void secret_get(rp__kv_call *c, const char *name, const char *version)
 
 /* ---------------------------------------------------------------- update (PATCH) */
 
-static int update_write(sqlite3 *db, rp__kv_op *op)
-{
-    rp_kvreq_update_secret *d = op->data;
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (sqlite3_prepare_v2(
-            db,
-            "UPDATE kv_versions SET updated_at = ?5,"
-            " enabled = CASE WHEN ?6 THEN ?7 ELSE enabled END,"
-            " nbf = CASE WHEN ?8 THEN ?9 ELSE nbf END, exp = CASE WHEN ?10 THEN ?11 ELSE exp END,"
-            " content_type = CASE WHEN ?12 THEN ?13 ELSE content_type END,"
-            " tags = CASE WHEN ?14 THEN ?15 ELSE tags END"
-            " WHERE vault = ?1 AND kind = ?2 AND name = ?3 AND version = ?4 AND EXISTS (SELECT 1"
-            " FROM kv_objects o WHERE o.vault = ?1 AND o.kind = ?2 AND o.name = ?3 AND"
-            " o.deleted_at = 0)",
-            -1, &st, NULL) != SQLITE_OK)
-        return RP_EDB;
-    sqlite3_bind_text(st, 1, op->vault.name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, op->kind);
-    sqlite3_bind_text(st, 3, op->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, op->version, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, rp__kv_now());
-    sqlite3_bind_int(st, 6, d->attrs.enabled >= 0);
-    sqlite3_bind_int(st, 7, d->attrs.enabled > 0);
-    sqlite3_bind_int(st, 8, d->attrs.has_nbf);
-    sqlite3_bind_int64(st, 9, d->attrs.nbf);
-    sqlite3_bind_int(st, 10, d->attrs.has_exp);
-    sqlite3_bind_int64(st, 11, d->attrs.exp);
-    sqlite3_bind_int(st, 12, d->has_content_type);
-    if (d->content_type)
-        sqlite3_bind_text(st, 13, d->content_type, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 14, d->tags.present);
-    if (d->tags.json)
-        sqlite3_bind_text(st, 15, d->tags.json, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return RP_EDB;
-    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
-}
-
 static void secret_update(rp__kv_call *c, const char *name, const char *version)
 {
     const char *scope = rp__kv_scope(c, "secrets", name);
-    rp_kvreq_update_secret *d;
+    rp_kvreq_update_secret in;
+    rp__kv_patch *d;
     rp__kv_row r;
     rp__kv_op *op;
     const char *err = NULL;
@@ -264,24 +223,18 @@ static void secret_update(rp__kv_call *c, const char *name, const char *version)
         return;
     }
     /* Parsed into the op's arena: the write may run after the request is gone. */
-    if (rp_kvreq_parse_update_secret(op->arena, c->body, c->body_len, d, &err) != 0) {
+    if (rp_kvreq_parse_update_secret(op->arena, c->body, c->body_len, &in, &err) != 0) {
         rp__kv_op_free(op);
         rp__kv_error(c->req, 400, "BadParameter", NULL, "%s", err ? err : "Invalid body.");
         return;
     }
+    d->attrs = in.attrs;
+    d->has_content_type = in.has_content_type;
+    d->content_type = in.content_type;
+    d->tags = in.tags;
     rp_strlcpy(op->version, r.version, sizeof(op->version));
     /* The answer is the version as it will be once the update commits. */
-    if (d->attrs.enabled >= 0)
-        r.enabled = d->attrs.enabled;
-    if (d->attrs.has_nbf)
-        r.nbf = d->attrs.nbf;
-    if (d->attrs.has_exp)
-        r.exp = d->attrs.exp;
-    if (d->has_content_type)
-        r.content_type = d->content_type;
-    if (d->tags.present)
-        r.tags = d->tags.json;
-    r.updated = rp__kv_now();
+    rp__kv_patch_apply(d, &r);
     op->reply = bundle(c, &r, 0, 0);
     if (op->reply == NULL) {
         rp__kv_op_free(op);
@@ -289,7 +242,7 @@ static void secret_update(rp__kv_call *c, const char *name, const char *version)
         return;
     }
     op->data = d;
-    op->write = update_write;
+    op->write = rp__kv_patch_write;
     op->audit_durable = 1;
     rp__kv_op_submit(op);
 }

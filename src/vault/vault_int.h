@@ -9,6 +9,7 @@
 #include "base/buf.h"
 #include "http/request.h"
 #include "iam/authn.h"
+#include "vault/kvreq.h"
 #include "vault/vault.h"
 
 #include <jansson.h>
@@ -187,6 +188,20 @@ typedef struct rp__kv_version_in {
     const char *meta;         /* JSON text or NULL (keys) */
     rp_buf wdek, ct;
 } rp__kv_version_in;
+
+/* What a PATCH changes on one version (secrets and keys); what it does not name stays. */
+typedef struct rp__kv_patch {
+    rp_kvreq_attrs attrs;
+    int has_content_type;
+    const char *content_type; /* NULL with has_content_type: cleared */
+    rp_kvreq_tags tags;       /* tags.present && tags.json == NULL: cleared */
+    const char *meta;         /* keys: the new meta text, NULL when unchanged */
+} rp__kv_patch;
+
+/* Applies p to row r, as the version will be once the update commits (the answer). */
+void rp__kv_patch_apply(const rp__kv_patch *p, rp__kv_row *r);
+/* The store write of a PATCH: op->data is an rp__kv_patch, op->version the version. */
+int rp__kv_patch_write(sqlite3 *db, rp__kv_op *op);
 
 /* "secrets/NAME/VERSION" (NAME lower-cased) in arena a: the AAD of a version's material. */
 const char *rp__kv_object_id(rp_arena *a, const rp__kv_coll *k, const char *name,
