@@ -304,10 +304,11 @@ static int body_load(const char *body, size_t len, json_t **root, const char **m
     return 0;
 }
 
-/* Wipes the bytes of string member name of o, if it is one (jansson frees without wiping). */
+/* Wipes the bytes of string member name of o, if it is one (jansson frees without wiping).
+ * name NULL: nothing to wipe. */
 static void wipe_member(json_t *o, const char *name)
 {
-    json_t *v = json_object_get(o, name);
+    json_t *v = name ? json_object_get(o, name) : NULL;
 
     if (json_is_string(v))
         OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
@@ -634,109 +635,30 @@ int rp_kvreq_restore_json(rp_arena *a, const json_t *root, rp_kvreq_restore *out
 
 /* ---------------------------------------------------------------- bytes wrappers */
 
-int rp_kvreq_parse_set_secret(rp_arena *a, const char *body, size_t len, rp_kvreq_set_secret *out,
-                              const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
+/*
+ * The byte-body parsers: load the body strictly, run the parser over it, wipe the member that
+ * held secret bytes in jansson's copy (wipe: its name, or NULL), free the tree.
+ */
+#define KVREQ_PARSER(name, type, wipe)                                                             \
+    int rp_kvreq_parse_##name(rp_arena *a, const char *body, size_t len, type *out,                \
+                              const char **msg)                                                    \
+    {                                                                                              \
+        json_t *root = NULL;                                                                       \
+        int rc = body_load(body, len, &root, msg);                                                 \
+                                                                                                   \
+        if (rc != 0)                                                                               \
+            return rc;                                                                             \
+        rc = rp_kvreq_##name##_json(a, root, out, msg);                                            \
+        wipe_member(root, wipe);                                                                   \
+        json_decref(root);                                                                         \
+        return rc;                                                                                 \
+    }
 
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_set_secret_json(a, root, out, msg);
-    wipe_member(root, "value");
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_update_secret(rp_arena *a, const char *body, size_t len,
-                                 rp_kvreq_update_secret *out, const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_update_secret_json(a, root, out, msg);
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_create_key(rp_arena *a, const char *body, size_t len, rp_kvreq_create_key *out,
-                              const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_create_key_json(a, root, out, msg);
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_import_key(rp_arena *a, const char *body, size_t len, rp_kvreq_import_key *out,
-                              const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_import_key_json(a, root, out, msg);
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_update_key(rp_arena *a, const char *body, size_t len, rp_kvreq_update_key *out,
-                              const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_update_key_json(a, root, out, msg);
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_key_op(rp_arena *a, const char *body, size_t len, rp_kvreq_key_op *out,
-                          const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_key_op_json(a, root, out, msg);
-    /* the plaintext / key material to wrap, in jansson's copy */
-    wipe_member(root, "value");
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_key_verify(rp_arena *a, const char *body, size_t len, rp_kvreq_key_verify *out,
-                              const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_key_verify_json(a, root, out, msg);
-    json_decref(root);
-    return rc;
-}
-
-int rp_kvreq_parse_restore(rp_arena *a, const char *body, size_t len, rp_kvreq_restore *out,
-                           const char **msg)
-{
-    json_t *root = NULL;
-    int rc = body_load(body, len, &root, msg);
-
-    if (rc != 0)
-        return rc;
-    rc = rp_kvreq_restore_json(a, root, out, msg);
-    json_decref(root);
-    return rc;
-}
+KVREQ_PARSER(set_secret, rp_kvreq_set_secret, "value")
+KVREQ_PARSER(update_secret, rp_kvreq_update_secret, NULL)
+KVREQ_PARSER(create_key, rp_kvreq_create_key, NULL)
+KVREQ_PARSER(import_key, rp_kvreq_import_key, NULL)
+KVREQ_PARSER(update_key, rp_kvreq_update_key, NULL)
+KVREQ_PARSER(key_op, rp_kvreq_key_op, "value")
+KVREQ_PARSER(key_verify, rp_kvreq_key_verify, NULL)
+KVREQ_PARSER(restore, rp_kvreq_restore, NULL)
