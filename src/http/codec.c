@@ -142,11 +142,10 @@ static rp_codec_kind fail(rp_codec *c, rp_codec_event *ev, int status, const cha
 /* tchar from RFC 9110 5.6.2 */
 static int is_tchar(unsigned char ch)
 {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
+    /* One bit per byte value 0-127: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
+    static const uint32_t bits[4] = {0x00000000u, 0x03ff6cfau, 0xc7fffffeu, 0x57ffffffu};
 
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return 1;
-    return ch != 0 && memchr(extra, ch, sizeof(extra) - 1) != NULL;
+    return ch < 128 && (bits[ch >> 5] >> (ch & 31) & 1u);
 }
 
 /*
@@ -199,6 +198,44 @@ static rp_codec_kind check_line_byte(rp_codec *c, unsigned char ch, int is_reque
     return RP_CODEC_NEED_MORE;
 }
 
+/*
+ * Bytes that check_line_byte() accepts without changing any state: in a field value (after the
+ * colon) VCHAR, SP, HTAB and obs-text; in the request line VCHAR and SP (not at its start, which
+ * the caller ensures). Runs of them are copied at once, the rest goes byte by byte.
+ */
+static int plain_value(unsigned char ch)
+{
+    return (ch >= 0x20 && ch != 0x7f) || ch == '\t';
+}
+
+static int plain_reqline(unsigned char ch)
+{
+    return ch >= 0x20 && ch < 0x7f;
+}
+
+/* Length of the run of plain bytes at data (at most max); 0 when the byte path must decide. */
+static size_t plain_run(const rp_codec *c, const char *data, size_t max)
+{
+    size_t line_len = c->head.len - c->line_start, n = 0;
+
+    if (c->in_cr || line_len == 0)
+        return 0;
+    if (c->lines == 0) {
+        if (line_len >= RP_HTTP_MAX_REQUEST_LINE)
+            return 0;
+        if (max > RP_HTTP_MAX_REQUEST_LINE - line_len)
+            max = RP_HTTP_MAX_REQUEST_LINE - line_len;
+        while (n < max && plain_reqline((unsigned char)data[n]))
+            n++;
+        return n;
+    }
+    if (!c->saw_colon)
+        return 0;
+    while (n < max && plain_value((unsigned char)data[n]))
+        n++;
+    return n;
+}
+
 /* Scans head bytes; returns NEED_MORE (all consumed), HEAD (head complete; *used set), ERROR. */
 static rp_codec_kind scan_head(rp_codec *c, const char *data, size_t len, size_t *used,
                                rp_codec_event *ev)
@@ -211,6 +248,13 @@ static rp_codec_kind scan_head(rp_codec *c, const char *data, size_t len, size_t
         int reqline = c->lines == 0;
         line_state ls = {&c->in_cr, &c->saw_colon, &c->name_ws, line_len};
         rp_codec_kind k;
+        size_t run = plain_run(c, data + i, len - i);
+
+        /* A run that does not fit goes byte by byte below, for the exact error. */
+        if (run > 0 && rp_buf_append(&c->head, data + i, run) == 0) {
+            i += run - 1;
+            continue;
+        }
 
         /* Empty lines before a request line are tolerated (RFC 9112 2.2), a few of them. */
         if (reqline && line_len == 0 && !c->in_cr && c->head.len == 0 && ch == '\r') {

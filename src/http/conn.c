@@ -64,6 +64,7 @@ typedef struct rp_conn {
     rp_conn_kind kind;
     cstate state;
     int poll_events;
+    int in_event;         /* in on_poll for an event nothing may be read for: drop the interest */
     int write_blocked;    /* last write would block */
     int read_wants_write; /* SSL_read needs the socket writable */
     int in_run, rerun;
@@ -1115,6 +1116,12 @@ static void update_poll(rp_conn *c)
         if (c->write_blocked)
             ev |= UV_WRITABLE;
     }
+    /* Waiting for an answer: the read interest stays registered (dropping and re-adding it
+     * costs two epoll_ctl calls a request) until an event actually comes while nothing may be
+     * read; that event (from on_poll) removes it. */
+    if (ev == 0 && c->poll_events == UV_READABLE && !c->in_event && c->state == CS_OPEN &&
+        c->req != NULL)
+        return;
     if (ev != c->poll_events) {
         c->poll_events = ev;
         if (ev == 0)
@@ -1269,7 +1276,11 @@ static void on_poll(uv_poll_t *p, int status, int events)
         conn_close(c);
         return;
     }
+    /* An event while no read is allowed (a request waiting for its answer) is unwanted. */
+    c->in_event = c->state == CS_OPEN && !can_read(c);
     conn_run(c);
+    /* conn_run may have closed it: the struct lives until its handles are closed. */
+    c->in_event = 0;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -218,6 +218,15 @@ static void sk_str(sink *sk, const char *s, size_t n, size_t cap)
     size_t total = 0, i, used, k;
     char e[8];
 
+    /* Most fields are plain printable ASCII: those go out as they are. */
+    for (i = 0; i < n && u[i] >= 0x20 && u[i] < 0x7f && u[i] != '"' && u[i] != '\\'; i++)
+        ;
+    if (i == n && n <= cap) {
+        sk_put(sk, "\"", 1);
+        sk_put(sk, s, n);
+        sk_put(sk, "\"", 1);
+        return;
+    }
     for (i = 0; i < n && total <= cap; i += used)
         total += esc_char(u + i, n - i, e, &used);
     sk_put(sk, "\"", 1);
@@ -739,6 +748,10 @@ struct rp_audit {
     uv_cond_t sync_cv; /* rp_audit_log_sync callers wait here */
     audit_op *head;
     audit_op *tail;
+    size_t qlen;         /* ops in head..tail */
+    int wstate;          /* W_*: what the writer is doing, so enqueue wakes it only when it must */
+    size_t held;         /* while W_LINGER: ops the writer holds for its group */
+    size_t last_durable; /* writer: size of the last group that was synced */
     unsigned refs;
     int closing;
     rp_audit_stats stats;
@@ -1349,6 +1362,8 @@ static uint64_t writer_wait_ms(const rp_audit *a)
     return due > now ? due - now : 0;
 }
 
+enum { W_BUSY = 0, W_IDLE, W_LINGER };
+
 static void writer_main(void *arg)
 {
     rp_audit *a = arg;
@@ -1368,19 +1383,25 @@ static void writer_main(void *arg)
             wait = writer_wait_ms(a);
             if (wait == 0)
                 break;
-            if (wait == UINT64_MAX)
+            a->wstate = W_IDLE;
+            if (wait == UINT64_MAX) {
                 uv_cond_wait(&a->work_cv, &a->mu);
-            else if (uv_cond_timedwait(&a->work_cv, &a->mu, wait * 1000000u) == UV_ETIMEDOUT)
+            } else if (uv_cond_timedwait(&a->work_cv, &a->mu, wait * 1000000u) == UV_ETIMEDOUT) {
+                a->wstate = W_BUSY;
                 break;
+            }
+            a->wstate = W_BUSY;
         }
-        for (int lingered = 0;;) {
+        for (uint64_t deadline = 0;;) {
             int durable = 0;
+            uint64_t now;
             while (a->head != NULL && n < RP_AUDIT_BATCH_MAX) {
                 size_t cost = a->head->body_len + OP_COST;
 
                 if (n > 0 && bytes + cost > RP_AUDIT_BATCH_BYTES)
                     break;
                 a->batch[n++] = a->head;
+                a->qlen--;
                 bytes += cost;
                 a->head = (audit_op *)a->head->item.next;
             }
@@ -1390,14 +1411,28 @@ static void writer_main(void *arg)
                 durable = (a->batch[i]->flags & RP_AUDIT_DURABLE) != 0;
             /* A small group that needs an fdatasync waits a moment for company: under load
              * (reads of secrets, each durable) the sync is the cost, and sharing it matters more
-             * than the fraction of a millisecond the first record waits. */
-            if (lingered || !durable || n >= RP_AUDIT_LINGER_GROUP || a->closing ||
-                n >= RP_AUDIT_BATCH_MAX)
+             * than the fraction of a millisecond the first record waits. Enqueue wakes the
+             * writer only once the group is full, the deadline otherwise. */
+            if (!durable || n >= RP_AUDIT_LINGER_GROUP || a->closing || n >= RP_AUDIT_BATCH_MAX ||
+                a->head != NULL || a->last_durable < 2)
                 break;
-            lingered = 1;
-            (void)uv_cond_timedwait(&a->work_cv, &a->mu, RP_AUDIT_LINGER_US * 1000u);
+            now = rp_mono_us();
+            if (deadline == 0)
+                deadline = now + RP_AUDIT_LINGER_US;
+            if (now >= deadline)
+                break;
+            a->wstate = W_LINGER;
+            a->held = n;
+            (void)uv_cond_timedwait(&a->work_cv, &a->mu, (deadline - now) * 1000u);
+            a->wstate = W_BUSY;
         }
         final = a->closing && a->head == NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (a->batch[i]->flags & RP_AUDIT_DURABLE) {
+                a->last_durable = n;
+                break;
+            }
+        }
         uv_mutex_unlock(&a->mu);
         if (n > 0)
             writer_group(a, n);
@@ -1420,7 +1455,11 @@ static int enqueue_locked(rp_audit *a, audit_op *op)
     else
         a->head = op;
     a->tail = op;
-    uv_cond_signal(&a->work_cv);
+    a->qlen++;
+    /* A busy writer looks at the queue before it waits again: no wake-up (a futex call) per op. */
+    if (a->wstate == W_IDLE ||
+        (a->wstate == W_LINGER && a->qlen + a->held >= RP_AUDIT_LINGER_GROUP))
+        uv_cond_signal(&a->work_cv);
     return 0;
 }
 

@@ -106,9 +106,10 @@
 #define RP_AUDIT_SYNC_MS          1000  /* longest a non-durable record stays unsynced (default) */
 #define RP_AUDIT_BATCH_MAX        1024  /* records per group */
 /* A group that must be synced and has fewer records than this waits up to
- * RP_AUDIT_LINGER_US for more: one fdatasync then covers the records of concurrent requests. */
-#define RP_AUDIT_LINGER_GROUP  16
-#define RP_AUDIT_LINGER_US     500
+ * RP_AUDIT_LINGER_US for more: one fdatasync then covers the records of concurrent requests.
+ * Only under concurrency (the previous synced group had company): a lone request never waits. */
+#define RP_AUDIT_LINGER_GROUP  32
+#define RP_AUDIT_LINGER_US     1000
 #define RP_AUDIT_BATCH_BYTES   (1024 * 1024)
 #define RP_AUDIT_LINE_MAX      65536 /* longest line verify and read accept, without '\n' */
 #define RP_AUDIT_FIELD_MAX     256   /* principal, request, client, kind, result: escaped */

@@ -574,10 +574,13 @@ static void op_written(int status, void *arg)
     op->in_store = 0;
     if (status != 0 && op->err != 0)
         status = op->err;
-    if (status == 0)
+    /* Only a write changes what the caches hold; a read's audit record (no write) must not
+     * throw every loop's cache away. */
+    if (status == 0 && op->write != NULL) {
         atomic_fetch_add(&kv_data_gen, 1);
-    if (status == 0 && op->kind == RP__KV_KEY && op->name[0])
-        key_changed(op);
+        if (op->kind == RP__KV_KEY && op->name[0])
+            key_changed(op);
+    }
     if (op->done != NULL)
         op->done(op, status);
     if (status == 0 && op->reply == NULL && op->status != 204) {

@@ -980,6 +980,63 @@ static void test_api(void **state)
     rp_codec_free(c);
 }
 
+/* The head is copied in runs of plain bytes: every byte value, inside a long field value and
+ * inside the request target, must still be judged exactly as the byte-by-byte rules say. */
+static rp_codec_kind one_head(const char *in, size_t n, const char **code)
+{
+    rp_codec *c = rp_codec_create();
+    rp_codec_event ev;
+    size_t used;
+    rp_codec_kind k;
+
+    assert_non_null(c);
+    k = rp_codec_execute(c, in, n, &used, &ev);
+    *code = k == RP_CODEC_ERROR ? ev.code : "";
+    rp_codec_free(c);
+    return k;
+}
+
+static void test_every_byte_in_runs(void **state)
+{
+    (void)state;
+    for (int ch = 0; ch < 256; ch++) {
+        char in[256];
+        const char *code;
+        int n;
+        rp_codec_kind k;
+
+        if (ch == '\r' || ch == '\n')
+            continue;
+        n = snprintf(in, sizeof(in),
+                     "GET / HTTP/1.1\r\nHost: a\r\nX-Long: abcdefgh%cijklmnop\r\n\r\n",
+                     ch == 0 ? '@' : ch);
+        assert_true(n > 0 && (size_t)n < sizeof(in));
+        if (ch == 0)
+            in[strchr(in, '@') - in] = '\0';
+        k = one_head(in, (size_t)n, &code);
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            assert_int_equal(k, RP_CODEC_ERROR);
+            assert_string_equal(code, ch == 0 ? "NulByte" : "ControlCharacter");
+        } else {
+            assert_int_equal(k, RP_CODEC_HEAD);
+        }
+
+        n = snprintf(in, sizeof(in), "GET /abcdefgh%cijklmnop HTTP/1.1\r\nHost: a\r\n\r\n",
+                     ch == 0 ? '@' : ch);
+        if (ch == 0)
+            in[strchr(in, '@') - in] = '\0';
+        k = one_head(in, (size_t)n, &code);
+        if (ch == 0)
+            assert_string_equal(code, "NulByte");
+        else if (ch < 0x20)
+            assert_string_equal(code, "ControlCharacter");
+        else if (ch >= 0x7f)
+            assert_string_equal(code, "InvalidRequestLine");
+        if (ch < 0x20 || ch >= 0x7f)
+            assert_int_equal(k, RP_CODEC_ERROR);
+    }
+}
+
 /* An error is sticky whatever is fed afterwards, and the codec frees cleanly in that state. */
 static void test_error_sticky(void **state)
 {
@@ -1049,6 +1106,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_every_byte_in_runs),
         cmocka_unit_test(test_table_size),
         cmocka_unit_test(test_api),
         cmocka_unit_test(test_reset_forgets_prefix),
