@@ -8,11 +8,11 @@ DATA       ?= $(CURDIR)/data
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := -G Ninja
 FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz range_fuzz token_fuzz jwt_fuzz scope_fuzz \
-              audit_fuzz isotime_fuzz envelope_fuzz kvreq_fuzz kvid_fuzz
+              audit_fuzz isotime_fuzz envelope_fuzz kvreq_fuzz kvid_fuzz unzip_fuzz access_fuzz
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps deps-c build asan-build fuzz-build run check unit unit-asan e2e e2e-asan \
-        fuzz-replay fuzz bench bench-iam bench-vault lint lint-format lint-banned lint-cppcheck \
+        fuzz-replay fuzz bench bench-iam bench-vault bench-sites lint lint-format lint-banned lint-cppcheck \
         testssl clean
 
 all: build
@@ -89,12 +89,16 @@ bench: deps build
 	bench/static-vs-nginx $(BUILD)/rampart
 	bench/iam-auth $(BUILD)/rampart
 	bench/vault $(BUILD)/rampart
+	bench/sites-deploy $(BUILD)/rampart
 
 bench-iam: deps build
 	bench/iam-auth $(BUILD)/rampart
 
 bench-vault: deps build
 	bench/vault $(BUILD)/rampart
+
+bench-sites: deps build
+	bench/sites-deploy $(BUILD)/rampart
 
 lint: lint-format lint-banned lint-cppcheck
 

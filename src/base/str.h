@@ -36,6 +36,9 @@ int rp_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
 
 /* Copies src into dst[cap] always NUL-terminating; returns RP_ETOOBIG if it had to truncate. */
 int rp_strlcpy(char *dst, const char *src, size_t cap);
+/* 1 if s[0..n) is well-formed UTF-8: no overlong forms, surrogates, code points past U+10FFFF
+ * or truncated sequences; with no_c1 also no C1 control characters (U+0080-U+009F). */
+int rp_utf8_valid(const void *s, size_t n, int no_c1);
 
 /* Value of one hex digit (either case), or -1. */
 static inline int rp_hex_value(unsigned char c)

@@ -422,7 +422,36 @@ typedef struct req {
     const char *body;         /* content_type != NULL: body[0..body_len) */
     size_t body_len;
     const char *token; /* NULL = no Authorization header */
+    /* Uploads (rp_client_upload): the body is read from fd; zero values elsewhere. */
+    int fd;
+    uint64_t fd_len;
+    const char *connect_to; /* CURLOPT_CONNECT_TO entry, or NULL */
+    rp_client_progress_fn progress;
+    void *progress_arg;
 } req;
+
+static size_t on_upload_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+    const req *q = arg;
+    ssize_t r;
+
+    do {
+        r = read(q->fd, buf, size * nitems);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const req *q = arg;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    q->progress((uint64_t)ulnow, q->fd_len, q->progress_arg);
+    return 0;
+}
 
 /*
  * The one place a request goes out: TLS rules, limits, headers. Messages name the method and
@@ -432,7 +461,7 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
                    size_t errlen)
 {
     CURL *h = NULL;
-    struct curl_slist *headers = NULL, *hdr;
+    struct curl_slist *headers = NULL, *hdr = NULL, *connect_list = NULL;
     char errbuf[CURL_ERROR_SIZE];
     rp_buf auth;
     sink k;
@@ -487,12 +516,37 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
         rc = fail(err, errlen, RP_EIO, "libcurl lacks a required option (too old?)");
         goto out;
     }
-    /* POST (even without a body) goes through POSTFIELDS; other methods are custom requests,
-     * with the body, if any, sent the same way. */
-    if ((q->content_type != NULL || is_post) &&
-        (curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len) != CURLE_OK ||
-         curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->content_type != NULL ? q->body : "") !=
-             CURLE_OK)) {
+    if (q->fd >= 0) {
+        /* A streamed upload: POST with the body read from the file as curl sends it, a long
+         * deadline (a large archive over a slow link) but none for a stalled transfer. */
+        if (curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_upload_read) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_READDATA, (void *)q) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->fd_len) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)RP_CLIENT_UPLOAD_TIMEOUT_MS) !=
+                CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 120L) != CURLE_OK ||
+            (q->progress != NULL &&
+             (curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+              curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+              curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)q) != CURLE_OK))) {
+            rc = fail(err, errlen, RP_EIO, "libcurl refused the upload options");
+            goto out;
+        }
+        if (q->connect_to != NULL) {
+            connect_list = curl_slist_append(NULL, q->connect_to);
+            if (connect_list == NULL ||
+                curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_list) != CURLE_OK) {
+                rc = fail(err, errlen, RP_ENOMEM, "libcurl refused the connection target");
+                goto out;
+            }
+        }
+    } else if ((q->content_type != NULL || is_post) &&
+               (curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->body_len) !=
+                    CURLE_OK ||
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->content_type != NULL ? q->body : "") !=
+                    CURLE_OK)) {
         rc = fail(err, errlen, RP_EIO, "libcurl refused the request body");
         goto out;
     }
@@ -519,6 +573,7 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
     }
 out:
     curl_easy_cleanup(h);
+    curl_slist_free_all(connect_list);
     for (hdr = headers; hdr != NULL; hdr = hdr->next)
         OPENSSL_cleanse(hdr->data, strlen(hdr->data));
     curl_slist_free_all(headers);
@@ -562,7 +617,7 @@ int rp_client_request(const rp_client_settings *s, const char *method, const cha
         rc = fail(err, errlen, RP_ETOOBIG, "request URL too long");
         goto out;
     }
-    q = (req){method, url.data, NULL, NULL, 0, s->token};
+    q = (req){method, url.data, NULL, NULL, 0, s->token, -1, 0, NULL, NULL, NULL};
     if (body != NULL) {
         text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text == NULL) {
@@ -632,13 +687,57 @@ int rp_client_post_form(const rp_client_settings *s, const char *url, const char
     }
     if (rc != 0)
         goto out;
-    q = (req){"POST",   url, "application/x-www-form-urlencoded", body.data ? body.data : "",
-              body.len, NULL};
+    q = (req){"POST",
+              url,
+              "application/x-www-form-urlencoded",
+              body.data ? body.data : "",
+              body.len,
+              NULL,
+              -1,
+              0,
+              NULL,
+              NULL,
+              NULL};
     rc = perform(s, &q, status, out, err, errlen);
 out:
     curl_easy_cleanup(h);
     rp_buf_free_secret(&body);
     return rc;
+}
+
+int rp_client_upload(const rp_client_settings *s, const char *url, int fd, uint64_t len,
+                     const char *content_type, rp_client_progress_fn progress, void *arg,
+                     long *status, rp_buf *out, char *err, size_t errlen)
+{
+    char connect_to[600], host[300];
+    const char *p, *end, *colon;
+    req q;
+
+    if (s == NULL || s->url == NULL || url == NULL || fd < 0 || content_type == NULL)
+        return fail(err, errlen, RP_EINVAL, "upload without a server, a URL or a file");
+    if (strncmp(url, "https://", 8) != 0 || strpbrk(url, " \r\n\t") != NULL)
+        return fail(err, errlen, RP_EINVAL,
+                    "upload: the URL must be https:// and hold no spaces or line breaks");
+    /* Whatever host the URL names is reached where the management URL points (the same
+     * server answers every host name of the platform), so *.scm.D needs no DNS entry. */
+    p = s->url + 8;
+    end = p + strcspn(p, "/");
+    if (*p == '[') {
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (close == NULL)
+            return fail(err, errlen, RP_EINVAL, "the server URL has a bad IPv6 address");
+        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', (size_t)(end - p));
+    }
+    if ((size_t)((colon ? colon : end) - p) >= sizeof(host))
+        return fail(err, errlen, RP_ETOOBIG, "the server URL's host is too long");
+    memcpy(host, p, (size_t)((colon ? colon : end) - p));
+    host[(colon ? colon : end) - p] = '\0';
+    snprintf(connect_to, sizeof(connect_to), "::%s:%.*s", host, colon ? (int)(end - colon - 1) : 3,
+             colon ? colon + 1 : "443");
+    q = (req){"POST", url, content_type, NULL, 0, s->token, fd, len, connect_to, progress, arg};
+    return perform(s, &q, status, out, err, errlen);
 }
 
 /* ---- the client file: login and logout ---- */

@@ -27,10 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RP_CLIENT_FILE_MAX   (64 * 1024)   /* a larger client file is refused */
-#define RP_CLIENT_TOKEN_MAX  4096          /* bytes in a token */
-#define RP_CLIENT_BODY_MAX   (1024 * 1024) /* response bodies larger than this are refused */
-#define RP_CLIENT_TIMEOUT_MS 10000         /* whole-request deadline */
+#define RP_CLIENT_FILE_MAX          (64 * 1024)   /* a larger client file is refused */
+#define RP_CLIENT_TOKEN_MAX         4096          /* bytes in a token */
+#define RP_CLIENT_BODY_MAX          (1024 * 1024) /* response bodies larger than this are refused */
+#define RP_CLIENT_TIMEOUT_MS        10000         /* whole-request deadline */
+#define RP_CLIENT_UPLOAD_TIMEOUT_MS (30 * 60 * 1000) /* an upload's whole deadline */
 
 typedef struct rp_client_settings {
     char *url;     /* "https://host[:port][/base]" without a trailing '/'; NULL = not configured */
@@ -95,6 +96,22 @@ int rp_client_get(const rp_client_settings *s, const char *path, long *status, r
  */
 int rp_client_post_form(const rp_client_settings *s, const char *url, const char *const *form,
                         long *status, rp_buf *out, char *err, size_t errlen);
+
+/* Upload progress: bytes sent so far of total. */
+typedef void (*rp_client_progress_fn)(uint64_t sent, uint64_t total, void *arg);
+
+/*
+ * POSTs len bytes read from fd (from its current offset) to url, a full https:// URL on one of
+ * the platform's host names (https://NAME.scm.D/api/zipdeploy), as content_type, with the
+ * token and TLS rules of rp_client_request. The connection goes to the host and port of s->url
+ * whatever host url names (TLS still verifies url's host name), so the platform's host names
+ * need no DNS entry on the client. progress (may be NULL) is called as the body goes out.
+ * Deadline RP_CLIENT_UPLOAD_TIMEOUT_MS, and a transfer stalled for two minutes fails. Answers
+ * and errors as rp_client_request.
+ */
+int rp_client_upload(const rp_client_settings *s, const char *url, int fd, uint64_t len,
+                     const char *content_type, rp_client_progress_fn progress, void *arg,
+                     long *status, rp_buf *out, char *err, size_t errlen);
 
 /*
  * Rewrites the client file (file NULL = $HOME/.config/rampart/client.json, HOME from envp;

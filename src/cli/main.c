@@ -21,6 +21,7 @@
 #include "cli/cmd_iam.h"
 #include "cli/cmd_keys.h"
 #include "cli/cmd_login.h"
+#include "cli/cmd_app.h"
 #include "cli/cmd_vault.h"
 #include "server/config.h"
 #include "server/datadir.h"
@@ -91,6 +92,18 @@ static const char usage_text[] =
     "A passphrase (init: 12 characters or more) comes from --passphrase-file (mode 0600),\n"
     "RAMPART_PASSPHRASE or the terminal; a PKCS#11 PIN from --pkcs11-pin-file or\n"
     "RAMPART_PKCS11_PIN.\n"
+    "\n"
+    "Apps (App Service; also --url/--ca/--token/--output):\n"
+    "  rampart app create NAME [--static DIR|ZIP]   served at https://NAME.D/\n"
+    "  rampart app deploy NAME DIR|ZIP              a new release over HTTPS (zip deploy)\n"
+    "  rampart app list | app show NAME | app delete NAME\n"
+    "  rampart app releases NAME | app rollback NAME [--to RELEASE]\n"
+    "  rampart app config NAME [--min-tls 1.2|1.3] [--client-cert off|required|optional|\n"
+    "                  optional-interactive] [--client-cert-exclude '/a;/b'] [--client-ca PEM]\n"
+    "                  [--access-rules JSON] [--access-default allow|deny]\n"
+    "                  [--scm-access-rules JSON] [--scm-access-default allow|deny]\n"
+    "                  [--scm-use-main true|false]\n"
+    "App names: 2-60 of a-z 0-9 '-', a letter or digit first and last.\n"
     "\n"
     "P is an object id, a client id or kind:name (user:alice, sp:ci, identity:api).\n"
     "WHEN is a duration from now (2h, 30m, 7d, PT2H) or a time (2026-11-29T07:00:00Z).\n"
@@ -358,7 +371,7 @@ static const struct {
     {"login", rp_cmd_login}, {"logout", rp_cmd_logout},     {"user", rp_cmd_user},
     {"sp", rp_cmd_sp},       {"identity", rp_cmd_identity}, {"role", rp_cmd_role},
     {"pim", rp_cmd_pim},     {"audit", rp_cmd_audit},       {"vault", rp_cmd_vault},
-    {"keys", rp_cmd_keys},   {"unseal", rp_cmd_unseal},
+    {"app", rp_cmd_app},     {"keys", rp_cmd_keys},         {"unseal", rp_cmd_unseal},
 };
 
 int main(int argc, char **argv)

@@ -82,6 +82,7 @@ typedef struct rp_conn {
     rp_arena *arena;
     rp_req *req;
     resp_header *rh;
+    const char *reason; /* rp_resp_reason's phrase for this response, or NULL */
     int resp_started, resp_done, end_seen, sent_continue;
     bodymode body_mode;
     int body_cb_done;
@@ -440,8 +441,8 @@ static int write_head(rp_conn *c, int status, const char *ctype, uint64_t body_l
     if (req != NULL && req->head != NULL && req->head->expect_continue && !c->sent_continue &&
         !c->end_seen)
         c->close_after = 1;
-    rc = rp_buf_appendf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, rp_http_reason(status),
-                        date_now(c->ctx));
+    rc = rp_buf_appendf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                        c->reason ? c->reason : rp_http_reason(status), date_now(c->ctx));
     if (rc == 0 && c->kind == RP_CONN_HTTPS)
         rc = rp_buf_append_str(o, "Strict-Transport-Security: max-age=31536000; "
                                   "includeSubDomains\r\n");
@@ -487,6 +488,7 @@ static void send_raw_error(rp_conn *c, int status, const char *code, const char 
     if (n < 0 || (size_t)n >= sizeof(body))
         n = 0;
     c->rh = NULL;
+    c->reason = NULL;
     if (write_head(c, status, "application/json; charset=utf-8", (uint64_t)n, 0) != 0 ||
         rp_buf_append(&c->out, body, (size_t)n) != 0) {
         conn_close(c);
@@ -529,6 +531,18 @@ int rp_resp_header(rp_req *req, const char *name, const char *value)
     h->next = c->rh;
     c->rh = h;
     return 0;
+}
+
+int rp_resp_reason(rp_req *req, const char *reason)
+{
+    rp_conn *c = req->conn;
+
+    /* Token characters and spaces only: a phrase must not end the status line early. */
+    for (const char *p = reason; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            return RP_EINVAL;
+    c->reason = rp_arena_strndup(req->arena, reason, strlen(reason));
+    return c->reason != NULL ? 0 : RP_ENOMEM;
 }
 
 void rp_resp_close(rp_req *req)
@@ -725,6 +739,7 @@ static void finish_request(rp_conn *c)
     log_access(c);
     c->req = NULL;
     c->rh = NULL;
+    c->reason = NULL;
     c->resp_started = c->resp_done = c->end_seen = c->sent_continue = 0;
     c->body_mode = BODY_DISCARD;
     c->body_cb_done = 0;

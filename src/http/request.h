@@ -91,6 +91,9 @@ void rp_resp_error(rp_req *req, int status, const char *code, const char *messag
  */
 void rp_resp_file(rp_req *req, int status, const char *content_type, int fd, off_t offset,
                   off_t len);
+/* Replaces the reason phrase of this response's status line ("Ip Forbidden"). Copied.
+ * 0, RP_EINVAL (control or non-ASCII bytes) or RP_ENOMEM. */
+int rp_resp_reason(rp_req *req, const char *reason);
 /* Marks the connection to close after this response. */
 void rp_resp_close(rp_req *req);
 

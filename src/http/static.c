@@ -267,7 +267,11 @@ static void not_found(rp_req *req)
 
 void rp_static_handle(rp_req *req)
 {
-    rp_static *s = req->route_data;
+    rp_static_serve(req->route_data, req);
+}
+
+void rp_static_serve(rp_static *s, rp_req *req)
+{
     const char *path = req->path;
     size_t n = req->path_len;
     char *rel;

@@ -23,6 +23,9 @@ int rp_static_open(const char *root, rp_static **out);
 void rp_static_close(rp_static *s); /* accepts NULL */
 /* The handler: req->route_data must be the rp_static. */
 void rp_static_handle(rp_req *req);
+/* Answers req from s (as rp_static_handle does). Synchronous: once it returns the file is open
+ * or the answer sent, so s may be closed afterwards. */
+void rp_static_serve(rp_static *s, rp_req *req);
 /*
  * Parses a Range header value against a representation of size bytes: one "bytes=a-b",
  * "bytes=a-" or "bytes=-n" range. Returns 1 (satisfiable: *start and *len set, within size),

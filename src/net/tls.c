@@ -63,6 +63,8 @@ struct rp_tls {
     ticket_key keys[RP_TICKET_KEYS]; /* [0] is current */
     int nkeys;
     unsigned ticket_lifetime;
+    rp_tls_policy_fn policy; /* per-host settings (sites); set before serving */
+    void *policy_arg;
 };
 
 static int ex_index = -1;  /* SSL_CTX -> rp_tls */
@@ -142,6 +144,22 @@ static int name_matches(const char *pattern, const char *host)
     return strcasecmp(pattern, host) == 0;
 }
 
+static void host_policy(SSL *ssl, const char *host, rp_tls_host_policy *out)
+{
+    rp_tls *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index);
+
+    memset(out, 0, sizeof(*out));
+    if (t != NULL && t->policy != NULL && host != NULL)
+        t->policy(t->policy_arg, host, out);
+}
+
+static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x)
+{
+    (void)preverify_ok;
+    (void)x;
+    return 1;
+}
+
 static int sni_cb(SSL *ssl, int *alert, void *arg)
 {
     rp_tls *t = arg;
@@ -171,6 +189,14 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
         }
     }
     certset_release(t, s);
+    /* After any context switch (which resets the verify mode): a host that wants client
+     * certificates asks for one; the host checks it against its own trusted CAs per request. */
+    {
+        rp_tls_host_policy pol;
+        host_policy(ssl, rp_tls_sni(ssl), &pol);
+        if (pol.client_cert)
+            SSL_set_verify(ssl, SSL_VERIFY_PEER, accept_any_cert);
+    }
     /* An unknown name still gets the default certificate: the client decides whether to trust. */
     return SSL_TLSEXT_ERR_OK;
 }
@@ -226,6 +252,7 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
     size_t n;
     char name[256];
     char *copy;
+    rp_tls_host_policy pol;
 
     (void)arg;
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) != 1)
@@ -240,6 +267,12 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg)
     SSL_set_ex_data(ssl, sni_index, NULL);
     if (copy == NULL || SSL_set_ex_data(ssl, sni_index, copy) != 1) {
         OPENSSL_free(copy);
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    /* The version is chosen after this callback: a host that wants TLS 1.3 only gets it here. */
+    host_policy(ssl, name, &pol);
+    if (pol.min_version == 13 && SSL_set_min_proto_version(ssl, TLS1_3_VERSION) != 1) {
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
@@ -367,13 +400,6 @@ static int collect_names(cert_entry *e, X509 *x)
 /* Client certificates are accepted whoever issued them: what makes one count is that its
  * thumbprint is registered to a principal (iam/authn.c), and the handshake has proved the
  * client holds its key. An unregistered certificate authenticates nobody. */
-static int accept_any_cert(int preverify_ok, X509_STORE_CTX *x)
-{
-    (void)preverify_ok;
-    (void)x;
-    return 1;
-}
-
 static SSL_CTX *make_ctx(rp_tls *t, int min_version, int client_certs, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -594,6 +620,12 @@ void rp_tls_free(rp_tls *t)
     pthread_rwlock_destroy(&t->tlock);
     pthread_mutex_destroy(&t->lock);
     rp_free(t);
+}
+
+void rp_tls_set_policy(rp_tls *t, rp_tls_policy_fn fn, void *arg)
+{
+    t->policy = fn;
+    t->policy_arg = arg;
 }
 
 const char *rp_tls_sni(SSL *ssl)

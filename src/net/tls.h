@@ -49,6 +49,17 @@ void rp_tls_rotate_tickets(rp_tls *t);
 SSL *rp_tls_ssl_new(rp_tls *t);
 void rp_tls_free(rp_tls *t); /* accepts NULL; existing SSLs stay valid */
 
+/* Settings one host name asks of the handshake (App Service's per-app transport settings). */
+typedef struct rp_tls_host_policy {
+    int min_version; /* 13: TLS 1.3 only; anything else: the process-wide minimum */
+    int client_cert; /* 1: ask for a client certificate (any issuer; the host checks it) */
+} rp_tls_host_policy;
+/* Fills *out for host (the SNI name, lowercased; out is zeroed first). Runs inside handshakes on
+ * every loop thread: it must be thread-safe and quick. */
+typedef void (*rp_tls_policy_fn)(void *arg, const char *host, rp_tls_host_policy *out);
+/* Installs the per-host policy hook (once, before serving; NULL removes it). */
+void rp_tls_set_policy(rp_tls *t, rp_tls_policy_fn fn, void *arg);
+
 /* The SNI host name the client sent in this connection's handshake (even when it resumed a
  * session made for another name), or NULL. */
 const char *rp_tls_sni(SSL *ssl);

@@ -30,6 +30,7 @@
 #include "server/keysapi.h"
 #include "server/unseal.h"
 #include "store/store.h"
+#include "sites/sites.h"
 #include "vault/vault.h"
 
 #include <openssl/crypto.h>
@@ -94,6 +95,7 @@ struct server {
     rp_store *store;
     rp_iam *iam;
     rp_vault *vault;
+    rp_sites *sites;
     rp_keysapi keysapi;
     rp_router *local_router;
     uv_timer_t key_timer;
@@ -166,6 +168,7 @@ static void worker_shutdown(worker *w)
     uv_close((uv_handle_t *)&w->cmd_async, handle_close_noop);
     uv_close((uv_handle_t *)&w->backoff, handle_close_noop);
     /* Its completion ports keep the loop alive until closed (a no-op off the loop thread). */
+    rp_sites_loop_stop(w->srv->sites);
     rp_vault_loop_stop(w->srv->vault);
     rp_iam_loop_stop(w->srv->iam);
 }
@@ -280,6 +283,9 @@ static void worker_main(void *arg)
     rc = rp_vault_loop_start(s->vault, &w->loop);
     if (rc != 0)
         rp_log_err("worker.start", "vault ports not available; vault requests will fail", rc);
+    rc = rp_sites_loop_start(s->sites, &w->loop);
+    if (rc != 0)
+        rp_log_err("worker.start", "sites ports not available; deploys will fail", rc);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Everything is closed; let close callbacks finish, then release. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -484,6 +490,7 @@ static void server_free(server *s)
     rp_router_free(s->router);
     rp_router_free(s->local_router);
     rp_tls_free(s->tls);
+    rp_sites_close(s->sites);
     rp_vault_close(s->vault);
     rp_iam_close(s->iam);
     rp_store_close(s->store);
@@ -717,6 +724,12 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
         if (rc != 0)
             return rc;
     }
+    {
+        rp_sites_opts so = {s->domain, cfg->listen.port, cfg->data_dir, s->store, s->iam};
+        rc = rp_sites_open(&so, &s->sites, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     /* Operator certificates replace the built-in one; the first is the default. */
     s->nsrcs = cfg->ncerts ? cfg->ncerts : 1;
     s->srcs = rp_calloc(s->nsrcs, sizeof(*s->srcs));
@@ -740,11 +753,15 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
     rc = rp_tls_create(&s->tls_opts, &s->tls, err, errlen);
     if (rc != 0)
         return rc;
+    /* Apps' own transport settings (minimum TLS version, client certificates) per host name. */
+    rp_tls_set_policy(s->tls, rp_sites_tls_policy, s->sites);
     rc = rp_router_create(s->domain, &s->router);
     if (rc == 0)
         rc = rp_iam_register(s->iam, s->router, cfg->max_body_bytes);
     if (rc == 0)
         rc = rp_vault_register(s->vault, s->router);
+    if (rc == 0)
+        rc = rp_sites_register(s->sites, s->router);
     if (rc == 0) {
         s->keysapi.iam = s->iam;
         s->keysapi.kr = s->kr;
@@ -906,6 +923,7 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
                  cfg->identity_listen.host, s.identity_port);
         /* Ephemeral ports are known only now, before any request can read these names. */
         rp_vault_set_port(s.vault, s.https_port);
+        rp_sites_set_port(s.sites, s.https_port);
         rc = rp_iam_set_endpoints(s.iam, s.https_port, cfg->identity_enabled ? idep : NULL);
         if (rc != 0) {
             snprintf(err, errlen, "out of memory");

@@ -66,6 +66,16 @@ static const char *const migrations[] = {
     " FOREIGN KEY (vault, kind, name) REFERENCES kv_objects (vault, kind, name)"
     " ON DELETE CASCADE);"
     "CREATE INDEX kv_versions_seq ON kv_versions (vault, kind, name, seq);",
+    /* 4: App Service (docs/sites.md). release is the live release (0: nothing deployed);
+     * a release's files are DATA/apps/NAME/releases/SEQ, and only a row here makes them one. */
+    "CREATE TABLE apps (name TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+    " release INTEGER NOT NULL DEFAULT 0, next_release INTEGER NOT NULL DEFAULT 1,"
+    " config TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE app_releases (app TEXT NOT NULL REFERENCES apps (name) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, created_at INTEGER NOT NULL, files INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL, skipped INTEGER NOT NULL, principal TEXT NOT NULL,"
+    " PRIMARY KEY (app, seq));",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
