@@ -33,15 +33,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RP_CONN_READ_BUF    65536
-#define RP_CONN_IN_MAX      (RP_HTTP_MAX_HEAD + 65536) /* unparsed input kept per connection */
-#define RP_CONN_OUT_MAX     (16u << 20)                /* a response built in memory */
-#define RP_CONN_OUT_HIGH    (256u << 10)               /* stop reading above this */
-#define RP_CONN_FILE_CHUNK  (64u << 10)
-#define RP_CONN_DISCARD_MAX (64u << 10) /* body bytes skipped after an early answer */
-#define RP_CONN_LINGER_MS   2000
-#define RP_CONN_POOL        64
-#define RP_ARENA_BLOCK      4096
+#define RP_CONN_READ_BUF      65536
+#define RP_CONN_READS_PER_RUN 4 /* reads of one connection before the loop serves others */
+#define RP_CONN_IN_MAX        (RP_HTTP_MAX_HEAD + 65536) /* unparsed input kept per connection */
+#define RP_CONN_OUT_MAX       (16u << 20)                /* a response built in memory */
+#define RP_CONN_OUT_HIGH      (256u << 10)               /* stop reading above this */
+#define RP_CONN_FILE_CHUNK    (64u << 10)
+#define RP_CONN_DISCARD_MAX   (64u << 10) /* body bytes skipped after an early answer */
+#define RP_CONN_LINGER_MS     2000
+#define RP_CONN_POOL          64
+#define RP_ARENA_BLOCK        4096
 
 typedef enum { CS_HANDSHAKE, CS_OPEN, CS_LINGER, CS_CLOSED } cstate;
 typedef enum { TO_NONE, TO_HEADER, TO_BODY, TO_IDLE, TO_WRITE, TO_LINGER } tokind;
@@ -1190,7 +1191,7 @@ static int do_handshake(rp_conn *c)
 
 static void conn_run(rp_conn *c)
 {
-    int finished = 0;
+    int finished = 0, reads = 0;
 
     if (c->in_run) {
         c->rerun = 1;
@@ -1255,7 +1256,12 @@ static void conn_run(rp_conn *c)
         /* After answering, give the other connections of this loop their turn (the poll
          * reports this socket again if more arrived), unless bytes are already buffered here
          * where no poll would see them. */
-        if (can_read(c) && (!finished || (c->ssl != NULL && SSL_has_pending(c->ssl)))) {
+        /* A fast client streaming a large body would otherwise keep this loop to itself until
+         * it stops sending; after RP_CONN_READS_PER_RUN socket reads the others get their turn
+         * (the poll is level-triggered, so the rest is read on the next round). Bytes already
+         * inside OpenSSL are drained first: no poll would report them. */
+        if (can_read(c) && (!finished || (c->ssl != NULL && SSL_has_pending(c->ssl))) &&
+            (reads++ < RP_CONN_READS_PER_RUN || (c->ssl != NULL && SSL_has_pending(c->ssl)))) {
             ssize_t r = t_read(c, c->ctx->rbuf, RP_CONN_READ_BUF);
             if (r < 0) {
                 c->eof = 1;
