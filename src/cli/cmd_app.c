@@ -45,6 +45,7 @@ static const rp_col app_fields[] = {
     {"client certificates", "properties.clientCertMode", RP_COL_TEXT},
     {"client cert enabled", "properties.clientCertEnabled", RP_COL_TEXT},
     {"client cert exclusions", "properties.clientCertExclusionPaths", RP_COL_TEXT},
+    {"command", "properties.appCommandLine", RP_COL_TEXT},
     {"created", "properties.createdAt", RP_COL_TIME},
     {"updated", "properties.updatedAt", RP_COL_TIME},
 };
@@ -272,18 +273,16 @@ static int app_create(int argc, char **argv, char **envp)
     const char *dir;
     long status = 0;
     int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1,
-                          "rampart app create NAME [--static DIR|ZIP]", envp);
+                          "rampart app create NAME [--static DIR|ZIP] [--command \"...\"]", envp);
 
     if (rc != RP_EXIT_OK)
         return rc;
     if ((rc = app_path(c.args.pos[0], "", path)) != RP_EXIT_OK)
         goto out;
-    if (rp_opt_get(opts, NOPTS(opts), "command") != NULL) {
-        rc = rp_cli_usage_error("--command: app processes are not available yet; an app serves "
-                                "the static content of its live release");
-        goto out;
-    }
-    body = json_object();
+    body = rp_opt_get(opts, NOPTS(opts), "command") != NULL
+               ? json_pack("{s:{s:s}}", "properties", "appCommandLine",
+                           rp_opt_get(opts, NOPTS(opts), "command"))
+               : json_object();
     if (body == NULL) {
         rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
         goto out;
@@ -374,7 +373,8 @@ static int app_config(int argc, char **argv, char **envp)
                      RP_OPT("access-default", RP_OPT_VALUE),
                      RP_OPT("scm-access-rules", RP_OPT_VALUE),
                      RP_OPT("scm-access-default", RP_OPT_VALUE),
-                     RP_OPT("scm-use-main", RP_OPT_VALUE)};
+                     RP_OPT("scm-use-main", RP_OPT_VALUE),
+                     RP_OPT("command", RP_OPT_VALUE)};
     static const char *const modes[][2] = {{"off", NULL},
                                            {"required", "Required"},
                                            {"optional", "Optional"},
@@ -451,6 +451,8 @@ static int app_config(int argc, char **argv, char **envp)
         json_object_set_new(props, "scmIpSecurityRestrictionsUseMain",
                             json_boolean(strcmp(x, "true") == 0));
     }
+    if ((x = rp_opt_get(opts, NOPTS(opts), "command")) != NULL)
+        json_object_set_new(props, "appCommandLine", json_string(x));
     body = json_pack("{s:O}", "properties", props);
     if (body == NULL) {
         rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
@@ -467,6 +469,45 @@ out:
     json_decref(answer);
     json_decref(body);
     json_decref(props);
+    rp_cli_end(&c);
+    return rc;
+}
+
+static int app_logs(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN, RP_OPT("follow", RP_OPT_FLAG)};
+    rp_cli_cmd c;
+    json_t *answer = NULL;
+    char path[PATH_CAP + 32], base[PATH_CAP];
+    int follow, rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1,
+                                  "rampart app logs NAME [--follow]", envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    follow = rp_opt_get(opts, NOPTS(opts), "follow") != NULL;
+    if ((rc = app_path(c.args.pos[0], "/logs", base)) != RP_EXIT_OK)
+        goto out;
+    rp_strlcpy(path, base, sizeof(path));
+    for (;;) {
+        const char *text;
+        json_int_t next;
+        rc = app_request(&c, "GET", path, NULL, &answer, NULL);
+        if (rc != RP_EXIT_OK)
+            goto out;
+        text = json_string_value(json_object_get(answer, "text"));
+        next = json_integer_value(json_object_get(answer, "offset"));
+        if (text != NULL)
+            fputs(text, stdout);
+        fflush(stdout);
+        json_decref(answer);
+        answer = NULL;
+        if (!follow)
+            break;
+        snprintf(path, sizeof(path), "%s?offset=%" JSON_INTEGER_FORMAT, base, next);
+        sleep(1);
+    }
+out:
+    json_decref(answer);
     rp_cli_end(&c);
     return rc;
 }
@@ -612,11 +653,12 @@ out:
 
 int rp_cmd_app(int argc, char **argv, char **envp)
 {
-    static const sub t[] = {{"create", app_create},     {"deploy", app_deploy},
-                            {"list", app_list},         {"show", app_show},
-                            {"delete", app_delete},     {"releases", app_releases},
-                            {"rollback", app_rollback}, {"config", app_config}};
+    static const sub t[] = {
+        {"create", app_create},     {"deploy", app_deploy}, {"list", app_list},
+        {"show", app_show},         {"delete", app_delete}, {"releases", app_releases},
+        {"rollback", app_rollback}, {"config", app_config}, {"logs", app_logs}};
 
-    return dispatch(t, NOPTS(t), "create, deploy, list, show, delete, releases, rollback, config",
-                    argc, argv, envp);
+    return dispatch(t, NOPTS(t),
+                    "create, deploy, list, show, delete, releases, rollback, config, logs", argc,
+                    argv, envp);
 }

@@ -38,6 +38,7 @@
 #define RP_CONN_IN_MAX        (RP_HTTP_MAX_HEAD + 65536) /* unparsed input kept per connection */
 #define RP_CONN_OUT_MAX       (16u << 20)                /* a response built in memory */
 #define RP_CONN_OUT_HIGH      (256u << 10)               /* stop reading above this */
+#define RP_CONN_OUT_LOW       (64u << 10) /* a streamed response's writer resumes below this */
 #define RP_CONN_FILE_CHUNK    (64u << 10)
 #define RP_CONN_DISCARD_MAX   (64u << 10) /* body bytes skipped after an early answer */
 #define RP_CONN_LINGER_MS     2000
@@ -83,7 +84,12 @@ typedef struct rp_conn {
     rp_arena *arena;
     rp_req *req;
     resp_header *rh;
-    const char *reason; /* rp_resp_reason's phrase for this response, or NULL */
+    const char *reason;            /* rp_resp_reason's phrase for this response, or NULL */
+    int streaming;                 /* rp_resp_start ... rp_resp_end */
+    int chunked;                   /* the streamed body goes out in chunks */
+    int stream_bodyless;           /* HEAD, 204, 304: writes are dropped */
+    void (*drain_cb)(rp_req *req); /* one-shot: out fell below RP_CONN_OUT_LOW */
+    int body_paused;               /* rp_req_pause_body */
     int resp_started, resp_done, end_seen, sent_continue;
     bodymode body_mode;
     int body_cb_done;
@@ -135,6 +141,7 @@ X509 *rp_req_peer_cert(const rp_req *req)
     return c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
 }
 static int body_undecided(const rp_conn *c);
+static int body_streaming_in(const rp_conn *c);
 
 /* ---------------------------------------------------------------- context */
 
@@ -534,6 +541,89 @@ int rp_resp_header(rp_req *req, const char *name, const char *value)
     return 0;
 }
 
+int rp_resp_start(rp_req *req, int status, const char *content_type, int64_t len)
+{
+    rp_conn *c = req->conn;
+    int no_content = status == 204 || status == 304;
+    int rc;
+
+    if (c->resp_started || c->state == CS_CLOSED)
+        return RP_ECLOSED;
+    c->stream_bodyless = is_head_req(req) || no_content;
+    /* HTTP/1.0 has no chunks: an unknown length ends with the connection. */
+    if (len < 0 && !c->stream_bodyless) {
+        if (req->head != NULL && req->head->version == 10)
+            c->close_after = 1;
+        else if ((rc = rp_resp_header(req, "Transfer-Encoding", "chunked")) != 0)
+            return rc;
+        else
+            c->chunked = 1;
+    }
+    if (write_head(c, status, no_content ? NULL : content_type, len >= 0 ? (uint64_t)len : 0,
+                   len < 0 || no_content) != 0) {
+        c->close_after = 1;
+        c->resp_done = 1;
+        response_finished(c);
+        return RP_ENOMEM;
+    }
+    c->streaming = 1;
+    if (!c->in_run)
+        conn_run(c);
+    return 0;
+}
+
+int rp_resp_write(rp_req *req, const void *data, size_t n)
+{
+    rp_conn *c = req->conn;
+    int rc = 0;
+
+    if (!c->streaming || c->state == CS_CLOSED)
+        return RP_ECLOSED;
+    if (c->stream_bodyless || n == 0)
+        return 0;
+    if (c->chunked)
+        rc = rp_buf_appendf(&c->out, "%zx\r\n", n);
+    if (rc == 0)
+        rc = rp_buf_append(&c->out, data, n);
+    if (rc == 0 && c->chunked)
+        rc = rp_buf_append(&c->out, "\r\n", 2);
+    if (rc != 0)
+        return rc; /* the writer ignored RP_EAGAIN: over RP_CONN_OUT_MAX */
+    c->bytes_out += n;
+    if (!c->in_run)
+        conn_run(c);
+    return c->out.len >= RP_CONN_OUT_HIGH ? RP_EAGAIN : 0;
+}
+
+void rp_resp_on_drain(rp_req *req, void (*cb)(rp_req *req))
+{
+    req->conn->drain_cb = cb;
+}
+
+void rp_resp_end(rp_req *req, int complete)
+{
+    rp_conn *c = req->conn;
+
+    if (!c->streaming)
+        return;
+    c->streaming = 0;
+    c->drain_cb = NULL;
+    if (!complete)
+        c->close_after = 1; /* the client sees a short body, never a complete-looking one */
+    else if (c->chunked && rp_buf_append(&c->out, "0\r\n\r\n", 5) != 0)
+        c->close_after = 1;
+    response_finished(c);
+}
+
+void rp_req_pause_body(rp_req *req, int paused)
+{
+    rp_conn *c = req->conn;
+
+    c->body_paused = paused;
+    if (!paused && !c->in_run && c->state != CS_CLOSED)
+        conn_run(c);
+}
+
 int rp_resp_reason(rp_req *req, const char *reason)
 {
     rp_conn *c = req->conn;
@@ -741,6 +831,8 @@ static void finish_request(rp_conn *c)
     c->req = NULL;
     c->rh = NULL;
     c->reason = NULL;
+    c->streaming = c->chunked = c->stream_bodyless = c->body_paused = 0;
+    c->drain_cb = NULL;
     c->resp_started = c->resp_done = c->end_seen = c->sent_continue = 0;
     c->body_mode = BODY_DISCARD;
     c->body_cb_done = 0;
@@ -923,7 +1015,9 @@ static void on_body_bytes(rp_conn *c, const char *data, size_t len)
         c->close_after = 1;
         return;
     }
-    if (req == NULL || c->resp_started)
+    /* A streamed answer may start before the body has all arrived (a proxied app echoing
+     * it): the body still goes to the handler. Any other answer ends the body's use. */
+    if (req == NULL || (c->resp_started && !(c->streaming && c->body_mode == BODY_STREAM)))
         return;
     if (c->body_mode == BODY_BUFFER) {
         if (rp_buf_append(&req->body, data, len) != 0) {
@@ -958,13 +1052,16 @@ static size_t parse(rp_conn *c, const char *data, size_t n)
 {
     size_t off = 0;
 
-    while (!c->close_after && c->state == CS_OPEN) {
+    while ((!c->close_after || body_streaming_in(c)) && c->state == CS_OPEN) {
         rp_codec_event ev;
         size_t used = 0;
         rp_codec_kind k;
 
         /* One request at a time: wait for the answer before reading the next head. */
         if (c->req != NULL && c->end_seen)
+            break;
+        /* The handler cannot take more body now (its upstream is slow): keep it in c->in. */
+        if (c->req != NULL && c->body_paused)
             break;
         if (body_undecided(c))
             break;
@@ -996,7 +1093,8 @@ static size_t parse(rp_conn *c, const char *data, size_t n)
         case RP_CODEC_BODY: on_body_bytes(c, ev.data, ev.len); break;
         case RP_CODEC_END:
             c->end_seen = 1;
-            if (c->req != NULL && c->body_done != NULL && !c->body_cb_done && !c->resp_started) {
+            if (c->req != NULL && c->body_done != NULL && !c->body_cb_done &&
+                (!c->resp_started || (c->streaming && c->body_mode == BODY_STREAM))) {
                 c->body_cb_done = 1;
                 c->body_done(c->req);
             }
@@ -1040,9 +1138,18 @@ static int feed(rp_conn *c, const char *data, size_t n)
 
 /* ---------------------------------------------------------------- I/O driver */
 
+/*
+ * A streamed answer that is already going out while the request's body still comes in (a
+ * proxied app echoing it): "close after this answer" does not mean "stop reading" yet.
+ */
+static int body_streaming_in(const rp_conn *c)
+{
+    return c->req != NULL && !c->end_seen && c->streaming && c->body_mode == BODY_STREAM;
+}
+
 static int can_read(const rp_conn *c)
 {
-    if (c->state != CS_OPEN || c->close_after || c->eof)
+    if (c->state != CS_OPEN || (c->close_after && !body_streaming_in(c)) || c->eof)
         return 0;
     if (c->out.len >= RP_CONN_OUT_HIGH || c->file_left > 0)
         return 0;
@@ -1050,6 +1157,8 @@ static int can_read(const rp_conn *c)
     if (c->req != NULL && c->end_seen)
         return 0;
     if (body_undecided(c))
+        return 0;
+    if (c->req != NULL && c->body_paused)
         return 0;
     if (c->in.len >= RP_CONN_IN_MAX / 2)
         return 0;
@@ -1225,6 +1334,14 @@ static void conn_run(rp_conn *c)
         }
         if (c->state == CS_CLOSED)
             break;
+        if (c->drain_cb != NULL && c->streaming && c->out.len < RP_CONN_OUT_LOW) {
+            void (*cb)(rp_req *) = c->drain_cb;
+            c->drain_cb = NULL;
+            cb(c->req);
+            c->rerun = 1;
+            if (c->state == CS_CLOSED)
+                break;
+        }
         /* The answer is out and the body is in: this request is over. */
         if (c->req != NULL && c->resp_done && c->end_seen && c->file_left == 0 && c->out.len == 0) {
             finish_request(c);
@@ -1242,7 +1359,7 @@ static void conn_run(rp_conn *c)
             start_linger(c);
             break;
         }
-        if (c->in.len > 0 && !c->close_after) {
+        if (c->in.len > 0 && (!c->close_after || body_streaming_in(c))) {
             /* Bytes read earlier: the next pipelined request, or a body the handler has now
              * asked for (parse stops again wherever the current request must wait). */
             size_t out_before = c->out.len;

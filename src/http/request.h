@@ -28,6 +28,7 @@
 #include "http/query.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct rp_req rp_req;
@@ -91,6 +92,23 @@ void rp_resp_error(rp_req *req, int status, const char *code, const char *messag
  */
 void rp_resp_file(rp_req *req, int status, const char *content_type, int fd, off_t offset,
                   off_t len);
+/*
+ * A streamed response (a reverse proxy's): rp_resp_start sends the status and headers (len >= 0:
+ * Content-Length len; len < 0: chunked, or until close for HTTP/1.0 clients), rp_resp_write
+ * queues body bytes, rp_resp_end finishes (complete 0: the body was cut short, and the
+ * connection closes so the client cannot take it for whole). HEAD, 204 and 304 answers drop
+ * the body. rp_resp_write returns 0, RP_EAGAIN when the client is slower than the writer (the
+ * bytes were queued; write no more until the rp_resp_on_drain callback, one-shot, runs), or
+ * RP_ECLOSED / RP_ENOMEM.
+ */
+int rp_resp_start(rp_req *req, int status, const char *content_type, int64_t len);
+int rp_resp_write(rp_req *req, const void *data, size_t n);
+void rp_resp_on_drain(rp_req *req, void (*cb)(rp_req *req));
+void rp_resp_end(rp_req *req, int complete);
+/* Stops (1) or resumes (0) delivering a streamed request body: flow control towards a slow
+ * consumer. While paused nothing more is read from the client. */
+void rp_req_pause_body(rp_req *req, int paused);
+
 /* Replaces the reason phrase of this response's status line ("Ip Forbidden"). Copied.
  * 0, RP_EINVAL (control or non-ASCII bytes) or RP_ENOMEM. */
 int rp_resp_reason(rp_req *req, const char *reason);

@@ -37,6 +37,7 @@ struct rp_appcfg {
     int scm_use_main;
     char *origins[MAX_ORIGINS]; /* CORS: lower case, scheme://host[:port] */
     size_t norigins;
+    const char *command;  /* appCommandLine (in stored), or NULL */
     int cors_any;         /* "*" */
     int cors_credentials; /* supportCredentials */
 };
@@ -51,7 +52,8 @@ static const char *const known[] = {"minTlsVersion",
                                     "scmIpSecurityRestrictions",
                                     "scmIpSecurityRestrictionsDefaultAction",
                                     "scmIpSecurityRestrictionsUseMain",
-                                    "cors"};
+                                    "cors",
+                                    "appCommandLine"};
 
 static int is_known(const char *k)
 {
@@ -291,8 +293,8 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
         {
             if (!is_known(key)) {
                 rc = bad(err, errlen,
-                         "unknown property '%.60s' (app processes, settings, slots and "
-                         "authentication are not available yet)",
+                         "unknown property '%.60s' (app settings, slots and authentication are "
+                         "not available yet)",
                          key);
                 goto fail;
             }
@@ -385,6 +387,23 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
     x = json_object_get(c->stored, "cors");
     if (x != NULL && (rc = parse_cors(c, x, err, errlen)) != 0)
         goto fail;
+    x = json_object_get(c->stored, "appCommandLine");
+    if (x != NULL) {
+        const char *cmd = json_string_value(x);
+        size_t n = cmd ? strlen(cmd) : 0;
+        if (cmd == NULL || n > 1024) {
+            rc = bad(err, errlen, "%s must be a command of at most 1024 characters",
+                     "appCommandLine");
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f) {
+                rc = bad(err, errlen, "%s must not hold control characters", "appCommandLine");
+                goto fail;
+            }
+        }
+        c->command = n > 0 ? cmd : NULL;
+    }
     rc = parse_rules(c->stored, "ipSecurityRestrictions", "ipSecurityRestrictionsDefaultAction",
                      &c->access, err, errlen);
     if (rc == 0)
@@ -402,6 +421,11 @@ fail:
 const json_t *rp_appcfg_stored(const rp_appcfg *c)
 {
     return c->stored;
+}
+
+const char *rp_appcfg_command(const rp_appcfg *c)
+{
+    return c->command;
 }
 
 int rp_appcfg_min_tls(const rp_appcfg *c)
@@ -427,6 +451,8 @@ json_t *rp_appcfg_view(const rp_appcfg *c)
         "clientCertTrustedCAs", cas ? cas : json_array(), "ipSecurityRestrictions",
         rp_access_to_json(c->access), "scmIpSecurityRestrictions", rp_access_to_json(c->scm_access),
         "scmIpSecurityRestrictionsUseMain", c->scm_use_main);
+    if (v != NULL)
+        json_object_set_new(v, "appCommandLine", json_string(c->command ? c->command : ""));
     if (v != NULL) {
         json_t *cors = json_object_get(c->stored, "cors");
         json_object_set_new(

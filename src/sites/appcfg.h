@@ -11,6 +11,7 @@
  *   ipSecurityRestrictions[], ipSecurityRestrictionsDefaultAction
  *   scmIpSecurityRestrictions[], scmIpSecurityRestrictionsDefaultAction,
  *   scmIpSecurityRestrictionsUseMain
+ *   appCommandLine                      the app process's command ("" or absent: static only)
  *   cors                                {"allowedOrigins": ["https://a.example", ...] | ["*"],
  *                                        "supportCredentials": false}
  * Secure defaults where Azure's differ: a client-certificate mode other than off needs a trusted
@@ -55,6 +56,8 @@ const json_t *rp_appcfg_stored(const rp_appcfg *c);
 json_t *rp_appcfg_view(const rp_appcfg *c);
 
 int rp_appcfg_min_tls(const rp_appcfg *c); /* 12 or 13 */
+/* appCommandLine, or NULL for a static app. Valid as long as c. */
+const char *rp_appcfg_command(const rp_appcfg *c);
 rp_cert_mode rp_appcfg_cert_mode(const rp_appcfg *c);
 
 /*

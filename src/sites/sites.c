@@ -25,6 +25,8 @@
 #include "iam/authn.h"
 #include "monitor/audit.h"
 #include "sites/appcfg.h"
+#include "sites/proc.h"
+#include "sites/proxy.h"
 #include "sites/unzip.h"
 
 #include <dirent.h>
@@ -38,6 +40,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #define PATH_CAP  4096
 #define SCOPE_CAP (8 + RP_SITES_NAME_MAX)
@@ -67,7 +72,8 @@ struct rp_sites {
     rp_iam *iam;
     char apps_path[PATH_CAP]; /* DATA/apps */
     int apps_fd;
-    uv_mutex_t mu; /* guards apps and every app's live, next_release, deploying, updated */
+    rp_procs *procs; /* app processes */
+    uv_mutex_t mu;   /* guards apps and every app's live, next_release, deploying, updated */
     int mu_ready;
     app *apps;
 };
@@ -758,6 +764,36 @@ static int64_t switch_live(rp_sites *s, const char *name, content *c, int64_t no
     return prev;
 }
 
+/*
+ * Brings app name's process in line with its settings and live release: (re)started from the
+ * release with appCommandLine, or stopped when there is none of either.
+ */
+static void sync_process(rp_sites *s, const char *name)
+{
+    char dir[PATH_CAP], logs[PATH_CAP], host[300], cmd[RP_PROC_COMMAND_MAX + 1];
+    int run = 0;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && a->live != NULL && rp_appcfg_command(a->cfg) != NULL &&
+        release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
+        rp_strlcpy(cmd, rp_appcfg_command(a->cfg), sizeof(cmd));
+        run = 1;
+    }
+    uv_mutex_unlock(&s->mu);
+    if (!run) {
+        rp_procs_stop(s->procs, name);
+        return;
+    }
+    if ((size_t)snprintf(logs, sizeof(logs), "%.3900s/%.60s/logs", s->apps_path, name) >=
+        sizeof(logs))
+        return;
+    snprintf(host, sizeof(host), "%s.%s", name, s->domain);
+    if (rp_procs_set(s->procs, name, cmd, dir, logs, host) != 0)
+        rp_log_msg(RP_LOG_ERROR, "sites.process", "an app's process could not be scheduled");
+}
+
 static void deploy_end(rp_sites *s, const char *name)
 {
     app *a;
@@ -812,6 +848,13 @@ static void op_written(int status, void *arg)
                 o->newcfg = NULL;
             }
             uv_mutex_unlock(&s->mu);
+            /* A changed command starts, restarts or stops the process; other settings leave
+             * it alone. */
+            if (old != NULL && a != NULL) {
+                const char *was = rp_appcfg_command(old), *now = rp_appcfg_command(a->cfg);
+                if ((was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0))
+                    sync_process(s, o->name);
+            }
             rp_appcfg_unref(old);
         }
         break;
@@ -830,6 +873,7 @@ static void op_written(int status, void *arg)
             }
             uv_mutex_unlock(&s->mu);
             app_free(s, gone);
+            rp_procs_stop(s->procs, o->name);
             remove_later(s, o->tomb);
         }
         break;
@@ -838,6 +882,7 @@ static void op_written(int status, void *arg)
         if (status == 0) {
             o->prev = switch_live(s, o->name, o->newc, o->now, 1);
             o->newc = NULL;
+            sync_process(s, o->name);
             for (int i = 0; i < o->nprune; i++)
                 remove_release_later(s, o->name, o->prune[i]);
         } else {
@@ -976,6 +1021,23 @@ static int cors(rp_req *req, const rp_appcfg *cfg)
     return 0;
 }
 
+/* The verified client certificate as X-ARR-ClientCert carries it: base64 DER, one line. */
+static char *cert_b64(rp_req *req)
+{
+    X509 *x = rp_req_peer_cert(req);
+    unsigned char *der = NULL;
+    char *out = NULL;
+    int n = x ? i2d_X509(x, &der) : -1;
+
+    if (n > 0 && n < 65536) {
+        out = malloc(((size_t)n + 2) / 3 * 4 + 1);
+        if (out != NULL)
+            EVP_EncodeBlock((unsigned char *)out, der, n);
+    }
+    OPENSSL_free(der);
+    return out;
+}
+
 static void site_request(rp_req *req)
 {
     rp_sites *s = req->route_data;
@@ -1005,6 +1067,28 @@ static void site_request(rp_req *req)
     }
     if (c == NULL) {
         not_found(req, "NoContent", "nothing has been deployed to this app yet");
+        goto out;
+    }
+    if (rp_appcfg_command(cfg) != NULL) {
+        char name[RP_SITES_NAME_MAX + 1], *b64 = NULL;
+        int running, port;
+        size_t n = req->host_label.n < sizeof(name) ? req->host_label.n : sizeof(name) - 1;
+        memcpy(name, req->host_label.p, n);
+        name[n] = '\0';
+        port = rp_procs_port(s->procs, name, &running);
+        if (port == 0) {
+            rp_resp_error(req, 503, "AppNotRunning", "the app's process is not running");
+            goto out;
+        }
+        if (trusted)
+            b64 = cert_b64(req);
+        rp_proxy_forward(req, port, b64);
+        free(b64);
+        goto out;
+    }
+    if (req->method != RP_METHOD_GET && req->method != RP_METHOD_HEAD) {
+        rp_resp_header(req, "Allow", "GET, HEAD, OPTIONS");
+        rp_resp_error(req, 405, "MethodNotAllowed", "a static app answers GET and HEAD");
         goto out;
     }
     /* Synchronous: the file is open (or the answer sent) before the reference goes. */
@@ -1336,6 +1420,77 @@ static void mgmt_list(rp_sites *s, rp_req *req, const rp_identity *who)
     rp_resp_json(req, 200, json_pack("{s:o}", "value", arr));
 }
 
+/* Bytes of log text per call, and what a call without ?offset starts with (the tail). */
+#define LOG_CHUNK (256u << 10)
+#define LOG_TAIL  (16u << 10)
+
+/*
+ * GET /api/apps/NAME/logs[?offset=N]: {"offset": next, "size": file size, "text": "..."} from
+ * the app's log (what its process printed, and rampart's notes about it). Without offset, the
+ * last 16 KiB. Bytes that are not UTF-8 come out as '?'.
+ */
+static void mgmt_logs(rp_sites *s, rp_req *req, const char *name)
+{
+    char path[PATH_CAP];
+    const char *q = rp_req_query(req, "offset");
+    uint64_t off = 0;
+    struct stat st;
+    char *buf = NULL;
+    ssize_t n = 0;
+    json_t *o;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/logs/app.log", name);
+    fd = openat(s->apps_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        rp_resp_json(req, 200, json_pack("{s:i,s:i,s:s}", "offset", 0, "size", 0, "text", ""));
+        return;
+    }
+    if (q != NULL) {
+        if (rp_parse_u64(q, strlen(q), INT64_MAX, &off) != 0) {
+            close(fd);
+            rp_resp_error(req, 400, "InvalidParameter", "offset is a byte offset");
+            return;
+        }
+    } else if ((uint64_t)st.st_size > LOG_TAIL) {
+        off = (uint64_t)st.st_size - LOG_TAIL;
+    }
+    if (off > (uint64_t)st.st_size)
+        off = (uint64_t)st.st_size; /* rotated: start again from the end */
+    buf = rp_malloc(LOG_CHUNK + 1);
+    if (buf != NULL)
+        n = pread(fd, buf, LOG_CHUNK, (off_t)off);
+    close(fd);
+    if (buf == NULL || n < 0) {
+        rp_free(buf);
+        rp_resp_error(req, 500, "InternalError", "the log cannot be read");
+        return;
+    }
+    /* Whole UTF-8 characters only; anything else becomes '?'. */
+    for (ssize_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)buf[i];
+        ssize_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c < 0x80 && (c >= 0x20 || c == '\n' || c == '\t')) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80 && i + len <= n && rp_utf8_valid(buf + i, (size_t)len, 1)) {
+            i += len;
+            continue;
+        }
+        buf[i++] = '?';
+    }
+    o = json_pack("{s:I,s:I,s:s#}", "offset", (json_int_t)(off + (uint64_t)n), "size",
+                  (json_int_t)st.st_size, "text", buf, (size_t)n);
+    rp_free(buf);
+    if (o == NULL)
+        rp_resp_error(req, 500, "InternalError", "the log cannot be read");
+    else
+        rp_resp_json(req, 200, o);
+}
+
 static void mgmt_releases(rp_sites *s, rp_req *req, const char *name)
 {
     sqlite3_stmt *st = NULL;
@@ -1586,6 +1741,13 @@ static void mgmt(rp_req *req)
                 mgmt_releases(s, req, name);
             return;
         }
+        if (strcmp(sub, "/logs") == 0 &&
+            (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD)) {
+            /* What an app prints may be sensitive: the same right as changing it. */
+            if (allowed(s, req, &who, "Microsoft.Web/sites/write", name))
+                mgmt_logs(s, req, name);
+            return;
+        }
         if (strcmp(sub, "/rollback") == 0 && req->method == RP_METHOD_POST) {
             if (!allowed(s, req, &who, "Microsoft.Web/sites/publish/action", name))
                 return;
@@ -1659,7 +1821,7 @@ static void mgmt(rp_req *req)
 
 int rp_sites_register(rp_sites *s, rp_router *r)
 {
-    rp_route_opts site = {RP_M_READ | RP_M(RP_METHOD_OPTIONS), 0, s};
+    rp_route_opts site = {RP_M_ANY, RP_SITES_BODY_MAX, s};
     rp_route_opts scm = {RP_M_READ | RP_M(RP_METHOD_POST), (size_t)RP_SITES_ZIP_MAX, s};
     rp_route_opts m = {RP_M_READ | RP_M(RP_METHOD_PUT) | RP_M(RP_METHOD_DELETE) |
                            RP_M(RP_METHOD_POST),
@@ -1852,6 +2014,11 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         rc = RP_EIO;
         goto fail;
     }
+    rc = rp_procs_open(NULL, &s->procs);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the app process supervisor");
+        goto fail;
+    }
     rc = rp_store_reader_open(s->store, &db);
     if (rc == 0)
         rc = load(s, db, err, errlen);
@@ -1860,6 +2027,8 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
     sqlite3_close(db);
     if (rc != 0)
         goto fail;
+    for (app *a = s->apps; a != NULL; a = a->next)
+        sync_process(s, a->name);
     *out = s;
     return 0;
 fail:
@@ -1871,6 +2040,7 @@ void rp_sites_close(rp_sites *s)
 {
     if (s == NULL)
         return;
+    rp_procs_close(s->procs);
     while (s->apps != NULL) {
         app *a = s->apps;
         s->apps = a->next;
