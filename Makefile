@@ -12,7 +12,7 @@ FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz range_fuzz token_fuzz jwt
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps deps-c build asan-build fuzz-build run check unit unit-asan e2e e2e-asan \
-        fuzz-replay fuzz bench bench-iam bench-vault bench-sites lint lint-format lint-banned lint-cppcheck \
+        fuzz-replay fuzz bench bench-iam bench-vault bench-sites bench-proxy lint lint-format lint-banned lint-cppcheck \
         testssl clean
 
 all: build
@@ -90,6 +90,7 @@ bench: deps build
 	bench/iam-auth $(BUILD)/rampart
 	bench/vault $(BUILD)/rampart
 	bench/sites-deploy $(BUILD)/rampart
+	bench/sites-proxy $(BUILD)/rampart
 
 bench-iam: deps build
 	bench/iam-auth $(BUILD)/rampart
@@ -99,6 +100,9 @@ bench-vault: deps build
 
 bench-sites: deps build
 	bench/sites-deploy $(BUILD)/rampart
+
+bench-proxy: deps build
+	bench/sites-proxy $(BUILD)/rampart
 
 lint: lint-format lint-banned lint-cppcheck
 

@@ -68,6 +68,7 @@ struct rp_procs {
     entry *entries; /* list owned by the thread; port/running read under mu */
     char bwrap[PATH_CAP];
     int started;
+    uv_timer_t kill_timer; /* closing: SIGKILL what SIGTERM did not end */
 };
 
 static uint64_t now_ms(void)
@@ -267,6 +268,16 @@ static void spawn(entry *e)
     A("--ro-bind-try");
     A("/etc/resolv.conf");
     A("/etc/resolv.conf");
+    /* Account names (no hashes: those are in /etc/shadow, which stays out). */
+    A("--ro-bind-try");
+    A("/etc/passwd");
+    A("/etc/passwd");
+    A("--ro-bind-try");
+    A("/etc/group");
+    A("/etc/group");
+    A("--ro-bind-try");
+    A("/etc/nsswitch.conf");
+    A("/etc/nsswitch.conf");
     A("--ro-bind");
     A(e->dir);
     A("/home/site/wwwroot");
@@ -415,7 +426,8 @@ static void on_kill_timer(uv_timer_t *t)
     for (entry *e = p->entries; e != NULL; e = e->next)
         if (e->alive)
             uv_process_kill(&e->proc, SIGKILL);
-    uv_close((uv_handle_t *)t, NULL);
+    if (!uv_is_closing((uv_handle_t *)t))
+        uv_close((uv_handle_t *)t, NULL);
 }
 
 static void on_wake(uv_async_t *a)
@@ -436,7 +448,6 @@ static void on_wake(uv_async_t *a)
         m = next;
     }
     if (closing) {
-        static __thread uv_timer_t kill_timer;
         for (entry *e = p->entries; e != NULL; e = e->next) {
             e->wanted = 0;
             uv_timer_stop(&e->timer);
@@ -445,17 +456,28 @@ static void on_wake(uv_async_t *a)
             terminate(e);
         }
         uv_close((uv_handle_t *)&p->wake, NULL);
-        uv_timer_init(&p->loop, &kill_timer);
-        kill_timer.data = p;
-        uv_timer_start(&kill_timer, on_kill_timer, 3000, 0);
-        uv_unref((uv_handle_t *)&kill_timer);
+        uv_timer_init(&p->loop, &p->kill_timer);
+        p->kill_timer.data = p;
+        uv_timer_start(&p->kill_timer, on_kill_timer, 3000, 0);
+        uv_unref((uv_handle_t *)&p->kill_timer);
     }
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 static void thread_main(void *arg)
 {
     rp_procs *p = arg;
 
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    /* Every process has exited; what is left (the unreferenced kill timer) is closed here, so
+     * the loop can be closed. */
+    uv_walk(&p->loop, close_any, NULL);
     uv_run(&p->loop, UV_RUN_DEFAULT);
 }
 
