@@ -134,6 +134,14 @@ void rp_http_ctx_set_local_router(rp_http_ctx *ctx, const rp_router *router)
     ctx->local_router = router;
 }
 
+int rp_req_tls_version(const rp_req *req)
+{
+    const rp_conn *c = req->conn;
+    int v = c->ssl ? SSL_version(c->ssl) : 0;
+
+    return v == TLS1_3_VERSION ? 13 : v == TLS1_2_VERSION ? 12 : v != 0 ? 11 : 0;
+}
+
 X509 *rp_req_peer_cert(const rp_req *req)
 {
     const rp_conn *c = req->conn;
@@ -1005,6 +1013,13 @@ static void on_body_bytes(rp_conn *c, const char *data, size_t len)
     c->body_seen += len;
     set_timeout(c, TO_BODY, c->ctx->limits.body_timeout_ms);
     if (c->body_seen > c->body_max) {
+        /* A streamed answer is under way: the handler gets no more, the client no more of it. */
+        if (c->streaming && req != NULL) {
+            rp_resp_end(req, 0);
+            c->body_mode = BODY_DISCARD;
+            c->close_after = 1;
+            return;
+        }
         c->close_after = 1; /* before the answer is built, so it says "Connection: close" */
         if (!c->resp_started) {
             if (req != NULL)

@@ -74,6 +74,8 @@ size_t rp_req_header_count(const rp_req *req, const char *name);
 /* First query parameter named name (decoded), or NULL. */
 const char *rp_req_query(const rp_req *req, const char *name);
 
+/* The connection's TLS version: 13, 12, 11 (older), or 0 over plain HTTP. */
+int rp_req_tls_version(const rp_req *req);
 /* The verified TLS client certificate, if the client sent one (borrowed), else NULL. */
 struct x509_st;
 struct x509_st *rp_req_peer_cert(const rp_req *req);

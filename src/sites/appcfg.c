@@ -476,7 +476,9 @@ static int excluded(const rp_appcfg *c, const char *path)
 
     for (size_t i = 0; i < c->npaths; i++) {
         size_t k = strlen(c->paths[i]);
-        if (k <= n && strncasecmp(path, c->paths[i], k) == 0)
+        /* A whole segment: "/public" covers /public and /public/x, not /publicity. */
+        if (k <= n && strncasecmp(path, c->paths[i], k) == 0 &&
+            (path[k] == '\0' || path[k] == '/' || c->paths[i][k - 1] == '/'))
             return 1;
     }
     return 0;
@@ -518,6 +520,11 @@ int rp_appcfg_access(const rp_appcfg *c, int scm, const rp_req *req, rp_access_r
 
     rp_access_check(scm && !c->scm_use_main ? c->scm_access : c->access, &r, res);
     return res->allowed;
+}
+
+int rp_appcfg_cors_set(const rp_appcfg *c)
+{
+    return c->cors_any || c->norigins > 0;
 }
 
 int rp_appcfg_cors(const rp_appcfg *c, const char *origin, size_t n, int *credentials)

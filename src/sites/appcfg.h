@@ -77,5 +77,7 @@ int rp_appcfg_access(const rp_appcfg *c, int scm, const rp_req *req, rp_access_r
  * *credentials says whether Access-Control-Allow-Credentials goes with it ("*" never does).
  */
 int rp_appcfg_cors(const rp_appcfg *c, const char *origin, size_t n, int *credentials);
+/* 1 when the app has CORS settings (then the front door answers preflights for it). */
+int rp_appcfg_cors_set(const rp_appcfg *c);
 
 #endif

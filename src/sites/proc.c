@@ -47,8 +47,18 @@ struct entry {
     uv_timer_t timer;
     int timer_init;
     int log_fd;
+    uint64_t log_size; /* bytes in the open log, for rotation */
+    int exited;        /* reaped: never signal its pid again */
     entry *next;
 };
+
+/* A port handed out before the supervisor has made the app's entry (requests can already wait
+ * on it). */
+typedef struct reserved {
+    char name[NAME_MAX_ + 1];
+    int port;
+    struct reserved *next;
+} reserved;
 
 typedef struct msg {
     int stop;
@@ -65,7 +75,8 @@ struct rp_procs {
     uv_mutex_t mu;
     msg *queue, *tail;
     int closing;
-    entry *entries; /* list owned by the thread; port/running read under mu */
+    entry *entries;     /* list owned by the thread; port/running read under mu */
+    reserved *reserved; /* under mu */
     char bwrap[PATH_CAP];
     int started;
     uv_timer_t kill_timer; /* closing: SIGKILL what SIGTERM did not end */
@@ -105,13 +116,27 @@ static void log_open(entry *e)
     (void)mkdir(e->log_dir, 0700);
     snprintf(path, sizeof(path), "%s/app.log", e->log_dir);
     e->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (e->log_fd >= 0 && fstat(e->log_fd, &st) == 0 && st.st_size > (off_t)RP_PROC_LOG_MAX) {
+    e->log_size = e->log_fd >= 0 && fstat(e->log_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    if (e->log_fd >= 0 && e->log_size > RP_PROC_LOG_MAX) {
         char old[PATH_CAP + 16];
         snprintf(old, sizeof(old), "%s/app.log.1", e->log_dir);
         close(e->log_fd);
         (void)rename(path, old);
         e->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        e->log_size = 0;
     }
+}
+
+/* Appends to the app's log, rotating it once it passes RP_PROC_LOG_MAX. */
+static void log_write(entry *e, const char *data, size_t n)
+{
+    if (e->log_fd >= 0 && e->log_size + n > RP_PROC_LOG_MAX) {
+        close(e->log_fd);
+        e->log_fd = -1; /* log_open rotates */
+    }
+    log_open(e);
+    if (e->log_fd >= 0 && rp_file_write_all(e->log_fd, data, n) == 0)
+        e->log_size += n;
 }
 
 /* One line of rampart's own about the process, in the app's log. */
@@ -122,15 +147,11 @@ static void log_note(entry *e, const char *what)
     struct tm tm;
     int n;
 
-    log_open(e);
-    if (e->log_fd < 0)
-        return;
     gmtime_r(&t, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
     n = snprintf(line, sizeof(line), "%s [rampart] %s\n", stamp, what);
     if (n > 0)
-        (void)rp_file_write_all(e->log_fd, line,
-                                (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+        log_write(e, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -149,9 +170,7 @@ static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
     if (n <= 0)
         return; /* EOF or error: the exit callback closes the pipe */
-    log_open(e);
-    if (e->log_fd >= 0)
-        (void)rp_file_write_all(e->log_fd, buf->base, (size_t)n);
+    log_write(e, buf->base, (size_t)n);
 }
 
 /* ---------------------------------------------------------------- processes */
@@ -191,6 +210,7 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
     uv_mutex_lock(&e->p->mu);
     e->running = 0;
     uv_mutex_unlock(&e->p->mu);
+    e->exited = 1;
     uv_close((uv_handle_t *)&e->proc, on_closed);
     uv_close((uv_handle_t *)&e->out, on_closed);
     uv_close((uv_handle_t *)&e->err, on_closed);
@@ -219,6 +239,15 @@ static void spawn(entry *e)
     /* The same port across restarts: requests that wait for the app keep knocking on it. */
     uv_mutex_lock(&e->p->mu);
     p = e->port;
+    for (reserved **r = &e->p->reserved; p == 0 && *r != NULL; r = &(*r)->next) {
+        if (strcmp((*r)->name, e->name) == 0) {
+            reserved *x = *r;
+            p = x->port;
+            *r = x->next;
+            rp_free(x);
+            break;
+        }
+    }
     uv_mutex_unlock(&e->p->mu);
     if (p == 0)
         p = free_port();
@@ -325,9 +354,15 @@ static void spawn(entry *e)
     o.stdio = stdio;
     o.stdio_count = 3;
     o.exit_cb = on_exit_cb;
+    /* The port is the app's from now on, whether this start works or not: requests wait on it
+     * (and get 502 if nothing ever answers) rather than finding no port at all. */
+    uv_mutex_lock(&e->p->mu);
+    e->port = p;
+    uv_mutex_unlock(&e->p->mu);
     rc = uv_spawn(&e->p->loop, &e->proc, &o);
     e->open_handles = 3;
     e->alive = 1;
+    e->exited = rc != 0;
     if (rc != 0) {
         char what[200];
         snprintf(what, sizeof(what), "cannot start the sandbox (%.100s): %s", e->p->bwrap,
@@ -344,7 +379,6 @@ static void spawn(entry *e)
     uv_read_start((uv_stream_t *)&e->err, on_alloc, on_output);
     e->started_ms = now_ms();
     uv_mutex_lock(&e->p->mu);
-    e->port = p;
     e->running = 1;
     uv_mutex_unlock(&e->p->mu);
     {
@@ -356,7 +390,7 @@ static void spawn(entry *e)
 
 static void terminate(entry *e)
 {
-    if (e->alive)
+    if (e->alive && !e->exited)
         uv_process_kill(&e->proc, SIGTERM);
 }
 
@@ -381,6 +415,10 @@ static void apply(rp_procs *p, msg *m)
             uv_mutex_lock(&p->mu);
             e->port = 0;
             uv_mutex_unlock(&p->mu);
+            /* A new app of the same name logs to a new file (this one may be gone with it). */
+            if (e->log_fd >= 0)
+                close(e->log_fd);
+            e->log_fd = -1;
         }
         return;
     }
@@ -424,7 +462,7 @@ static void on_kill_timer(uv_timer_t *t)
     rp_procs *p = t->data;
 
     for (entry *e = p->entries; e != NULL; e = e->next)
-        if (e->alive)
+        if (e->alive && !e->exited)
             uv_process_kill(&e->proc, SIGKILL);
     if (!uv_is_closing((uv_handle_t *)t))
         uv_close((uv_handle_t *)t, NULL);
@@ -517,6 +555,26 @@ int rp_procs_set(rp_procs *p, const char *name, const char *command, const char 
     rp_strlcpy(m->dir, dir, sizeof(m->dir));
     rp_strlcpy(m->log_dir, log_dir, sizeof(m->log_dir));
     rp_strlcpy(m->host, host, sizeof(m->host));
+    /* The port is known from now on: a request that comes before the process waits for it. */
+    uv_mutex_lock(&p->mu);
+    {
+        int known = 0;
+        for (entry *e = p->entries; e != NULL && !known; e = e->next)
+            known = strcmp(e->name, name) == 0 && e->port != 0;
+        for (reserved *r = p->reserved; r != NULL && !known; r = r->next)
+            known = strcmp(r->name, name) == 0;
+        if (!known) {
+            reserved *r = rp_calloc(1, sizeof(*r));
+            if (r != NULL && (r->port = free_port()) != 0) {
+                rp_strlcpy(r->name, name, sizeof(r->name));
+                r->next = p->reserved;
+                p->reserved = r;
+            } else {
+                rp_free(r);
+            }
+        }
+    }
+    uv_mutex_unlock(&p->mu);
     return post(p, m);
 }
 
@@ -546,6 +604,9 @@ int rp_procs_port(rp_procs *p, const char *name, int *running)
             break;
         }
     }
+    for (reserved *r = p->reserved; port == 0 && r != NULL; r = r->next)
+        if (strcmp(r->name, name) == 0)
+            port = r->port;
     uv_mutex_unlock(&p->mu);
     return port;
 }
@@ -601,6 +662,11 @@ void rp_procs_close(rp_procs *p)
         msg *m = p->queue;
         p->queue = m->next;
         rp_free(m);
+    }
+    while (p->reserved != NULL) {
+        reserved *r = p->reserved;
+        p->reserved = r->next;
+        rp_free(r);
     }
     uv_mutex_destroy(&p->mu);
     rp_free(p);

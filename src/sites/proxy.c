@@ -41,6 +41,7 @@ typedef struct px {
     int started_resp;
     int done;
     int got_head;
+    int head_only; /* answering HEAD: no body follows the head */
     llhttp_t parser;
     llhttp_settings_t settings;
     int status;
@@ -173,8 +174,10 @@ static int on_req_data(rp_req *req, const char *data, size_t len)
     } else {
         rc = up_write(p, data, len, NULL, 0, NULL, 0);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        px_fail(p, 502, "BadGateway", "the request could not be passed on");
         return -1;
+    }
     if (!p->body_paused && p->tcp.write_queue_size > UP_PAUSE) {
         p->body_paused = 1;
         rp_req_pause_body(req, 1);
@@ -195,19 +198,37 @@ static void on_req_done(rp_req *req)
 /* Headers that end at this hop (RFC 9110 7.6.1), and those only the front door may set. */
 static int dropped_up(rp_str name, rp_str connection)
 {
-    static const char *const never[] = {"connection",        "keep-alive",
-                                        "proxy-connection",  "te",
-                                        "trailer",           "transfer-encoding",
-                                        "upgrade",           "host",
-                                        "content-length",    "expect",
-                                        "x-forwarded-proto", "x-forwarded-host",
-                                        "x-arr-clientcert",  "x-arr-ssl",
-                                        "forwarded"};
+    static const char *const never[] = {"connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "te",
+                                        "trailer",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "host",
+                                        "content-length",
+                                        "expect",
+                                        "x-forwarded-proto",
+                                        "x-forwarded-host",
+                                        "x-arr-clientcert",
+                                        "x-arr-ssl",
+                                        "forwarded",
+                                        "x-client-ip",
+                                        "x-original-url",
+                                        "disguised-host",
+                                        "x-waws-unencoded-url",
+                                        "x-real-ip",
+                                        "x-site-deployment-id",
+                                        "client-ip"};
     size_t i;
 
     for (i = 0; i < sizeof(never) / sizeof(never[0]); i++)
         if (rp_str_eq_nocase(name, never[i]))
             return 1;
+    /* CGI-style stacks read X_MS_CLIENT_PRINCIPAL as X-MS-CLIENT-PRINCIPAL: no '_' names at all
+     * (nginx's default too). */
+    if (memchr(name.p, '_', name.n) != NULL)
+        return 1;
     if (name.n >= 20 && strncasecmp(name.p, "x-ms-client-principal", 21) == 0)
         return 1;
     if (name.n >= 10 && strncasecmp(name.p, "x-ms-token", 10) == 0)
@@ -332,6 +353,8 @@ static int dropped_down(const char *name)
     return 0;
 }
 
+static void on_idle(uv_timer_t *t);
+
 static int on_headers_complete(llhttp_t *l)
 {
     px *p = of(l);
@@ -355,6 +378,8 @@ static int on_headers_complete(llhttp_t *l)
     uv_timer_stop(&p->timer);
     if (p->req == NULL)
         return -1;
+    /* The answer to HEAD has no body whatever its head says (llhttp cannot know). */
+    p->head_only = p->req->method == RP_METHOD_HEAD;
     for (size_t i = 0; i < p->nh; i++) {
         if (strcasecmp(p->names[i], "content-type") == 0)
             ctype = p->values[i];
@@ -366,7 +391,9 @@ static int on_headers_complete(llhttp_t *l)
     if (rp_resp_start(p->req, p->status, ctype, len) != 0)
         return -1;
     p->started_resp = 1;
-    return 0;
+    /* An answer that goes quiet for this long is given up (the client is not pinned for ever). */
+    uv_timer_start(&p->timer, on_idle, RP_PROXY_RESPONSE_MS, 0);
+    return p->head_only ? 1 : 0;
 }
 
 static void on_drain(rp_req *req);
@@ -378,6 +405,7 @@ static int on_rbody(llhttp_t *l, const char *at, size_t n)
 
     if (p->req == NULL || p->status < 200)
         return 0;
+    uv_timer_again(&p->timer);
     rc = rp_resp_write(p->req, at, n);
     if (rc == RP_EAGAIN) {
         p->read_paused = 1; /* stop reading after this chunk, until the client drains */
@@ -457,6 +485,13 @@ static void on_drain(rp_req *req)
 }
 
 /* ---------------------------------------------------------------- connecting */
+
+static void on_idle(uv_timer_t *t)
+{
+    px *p = t->data;
+
+    px_fail(p, 504, "GatewayTimeout", "the app stopped sending its answer");
+}
 
 static void on_timeout(uv_timer_t *t)
 {
@@ -539,7 +574,7 @@ static void try_connect(px *p)
 void rp_proxy_forward(rp_req *req, int port, const char *client_cert)
 {
     px *p = rp_calloc(1, sizeof(*p));
-    px **slot = rp_arena_alloc(req->arena, sizeof(*slot));
+    px **slot = rp_arena_calloc(req->arena, sizeof(*slot));
 
     if (p == NULL || slot == NULL || rp_arena_add_cleanup(req->arena, on_cancel, slot) != 0 ||
         (client_cert != NULL && (p->cert = rp_strndup(client_cert, strlen(client_cert))) == NULL)) {

@@ -781,17 +781,17 @@ static void sync_process(rp_sites *s, const char *name)
         rp_strlcpy(cmd, rp_appcfg_command(a->cfg), sizeof(cmd));
         run = 1;
     }
-    uv_mutex_unlock(&s->mu);
+    /* Posted under the lock: the supervisor gets the messages of concurrent deploys, config
+     * changes and deletes in the order their state changed here. */
     if (!run) {
         rp_procs_stop(s->procs, name);
-        return;
+    } else if ((size_t)snprintf(logs, sizeof(logs), "%.3900s/%.60s/logs", s->apps_path, name) <
+               sizeof(logs)) {
+        snprintf(host, sizeof(host), "%s.%s", name, s->domain);
+        if (rp_procs_set(s->procs, name, cmd, dir, logs, host) != 0)
+            rp_log_msg(RP_LOG_ERROR, "sites.process", "an app's process could not be scheduled");
     }
-    if ((size_t)snprintf(logs, sizeof(logs), "%.3900s/%.60s/logs", s->apps_path, name) >=
-        sizeof(logs))
-        return;
-    snprintf(host, sizeof(host), "%s.%s", name, s->domain);
-    if (rp_procs_set(s->procs, name, cmd, dir, logs, host) != 0)
-        rp_log_msg(RP_LOG_ERROR, "sites.process", "an app's process could not be scheduled");
+    uv_mutex_unlock(&s->mu);
 }
 
 static void deploy_end(rp_sites *s, const char *name)
@@ -847,14 +847,16 @@ static void op_written(int status, void *arg)
                 a->updated = o->now;
                 o->newcfg = NULL;
             }
-            uv_mutex_unlock(&s->mu);
             /* A changed command starts, restarts or stops the process; other settings leave
-             * it alone. */
+             * it alone. Compared under the lock: a delete may free a right after it. */
+            int changed = 0;
             if (old != NULL && a != NULL) {
                 const char *was = rp_appcfg_command(old), *now = rp_appcfg_command(a->cfg);
-                if ((was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0))
-                    sync_process(s, o->name);
+                changed = (was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0);
             }
+            uv_mutex_unlock(&s->mu);
+            if (changed)
+                sync_process(s, o->name);
             rp_appcfg_unref(old);
         }
         break;
@@ -1057,8 +1059,16 @@ static void site_request(rp_req *req)
         if (!access_ok(s, req, cfg, 0, name))
             goto out;
     }
-    /* Before the certificate check: browsers send preflights without credentials. */
-    if (!cors(req, cfg))
+    /* An app of the older TLS version is refused whatever the SNI said (a client can leave SNI
+     * out, and then no per-host policy applied at the handshake). */
+    if (rp_appcfg_min_tls(cfg) == 13 && req->secure && rp_req_tls_version(req) < 13) {
+        rp_resp_close(req);
+        rp_resp_error(req, 421, "MisdirectedRequest", "this app needs TLS 1.3");
+        goto out;
+    }
+    /* Before the certificate check: browsers send preflights without credentials. A process
+     * app without CORS settings answers its own OPTIONS and CORS headers. */
+    if ((rp_appcfg_command(cfg) == NULL || rp_appcfg_cors_set(cfg)) && !cors(req, cfg))
         goto out;
     if (!rp_appcfg_cert_check(cfg, req->path, rp_req_peer_cert(req), &trusted)) {
         rp_resp_error(req, 403, "ClientCertificateRequired",
@@ -1483,7 +1493,7 @@ static void mgmt_logs(rp_sites *s, rp_req *req, const char *name)
         buf[i++] = '?';
     }
     o = json_pack("{s:I,s:I,s:s#}", "offset", (json_int_t)(off + (uint64_t)n), "size",
-                  (json_int_t)st.st_size, "text", buf, (size_t)n);
+                  (json_int_t)st.st_size, "text", buf, (int)n);
     rp_free(buf);
     if (o == NULL)
         rp_resp_error(req, 500, "InternalError", "the log cannot be read");
@@ -1804,6 +1814,7 @@ static void mgmt(rp_req *req)
         }
         o = op_new(s, req, &who, OP_DELETE, "Microsoft.Web/sites/delete", name);
         if (o == NULL) {
+            deploy_end(s, name);
             rp_resp_error(req, 500, "InternalError", "out of memory");
             return;
         }

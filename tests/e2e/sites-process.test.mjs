@@ -82,6 +82,14 @@ test('a process app answers through the proxy; forwarding headers set, spoofed o
     assert.equal(h[k], undefined, `${k} must not reach the app`);
   const app = await apiOk(srv, 'GET', `/api/apps/${name}`, {}, 200);
   assert.equal(app.properties.appCommandLine, 'node server.js');
+  // HEAD: the head only, at once (the app's answer announces a body that never comes).
+  const head = await request(srv, { method: 'HEAD', host: `${name}.${DOMAIN}`, path: '/', timeout: 5000 * SCALE });
+  assert.equal(head.status, 200);
+  assert.equal(head.body.length, 0);
+  // Underscore look-alikes of the trusted headers never reach the app.
+  const u = JSON.parse((await get('/headers', { x_ms_client_principal_name: 'admin', 'x-client-ip': '10.0.0.1' })).text);
+  assert.equal(u.x_ms_client_principal_name, undefined);
+  assert.equal(u['x-client-ip'], undefined);
 });
 
 test('bodies stream both ways: a 30 MB echo and an 8 MB chunked answer arrive intact', async () => {

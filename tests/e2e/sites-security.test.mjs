@@ -113,6 +113,7 @@ test('client certificates: Required with trusted CAs and exclusion paths; Option
   assert.equal((await get(name, '/', good)).text, 'home');
   assert.equal((await get(name, '/', stranger)).status, 403, 'a certificate from another CA');
   assert.equal((await get(name, '/public/p.txt')).text, 'pub', 'excluded path');
+  assert.equal((await get(name, '/publicity')).status, 403, 'a prefix is a whole segment');
   assert.equal((await get(name, '/PUBLIC/p.txt')).status, 404, 'excluded (case-insensitive prefix), then just not there');
   // Optional: no certificate is fine.
   assert.equal((await setProps(name, { clientCertMode: 'Optional' })).status, 200);
