@@ -32,7 +32,7 @@
 #define RP_SITES_KEEP_RELEASES 5
 /* Largest zip a deploy accepts (Azure's zip deploy limit is 2,048 MB). */
 #define RP_SITES_ZIP_MAX (1024ull * 1024 * 1024)
-/* Largest request body an app process gets (Azure's front end limit is similar). */
+/* Largest request body an app process receives (Azure's front end limit is similar). */
 #define RP_SITES_BODY_MAX (100u * 1024 * 1024)
 
 typedef struct rp_sites rp_sites;
