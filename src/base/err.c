@@ -1,6 +1,9 @@
 /* err.c - names for the RP_E* codes. */
 #include "base/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *rp_strerror(int err)
 {
     switch (err) {
@@ -22,4 +25,16 @@ const char *rp_strerror(int err)
     case RP_EUNSUPPORTED: return "not supported";
     default: return "unknown error";
     }
+}
+
+int rp_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

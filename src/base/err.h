@@ -8,6 +8,8 @@
 #ifndef RP_BASE_ERR_H
 #define RP_BASE_ERR_H
 
+#include <stddef.h>
+
 enum {
     RP_OK = 0,
     RP_ENOMEM = -1,       /* allocation failed */
@@ -29,5 +31,12 @@ enum {
 
 /* Returns a static, human-readable name for an RP_E* code (never NULL). */
 const char *rp_strerror(int err);
+
+/*
+ * Writes a formatted reason into err[errlen] (nothing when err is NULL or errlen 0) and returns
+ * rc: the one helper for functions that report "code + message" through out-parameters.
+ */
+int rp_errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

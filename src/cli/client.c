@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,21 +28,6 @@
 #include <unistd.h>
 
 #define DEFAULT_FILE "/.config/rampart/client.json" /* under $HOME */
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 /* The value of NAME in envp, or NULL if absent or empty. */
 static const char *env_get(char **envp, const char *name)
@@ -105,14 +89,14 @@ static int load_file(const char *path, int explicit_path, int check_mode, json_t
         int e = errno;
         if (e == ENOENT && !explicit_path)
             return 0;
-        return fail(err, errlen, e == ENOENT ? RP_ENOENT : RP_EIO, "%s: %s", path, strerror(e));
+        return rp_errf(err, errlen, e == ENOENT ? RP_ENOENT : RP_EIO, "%s: %s", path, strerror(e));
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = fail(err, errlen, RP_EIO, "%s: not a regular file", path);
+        rc = rp_errf(err, errlen, RP_EIO, "%s: not a regular file", path);
         goto out;
     }
     if (st.st_size > RP_CLIENT_FILE_MAX) {
-        rc = fail(err, errlen, RP_ETOOBIG, "%s: larger than %d bytes", path, RP_CLIENT_FILE_MAX);
+        rc = rp_errf(err, errlen, RP_ETOOBIG, "%s: larger than %d bytes", path, RP_CLIENT_FILE_MAX);
         goto out;
     }
     rc = rp_buf_reserve(&b, (size_t)st.st_size);
@@ -124,7 +108,7 @@ static int load_file(const char *path, int explicit_path, int check_mode, json_t
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            rc = fail(err, errlen, RP_EIO, "%s: %s", path, strerror(errno));
+            rc = rp_errf(err, errlen, RP_EIO, "%s: %s", path, strerror(errno));
             OPENSSL_cleanse(chunk, sizeof(chunk));
             goto out;
         }
@@ -133,48 +117,48 @@ static int load_file(const char *path, int explicit_path, int check_mode, json_t
         rc = rp_buf_append(&b, chunk, (size_t)r);
         OPENSSL_cleanse(chunk, sizeof(chunk));
         if (rc == RP_ETOOBIG)
-            rc =
-                fail(err, errlen, RP_ETOOBIG, "%s: larger than %d bytes", path, RP_CLIENT_FILE_MAX);
+            rc = rp_errf(err, errlen, RP_ETOOBIG, "%s: larger than %d bytes", path,
+                         RP_CLIENT_FILE_MAX);
         if (rc != 0)
             goto out;
     }
     /* jerr.text can quote the bytes near the error, which may be the token: not reported. */
     j = json_loadb(b.data ? b.data : "", b.len, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL || !json_is_object(j)) {
-        rc = j == NULL ? fail(err, errlen, RP_EPARSE, "%s: invalid JSON at line %d column %d", path,
-                              jerr.line, jerr.column)
-                       : fail(err, errlen, RP_EPARSE, "%s: must hold a JSON object", path);
+        rc = j == NULL ? rp_errf(err, errlen, RP_EPARSE, "%s: invalid JSON at line %d column %d",
+                                 path, jerr.line, jerr.column)
+                       : rp_errf(err, errlen, RP_EPARSE, "%s: must hold a JSON object", path);
         goto out;
     }
     json_object_foreach(j, member, v)
     {
         if (strcmp(member, "expiresAt") == 0) {
             if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 0)) {
-                rc = fail(err, errlen, RP_EINVAL, "%s: expiresAt: must be Unix seconds", path);
+                rc = rp_errf(err, errlen, RP_EINVAL, "%s: expiresAt: must be Unix seconds", path);
                 goto out;
             }
             continue;
         }
         if (strcmp(member, "url") != 0 && strcmp(member, "ca") != 0 &&
             strcmp(member, "token") != 0) {
-            rc = fail(err, errlen, RP_EPARSE,
-                      "%s: unknown key (expected \"url\", \"ca\", \"token\" and "
-                      "\"expiresAt\")",
-                      path);
+            rc = rp_errf(err, errlen, RP_EPARSE,
+                         "%s: unknown key (expected \"url\", \"ca\", \"token\" and "
+                         "\"expiresAt\")",
+                         path);
             goto out;
         }
         if (!json_is_null(v) &&
             (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))) {
-            rc = fail(err, errlen, RP_EINVAL, "%s: %s: must be a string", path, member);
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s: %s: must be a string", path, member);
             goto out;
         }
     }
     tok = json_object_get(j, "token");
     if (check_mode && json_is_string(tok) && (st.st_mode & 077) != 0) {
-        rc = fail(err, errlen, RP_EPERM,
-                  "%s: holds a token but is accessible by group or others (mode %04o); "
-                  "run: chmod 600 %s",
-                  path, (unsigned)(st.st_mode & 07777), path);
+        rc = rp_errf(err, errlen, RP_EPERM,
+                     "%s: holds a token but is accessible by group or others (mode %04o); "
+                     "run: chmod 600 %s",
+                     path, (unsigned)(st.st_mode & 07777), path);
         goto out;
     }
     *root = j;
@@ -204,29 +188,29 @@ static int take_url(const source_val *sv, char **out, char *err, size_t errlen)
     if (curl_url_set(u, CURLUPART_URL, sv->val, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        rc = fail(err, errlen, RP_EINVAL, "%s: not a valid URL (expected https://HOST[:PORT])",
-                  sv->src);
+        rc = rp_errf(err, errlen, RP_EINVAL, "%s: not a valid URL (expected https://HOST[:PORT])",
+                     sv->src);
         goto out;
     }
     if (strcmp(scheme, "http") == 0) {
-        rc = fail(err, errlen, RP_EINVAL,
-                  "%s: http:// is refused: the server's plain-HTTP port only redirects and a "
-                  "token must not travel in clear; use https://",
-                  sv->src);
+        rc = rp_errf(err, errlen, RP_EINVAL,
+                     "%s: http:// is refused: the server's plain-HTTP port only redirects and a "
+                     "token must not travel in clear; use https://",
+                     sv->src);
         goto out;
     }
     if (strcmp(scheme, "https") != 0) {
-        rc = fail(err, errlen, RP_EINVAL, "%s: must be an https:// URL", sv->src);
+        rc = rp_errf(err, errlen, RP_EINVAL, "%s: must be an https:// URL", sv->src);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK) {
-        rc = fail(err, errlen, RP_EINVAL,
-                  "%s: must not hold user or password (use a token instead)", sv->src);
+        rc = rp_errf(err, errlen, RP_EINVAL,
+                     "%s: must not hold user or password (use a token instead)", sv->src);
         goto out;
     }
     if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-        rc = fail(err, errlen, RP_EINVAL, "%s: must not have a query or fragment", sv->src);
+        rc = rp_errf(err, errlen, RP_EINVAL, "%s: must not have a query or fragment", sv->src);
         goto out;
     }
     n = strlen(sv->val);
@@ -248,11 +232,11 @@ static int take_ca(const source_val *sv, char **out, char *err, size_t errlen)
     int fd;
 
     if (sv->val[0] == '\0')
-        return fail(err, errlen, RP_EINVAL, "%s: must be a non-empty path", sv->src);
+        return rp_errf(err, errlen, RP_EINVAL, "%s: must be a non-empty path", sv->src);
     /* Checked here so the operator hears "no such file" rather than a TLS error later. */
     fd = open(sv->val, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, RP_EINVAL, "%s: %s: %s", sv->src, sv->val, strerror(errno));
+        return rp_errf(err, errlen, RP_EINVAL, "%s: %s: %s", sv->src, sv->val, strerror(errno));
     close(fd);
     *out = rp_strdup(sv->val);
     return *out == NULL ? RP_ENOMEM : 0;
@@ -264,12 +248,12 @@ static int take_token(const source_val *sv, char **out, char *err, size_t errlen
 
     /* Printable ASCII without space: anything else could split or inject a header line. */
     if (n == 0 || n > RP_CLIENT_TOKEN_MAX)
-        return fail(err, errlen, RP_EINVAL, "%s: token must be 1 to %d characters", sv->src,
-                    RP_CLIENT_TOKEN_MAX);
+        return rp_errf(err, errlen, RP_EINVAL, "%s: token must be 1 to %d characters", sv->src,
+                       RP_CLIENT_TOKEN_MAX);
     for (size_t i = 0; i < n; i++)
         if (sv->val[i] < 0x21 || sv->val[i] > 0x7e)
-            return fail(err, errlen, RP_EINVAL, "%s: token must be printable ASCII without spaces",
-                        sv->src);
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "%s: token must be printable ASCII without spaces", sv->src);
     *out = rp_strdup(sv->val);
     return *out == NULL ? RP_ENOMEM : 0;
 }
@@ -475,7 +459,7 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
     rp_buf_init(&auth, RP_CLIENT_TOKEN_MAX + 64);
     h = curl_easy_init();
     if (h == NULL) {
-        rc = fail(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
+        rc = rp_errf(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
         goto out;
     }
     k = (sink){out, RP_CLIENT_BODY_MAX < out->max ? RP_CLIENT_BODY_MAX : out->max, 0, 0};
@@ -513,7 +497,7 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &k) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK) {
-        rc = fail(err, errlen, RP_EIO, "libcurl lacks a required option (too old?)");
+        rc = rp_errf(err, errlen, RP_EIO, "libcurl lacks a required option (too old?)");
         goto out;
     }
     if (q->fd >= 0) {
@@ -531,14 +515,14 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
              (curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
               curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
               curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)q) != CURLE_OK))) {
-            rc = fail(err, errlen, RP_EIO, "libcurl refused the upload options");
+            rc = rp_errf(err, errlen, RP_EIO, "libcurl refused the upload options");
             goto out;
         }
         if (q->connect_to != NULL) {
             connect_list = curl_slist_append(NULL, q->connect_to);
             if (connect_list == NULL ||
                 curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_list) != CURLE_OK) {
-                rc = fail(err, errlen, RP_ENOMEM, "libcurl refused the connection target");
+                rc = rp_errf(err, errlen, RP_ENOMEM, "libcurl refused the connection target");
                 goto out;
             }
         }
@@ -547,28 +531,28 @@ static int perform(const rp_client_settings *s, const req *q, long *status, rp_b
                     CURLE_OK ||
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->content_type != NULL ? q->body : "") !=
                     CURLE_OK)) {
-        rc = fail(err, errlen, RP_EIO, "libcurl refused the request body");
+        rc = rp_errf(err, errlen, RP_EIO, "libcurl refused the request body");
         goto out;
     }
     if (!is_post && strcmp(q->method, "GET") != 0 &&
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method) != CURLE_OK) {
-        rc = fail(err, errlen, RP_EIO, "libcurl refused the method");
+        rc = rp_errf(err, errlen, RP_EIO, "libcurl refused the method");
         goto out;
     }
     cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
         rc = map_curl(cc, &k);
         if (rc == RP_ETOOBIG)
-            fail(err, errlen, rc, "%s %.*s: response body larger than %zu bytes", q->method,
-                 (int)shown, q->url, k.limit);
+            rp_errf(err, errlen, rc, "%s %.*s: response body larger than %zu bytes", q->method,
+                    (int)shown, q->url, k.limit);
         else
-            fail(err, errlen, rc, "%s %.*s: %s", q->method, (int)shown, q->url,
-                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+            rp_errf(err, errlen, rc, "%s %.*s: %s", q->method, (int)shown, q->url,
+                    errbuf[0] ? errbuf : curl_easy_strerror(cc));
         goto out;
     }
     if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) {
-        rc =
-            fail(err, errlen, RP_EIO, "%s %.*s: no response status", q->method, (int)shown, q->url);
+        rc = rp_errf(err, errlen, RP_EIO, "%s %.*s: no response status", q->method, (int)shown,
+                     q->url);
         goto out;
     }
 out:
@@ -603,26 +587,26 @@ int rp_client_request(const rp_client_settings *s, const char *method, const cha
     int rc;
 
     if (s == NULL || s->url == NULL)
-        return fail(err, errlen, RP_EINVAL,
-                    "no server URL: pass --url, set RAMPART_URL or put \"url\" in the client "
-                    "file");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "no server URL: pass --url, set RAMPART_URL or put \"url\" in the client "
+                       "file");
     if (!valid_method(method))
-        return fail(err, errlen, RP_EINVAL, "request method must be an upper-case token");
+        return rp_errf(err, errlen, RP_EINVAL, "request method must be an upper-case token");
     if (path == NULL || path[0] != '/' || strpbrk(path, " \r\n\t") != NULL)
-        return fail(err, errlen, RP_EINVAL,
-                    "request path must start with '/' and hold no "
-                    "spaces or line breaks");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "request path must start with '/' and hold no "
+                       "spaces or line breaks");
     rp_buf_init(&url, 16384);
     if (rp_buf_append_str(&url, s->url) != 0 || rp_buf_append_str(&url, path) != 0) {
-        rc = fail(err, errlen, RP_ETOOBIG, "request URL too long");
+        rc = rp_errf(err, errlen, RP_ETOOBIG, "request URL too long");
         goto out;
     }
     q = (req){method, url.data, NULL, NULL, 0, s->token, -1, 0, NULL, NULL, NULL};
     if (body != NULL) {
         text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
         if (text == NULL) {
-            rc =
-                fail(err, errlen, RP_ENOMEM, "%s %s: cannot encode the request body", method, path);
+            rc = rp_errf(err, errlen, RP_ENOMEM, "%s %s: cannot encode the request body", method,
+                         path);
             goto out;
         }
         q.content_type = "application/json";
@@ -654,22 +638,22 @@ int rp_client_post_form(const rp_client_settings *s, const char *url, const char
     int rc = 0;
 
     if (s == NULL || url == NULL || form == NULL)
-        return fail(err, errlen, RP_EINVAL, "form POST without a URL or a form");
+        return rp_errf(err, errlen, RP_EINVAL, "form POST without a URL or a form");
     if (strncmp(url, "https://", 8) != 0 || strpbrk(url, " \r\n\t") != NULL)
-        return fail(err, errlen, RP_EINVAL,
-                    "form POST: the URL must be https:// and hold no "
-                    "spaces or line breaks");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "form POST: the URL must be https:// and hold no "
+                       "spaces or line breaks");
     rp_buf_init(&body, 64 * 1024);
     h = curl_easy_init(); /* only for curl_easy_escape */
     if (h == NULL) {
-        rc = fail(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
+        rc = rp_errf(err, errlen, RP_ENOMEM, "cannot initialise libcurl");
         goto out;
     }
     for (size_t i = 0; form[i] != NULL; i += 2) {
         char *ename, *evalue;
 
         if (form[i + 1] == NULL) {
-            rc = fail(err, errlen, RP_EINVAL, "form POST: %s has no value", form[i]);
+            rc = rp_errf(err, errlen, RP_EINVAL, "form POST: %s has no value", form[i]);
             break;
         }
         ename = curl_easy_escape(h, form[i], 0);
@@ -677,7 +661,7 @@ int rp_client_post_form(const rp_client_settings *s, const char *url, const char
 
         if (ename == NULL || evalue == NULL ||
             rp_buf_appendf(&body, "%s%s=%s", i == 0 ? "" : "&", ename, evalue) != 0)
-            rc = fail(err, errlen, RP_ETOOBIG, "form POST: the form is too large");
+            rc = rp_errf(err, errlen, RP_ETOOBIG, "form POST: the form is too large");
         if (evalue != NULL)
             OPENSSL_cleanse(evalue, strlen(evalue)); /* the value may be a client secret */
         curl_free(evalue);
@@ -714,10 +698,10 @@ int rp_client_upload(const rp_client_settings *s, const char *url, int fd, uint6
     req q;
 
     if (s == NULL || s->url == NULL || url == NULL || fd < 0 || content_type == NULL)
-        return fail(err, errlen, RP_EINVAL, "upload without a server, a URL or a file");
+        return rp_errf(err, errlen, RP_EINVAL, "upload without a server, a URL or a file");
     if (strncmp(url, "https://", 8) != 0 || strpbrk(url, " \r\n\t") != NULL)
-        return fail(err, errlen, RP_EINVAL,
-                    "upload: the URL must be https:// and hold no spaces or line breaks");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "upload: the URL must be https:// and hold no spaces or line breaks");
     /* Whatever host the URL names is reached where the management URL points (the same
      * server answers every host name of the platform), so *.scm.D needs no DNS entry. */
     p = s->url + 8;
@@ -725,13 +709,13 @@ int rp_client_upload(const rp_client_settings *s, const char *url, int fd, uint6
     if (*p == '[') {
         const char *close = memchr(p, ']', (size_t)(end - p));
         if (close == NULL)
-            return fail(err, errlen, RP_EINVAL, "the server URL has a bad IPv6 address");
+            return rp_errf(err, errlen, RP_EINVAL, "the server URL has a bad IPv6 address");
         colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
     } else {
         colon = memchr(p, ':', (size_t)(end - p));
     }
     if ((size_t)((colon ? colon : end) - p) >= sizeof(host))
-        return fail(err, errlen, RP_ETOOBIG, "the server URL's host is too long");
+        return rp_errf(err, errlen, RP_ETOOBIG, "the server URL's host is too long");
     memcpy(host, p, (size_t)((colon ? colon : end) - p));
     host[(colon ? colon : end) - p] = '\0';
     snprintf(connect_to, sizeof(connect_to), "::%s:%.*s", host, colon ? (int)(end - colon - 1) : 3,
@@ -788,7 +772,7 @@ int rp_client_file_store(const char *file, char **envp, const char *url, const c
 
     rc = rp_client_file_path(file, envp, path, sizeof(path));
     if (rc != 0)
-        return fail(err, errlen, RP_EINVAL, "no client file: HOME is not set");
+        return rp_errf(err, errlen, RP_EINVAL, "no client file: HOME is not set");
     if (token != NULL) {
         source_val sv = {token, "token"};
         char *copy = NULL;
@@ -833,13 +817,13 @@ int rp_client_file_store(const char *file, char **envp, const char *url, const c
         goto out;
     }
     if (make_parents(path) != 0) {
-        rc =
-            fail(err, errlen, RP_EIO, "%s: cannot create its directory: %s", path, strerror(errno));
+        rc = rp_errf(err, errlen, RP_EIO, "%s: cannot create its directory: %s", path,
+                     strerror(errno));
         goto out;
     }
     rc = rp_file_write_atomic(path, text, strlen(text), 0600);
     if (rc != 0)
-        fail(err, errlen, rc, "%s: cannot write: %s", path, rp_strerror(rc));
+        rp_errf(err, errlen, rc, "%s: cannot write: %s", path, rp_strerror(rc));
 out:
     if (text != NULL) {
         OPENSSL_cleanse(text, strlen(text));

@@ -113,21 +113,6 @@ struct rp_rbac {
 
 /* ---- small helpers ---- */
 
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Copies at most cap-1 bytes of s for an error message, printable ASCII only. */
 static const char *safe_text(const char *s, char *dst, size_t cap)
 {
@@ -448,10 +433,11 @@ static int role_unique(const rp_rbac *r, const char *id, const char *name, char 
 
     for (size_t i = 0; i < r->nroles; i++) {
         if (eq_nocase(r->roles[i]->id, id))
-            return errf(err, errlen, RP_EEXIST, "id: a role with id %s exists", id);
+            return rp_errf(err, errlen, RP_EEXIST, "id: a role with id %s exists", id);
         if (eq_nocase(r->roles[i]->name, name))
-            return errf(err, errlen, RP_EEXIST, "properties.roleName: a role named \"%s\" exists",
-                        safe_text(name, safe, sizeof(safe)));
+            return rp_errf(err, errlen, RP_EEXIST,
+                           "properties.roleName: a role named \"%s\" exists",
+                           safe_text(name, safe, sizeof(safe)));
     }
     return 0;
 }
@@ -566,8 +552,8 @@ static int only_keys(const json_t *obj, const char *const *keys, const char *pat
     {
         (void)v;
         if (!known_key(key, keys))
-            return errf(err, errlen, RP_EINVAL, "%s%s: unknown field", path,
-                        safe_text(key, safe, sizeof(safe)));
+            return rp_errf(err, errlen, RP_EINVAL, "%s%s: unknown field", path,
+                           safe_text(key, safe, sizeof(safe)));
     }
     return 0;
 }
@@ -580,12 +566,13 @@ static int parse_plist(rp_rbac *r, const json_t *arr, plist *out, size_t block, 
     if (arr == NULL || json_is_null(arr))
         return 0;
     if (!json_is_array(arr))
-        return errf(err, errlen, RP_EINVAL, "properties.permissions[%zu].%s: must be an array",
-                    block, list_key[k]);
+        return rp_errf(err, errlen, RP_EINVAL, "properties.permissions[%zu].%s: must be an array",
+                       block, list_key[k]);
     n = json_array_size(arr);
     if (n > RP_RBAC_PATTERNS_MAX)
-        return errf(err, errlen, RP_EINVAL, "properties.permissions[%zu].%s: at most %d patterns",
-                    block, list_key[k], RP_RBAC_PATTERNS_MAX);
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "properties.permissions[%zu].%s: at most %d patterns", block, list_key[k],
+                       RP_RBAC_PATTERNS_MAX);
     if (n == 0)
         return 0;
     out->v = rp_arena_calloc(r->arena, n * sizeof(pat));
@@ -598,10 +585,10 @@ static int parse_plist(rp_rbac *r, const json_t *arr, plist *out, size_t block, 
         int rc;
 
         if (s == NULL || !pattern_ok(s, len) || strlen(s) != len)
-            return errf(err, errlen, RP_EINVAL,
-                        "properties.permissions[%zu].%s[%zu]: a pattern is 1..%d characters of "
-                        "A-Z a-z 0-9 . / * _ -",
-                        block, list_key[k], i, RP_RBAC_PATTERN_MAX);
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "properties.permissions[%zu].%s[%zu]: a pattern is 1..%d characters of "
+                           "A-Z a-z 0-9 . / * _ -",
+                           block, list_key[k], i, RP_RBAC_PATTERN_MAX);
         rc = pat_set(r, &out->v[i], NULL, s, len);
         if (rc != 0)
             return rc;
@@ -619,9 +606,9 @@ static int parse_perms(rp_rbac *r, const json_t *arr, rp_rbac_role *role, char *
 
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > RP_RBAC_BLOCKS_MAX)
-        return errf(err, errlen, RP_EINVAL,
-                    "properties.permissions: an array of 1..%d permission objects",
-                    RP_RBAC_BLOCKS_MAX);
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "properties.permissions: an array of 1..%d permission objects",
+                       RP_RBAC_BLOCKS_MAX);
     n = json_array_size(arr);
     role->perms = rp_arena_calloc(r->arena, n * sizeof(perm));
     if (role->perms == NULL)
@@ -631,11 +618,12 @@ static int parse_perms(rp_rbac *r, const json_t *arr, rp_rbac_role *role, char *
         char path[48];
 
         if (!json_is_object(o))
-            return errf(err, errlen, RP_EINVAL, "properties.permissions[%zu]: must be an object",
-                        b);
+            return rp_errf(err, errlen, RP_EINVAL, "properties.permissions[%zu]: must be an object",
+                           b);
         if (json_object_get(o, "condition") != NULL || json_object_get(o, "conditionVersion"))
-            return errf(err, errlen, RP_EINVAL,
-                        "properties.permissions[%zu].condition: conditions are not supported", b);
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "properties.permissions[%zu].condition: conditions are not supported",
+                           b);
         snprintf(path, sizeof(path), "properties.permissions[%zu].", b);
         rc = only_keys(o, block_keys, path, err, errlen);
         if (rc != 0)
@@ -650,8 +638,8 @@ static int parse_perms(rp_rbac *r, const json_t *arr, rp_rbac_role *role, char *
     }
     role->nperms = n;
     if (granting == 0)
-        return errf(err, errlen, RP_EINVAL,
-                    "properties.permissions: the role needs at least one action or dataAction");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "properties.permissions: the role needs at least one action or dataAction");
     return 0;
 }
 
@@ -669,9 +657,9 @@ static int parse_scopes(rp_rbac *r, const json_t *arr, rp_rbac_role *role, char 
     }
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > RP_RBAC_ASSIGNABLE_MAX)
-        return errf(err, errlen, RP_EINVAL,
-                    "properties.assignableScopes: an array of 1..%d scopes such as \"/\"",
-                    RP_RBAC_ASSIGNABLE_MAX);
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "properties.assignableScopes: an array of 1..%d scopes such as \"/\"",
+                       RP_RBAC_ASSIGNABLE_MAX);
     n = json_array_size(arr);
     role->scopes = rp_arena_alloc(r->arena, n * sizeof(*role->scopes));
     if (role->scopes == NULL)
@@ -681,10 +669,10 @@ static int parse_scopes(rp_rbac *r, const json_t *arr, rp_rbac_role *role, char 
         const char *s = json_string_value(e);
 
         if (s == NULL || !rp_rbac_scope_valid(s, json_string_length(e)))
-            return errf(err, errlen, RP_EINVAL,
-                        "properties.assignableScopes[%zu]: not a valid scope (\"/\" or "
-                        "\"/type/name\"...)",
-                        i);
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "properties.assignableScopes[%zu]: not a valid scope (\"/\" or "
+                           "\"/type/name\"...)",
+                           i);
         role->scopes[i] = rp_arena_strndup(r->arena, s, json_string_length(e));
         if (role->scopes[i] == NULL)
             return RP_ENOMEM;
@@ -727,25 +715,25 @@ int rp_rbac_add_role_json(rp_rbac *r, const json_t *def, int builtin, char *err,
     if (r == NULL)
         return RP_EINVAL;
     if (!json_is_object(def))
-        return errf(err, errlen, RP_EINVAL, "definition: must be a JSON object");
+        return rp_errf(err, errlen, RP_EINVAL, "definition: must be a JSON object");
     rc = only_keys(def, top_keys, "", err, errlen);
     if (rc != 0)
         return rc;
     if (parse_role_id(json_object_get(def, "id"), id) != 0)
-        return errf(err, errlen, RP_EINVAL,
-                    "id: a GUID such as "
-                    "\"7f3a4c1e-0b5d-4e2a-9c8f-1d2e3f4a5b6c\"");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "id: a GUID such as "
+                       "\"7f3a4c1e-0b5d-4e2a-9c8f-1d2e3f4a5b6c\"");
     v = json_object_get(def, "name");
     if (v != NULL && (parse_role_id(v, other) != 0 || strcmp(other, id) != 0))
-        return errf(err, errlen, RP_EINVAL, "name: must be the role's id");
+        return rp_errf(err, errlen, RP_EINVAL, "name: must be the role's id");
     v = json_object_get(def, "type");
     if (v != NULL && (json_string_value(v) == NULL || !eq_nocase(json_string_value(v), ARM_TYPE)))
-        return errf(err, errlen, RP_EINVAL, "type: must be \"%s\"", ARM_TYPE);
+        return rp_errf(err, errlen, RP_EINVAL, "type: must be \"%s\"", ARM_TYPE);
 
     props = json_object_get(def, "properties");
     if (!json_is_object(props))
-        return errf(err, errlen, RP_EINVAL,
-                    "properties: an object holding roleName, permissions, assignableScopes");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "properties: an object holding roleName, permissions, assignableScopes");
     rc = only_keys(props, prop_keys, "properties.", err, errlen);
     if (rc != 0)
         return rc;
@@ -753,29 +741,29 @@ int rp_rbac_add_role_json(rp_rbac *r, const json_t *def, int builtin, char *err,
     name = json_string_value(v);
     if (name == NULL || strlen(name) != json_string_length(v) ||
         !role_name_ok(name, json_string_length(v)))
-        return errf(err, errlen, RP_EINVAL,
-                    "properties.roleName: 1..%d printable ASCII characters, no space at either "
-                    "end, not a GUID",
-                    RP_RBAC_ROLE_NAME_MAX);
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "properties.roleName: 1..%d printable ASCII characters, no space at either "
+                       "end, not a GUID",
+                       RP_RBAC_ROLE_NAME_MAX);
     v = json_object_get(props, "description");
     if (v != NULL && !json_is_null(v)) {
         desc = json_string_value(v);
         len = json_string_length(v);
         if (desc == NULL || len > RP_RBAC_DESCRIPTION_MAX)
-            return errf(err, errlen, RP_EINVAL,
-                        "properties.description: a string of at most %d "
-                        "bytes",
-                        RP_RBAC_DESCRIPTION_MAX);
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "properties.description: a string of at most %d "
+                           "bytes",
+                           RP_RBAC_DESCRIPTION_MAX);
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)desc[i] < 0x20 || desc[i] == 0x7F)
-                return errf(err, errlen, RP_EINVAL,
-                            "properties.description: control characters are not allowed");
+                return rp_errf(err, errlen, RP_EINVAL,
+                               "properties.description: control characters are not allowed");
     }
     v = json_object_get(props, "type");
     if (v != NULL) {
         s = json_string_value(v);
         if (s == NULL || !(eq_nocase(s, "CustomRole") || (builtin && eq_nocase(s, "BuiltInRole"))))
-            return errf(err, errlen, RP_EINVAL, "properties.type: must be \"CustomRole\"");
+            return rp_errf(err, errlen, RP_EINVAL, "properties.type: must be \"CustomRole\"");
     }
 
     rc = role_unique(r, id, name, err, errlen);
@@ -783,7 +771,7 @@ int rp_rbac_add_role_json(rp_rbac *r, const json_t *def, int builtin, char *err,
         return rc;
     rc = roles_reserve(r);
     if (rc != 0)
-        return rc == RP_ETOOBIG ? errf(err, errlen, rc, "roles: at most %d", RP_RBAC_ROLES_MAX)
+        return rc == RP_ETOOBIG ? rp_errf(err, errlen, rc, "roles: at most %d", RP_RBAC_ROLES_MAX)
                                 : rc;
     role = rp_arena_calloc(r->arena, sizeof(*role));
     if (role == NULL)
@@ -796,9 +784,9 @@ int rp_rbac_add_role_json(rp_rbac *r, const json_t *def, int builtin, char *err,
         if (s == NULL || parse_duration(s, json_string_length(v), &role->max_activation_s) != 0 ||
             role->max_activation_s < RP_RBAC_ACTIVATION_MIN_S ||
             role->max_activation_s > RP_RBAC_ACTIVATION_MAX_S)
-            return errf(err, errlen, RP_EINVAL,
-                        "maxActivationDuration: an ISO 8601 duration from PT5M to PT24H, such "
-                        "as \"PT8H\"");
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "maxActivationDuration: an ISO 8601 duration from PT5M to PT24H, such "
+                           "as \"PT8H\"");
     }
     rc = parse_perms(r, json_object_get(props, "permissions"), role, err, errlen);
     if (rc == 0)

@@ -272,21 +272,6 @@ static int rule_err(const pctx *p, int rc, const char *field, const char *fmt, .
     return rc;
 }
 
-static int list_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int list_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* A JSON string without NUL bytes into *s / *n, or an error naming field. */
 static int get_string(const pctx *p, const char *field, const json_t *v, const char **s, size_t *n)
 {
@@ -609,15 +594,15 @@ int rp_access_parse(const json_t *rules, const char *default_action, rp_access *
         else if (rp_str_eq_nocase((rp_str){default_action, strlen(default_action)}, "Deny"))
             explicit_default = 0;
         else
-            return list_err(err, errlen, RP_EINVAL, "defaultAction: must be Allow or Deny");
+            return rp_errf(err, errlen, RP_EINVAL, "defaultAction: must be Allow or Deny");
     }
     if (rules != NULL && !json_is_null(rules)) {
         if (!json_is_array(rules))
-            return list_err(err, errlen, RP_EINVAL, "ipSecurityRestrictions: must be an array");
+            return rp_errf(err, errlen, RP_EINVAL, "ipSecurityRestrictions: must be an array");
         n = json_array_size(rules);
         if (n > RP_ACCESS_MAX_RULES)
-            return list_err(err, errlen, RP_ETOOBIG, "ipSecurityRestrictions: more than %d rules",
-                            RP_ACCESS_MAX_RULES);
+            return rp_errf(err, errlen, RP_ETOOBIG, "ipSecurityRestrictions: more than %d rules",
+                           RP_ACCESS_MAX_RULES);
     }
     a = rp_calloc(1, sizeof(*a));
     if (a == NULL) {

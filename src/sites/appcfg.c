@@ -15,7 +15,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,34 +89,23 @@ void rp_appcfg_unref(rp_appcfg *c)
         free_cfg(c);
 }
 
-__attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return RP_EINVAL;
-}
-
 static int parse_paths(rp_appcfg *c, const char *s, char *err, size_t errlen)
 {
     size_t n = strlen(s);
 
     if (n > RP_APPCFG_PATHS_MAX)
-        return bad(err, errlen, "%s is too long", "clientCertExclusionPaths");
+        return rp_errf(err, errlen, RP_EINVAL, "%s is too long", "clientCertExclusionPaths");
     for (const char *p = s; *p;) {
         size_t len = strcspn(p, ",;");
         rp_str t = rp_str_trim((rp_str){p, len});
         if (t.n > 0) {
             char *x;
             if (t.p[0] != '/')
-                return bad(err, errlen, "%s: every path starts with '/'",
-                           "clientCertExclusionPaths");
+                return rp_errf(err, errlen, RP_EINVAL, "%s: every path starts with '/'",
+                               "clientCertExclusionPaths");
             if (c->npaths == MAX_EXCLUSIONS)
-                return bad(err, errlen, "%s: at most 32 paths", "clientCertExclusionPaths");
+                return rp_errf(err, errlen, RP_EINVAL, "%s: at most 32 paths",
+                               "clientCertExclusionPaths");
             x = rp_malloc(t.n + 1);
             if (x == NULL)
                 return RP_ENOMEM;
@@ -125,8 +113,9 @@ static int parse_paths(rp_appcfg *c, const char *s, char *err, size_t errlen)
                 unsigned char ch = (unsigned char)t.p[i];
                 if (ch <= 0x20 || ch >= 0x7f) {
                     rp_free(x);
-                    return bad(err, errlen, "%s: paths are printable ASCII without spaces",
-                               "clientCertExclusionPaths");
+                    return rp_errf(err, errlen, RP_EINVAL,
+                                   "%s: paths are printable ASCII without spaces",
+                                   "clientCertExclusionPaths");
                 }
                 x[i] = rp_lower(t.p[i]);
             }
@@ -148,7 +137,7 @@ static int parse_cas(rp_appcfg *c, const char *pem, char *err, size_t errlen)
     int rc = 0;
 
     if (n > RP_APPCFG_CA_MAX)
-        return bad(err, errlen, "%s is too large", "clientCertTrustedCAs");
+        return rp_errf(err, errlen, RP_EINVAL, "%s is too large", "clientCertTrustedCAs");
     c->cas = X509_STORE_new();
     c->ca_list = sk_X509_new_null();
     b = BIO_new_mem_buf(pem, (int)n);
@@ -168,7 +157,8 @@ static int parse_cas(rp_appcfg *c, const char *pem, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     if (sk_X509_num(c->ca_list) == 0)
-        return bad(err, errlen, "%s holds no PEM certificate", "clientCertTrustedCAs");
+        return rp_errf(err, errlen, RP_EINVAL, "%s holds no PEM certificate",
+                       "clientCertTrustedCAs");
     return 0;
 }
 
@@ -204,21 +194,24 @@ static int parse_cors(rp_appcfg *c, const json_t *x, char *err, size_t errlen)
     size_t i;
 
     if (!json_is_object(x))
-        return bad(err, errlen, "%s must be {\"allowedOrigins\": [...], \"supportCredentials\": b}",
-                   "cors");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "%s must be {\"allowedOrigins\": [...], \"supportCredentials\": b}", "cors");
     json_object_foreach((json_t *)x, key, val)
     {
         (void)val;
         if (strcmp(key, "allowedOrigins") != 0 && strcmp(key, "supportCredentials") != 0)
-            return bad(err, errlen, "cors: unknown member '%.40s'", key);
+            return rp_errf(err, errlen, RP_EINVAL, "cors: unknown member '%.40s'", key);
     }
     if (cred != NULL && !json_is_boolean(cred))
-        return bad(err, errlen, "%s must be true or false", "cors.supportCredentials");
+        return rp_errf(err, errlen, RP_EINVAL, "%s must be true or false",
+                       "cors.supportCredentials");
     c->cors_credentials = json_is_true(cred);
     if (list != NULL && !json_is_array(list))
-        return bad(err, errlen, "%s must be an array of origins", "cors.allowedOrigins");
+        return rp_errf(err, errlen, RP_EINVAL, "%s must be an array of origins",
+                       "cors.allowedOrigins");
     if (json_array_size(list) > MAX_ORIGINS)
-        return bad(err, errlen, "%s: at most %d origins", "cors.allowedOrigins", MAX_ORIGINS);
+        return rp_errf(err, errlen, RP_EINVAL, "%s: at most %d origins", "cors.allowedOrigins",
+                       MAX_ORIGINS);
     json_array_foreach(list, i, val)
     {
         const char *o = json_string_value(val);
@@ -228,10 +221,11 @@ static int parse_cors(rp_appcfg *c, const json_t *x, char *err, size_t errlen)
             continue;
         }
         if (o == NULL || !origin_ok(o))
-            return bad(err, errlen,
-                       "cors.allowedOrigins[%zu]: an origin is https://host[:port] (or http://), "
-                       "without a path, or \"*\"",
-                       i);
+            return rp_errf(
+                err, errlen, RP_EINVAL,
+                "cors.allowedOrigins[%zu]: an origin is https://host[:port] (or http://), "
+                "without a path, or \"*\"",
+                i);
         x2 = rp_malloc(strlen(o) + 1);
         if (x2 == NULL)
             return RP_ENOMEM;
@@ -242,8 +236,9 @@ static int parse_cors(rp_appcfg *c, const json_t *x, char *err, size_t errlen)
     }
     /* Any origin with the caller's cookies would let every site act as the user. */
     if (c->cors_any && c->cors_credentials)
-        return bad(err, errlen, "%s: \"*\" cannot be combined with supportCredentials",
-                   "cors.allowedOrigins");
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "%s: \"*\" cannot be combined with supportCredentials",
+                       "cors.allowedOrigins");
     return 0;
 }
 
@@ -255,11 +250,11 @@ static int parse_rules(const json_t *o, const char *rules, const char *deflt, rp
     int rc;
 
     if (r != NULL && !json_is_array(r) && !json_is_null(r))
-        return bad(err, errlen, "%s must be an array of rules", rules);
+        return rp_errf(err, errlen, RP_EINVAL, "%s must be an array of rules", rules);
     if (d != NULL && !json_is_null(d) &&
         (!json_is_string(d) ||
          (strcmp(json_string_value(d), "Allow") != 0 && strcmp(json_string_value(d), "Deny") != 0)))
-        return bad(err, errlen, "%s must be \"Allow\" or \"Deny\"", deflt);
+        return rp_errf(err, errlen, RP_EINVAL, "%s must be \"Allow\" or \"Deny\"", deflt);
     msg[0] = '\0';
     rc = rp_access_parse(json_is_array(r) ? r : NULL,
                          json_is_string(d) ? json_string_value(d) : NULL, out, msg, sizeof(msg));
@@ -281,21 +276,23 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
     atomic_init(&c->refs, 1);
     c->stored = base != NULL ? json_deep_copy(base) : json_object();
     if (c->stored == NULL || !json_is_object(c->stored)) {
-        rc = c->stored == NULL ? RP_ENOMEM : bad(err, errlen, "%s", "settings must be an object");
+        rc = c->stored == NULL
+                 ? RP_ENOMEM
+                 : rp_errf(err, errlen, RP_EINVAL, "%s", "settings must be an object");
         goto fail;
     }
     if (patch != NULL) {
         if (!json_is_object(patch)) {
-            rc = bad(err, errlen, "%s", "properties must be an object");
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s", "properties must be an object");
             goto fail;
         }
         json_object_foreach((json_t *)patch, key, val)
         {
             if (!is_known(key)) {
-                rc = bad(err, errlen,
-                         "unknown property '%.60s' (app settings, slots and authentication are "
-                         "not available yet)",
-                         key);
+                rc = rp_errf(err, errlen, RP_EINVAL,
+                             "unknown property '%.60s' (app settings, slots and authentication are "
+                             "not available yet)",
+                             key);
                 goto fail;
             }
             if (json_object_set(c->stored, key, val) != 0) {
@@ -317,16 +314,16 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
         if (json_is_string(x) && strcmp(json_string_value(x), "1.3") == 0)
             c->min_tls = 13;
         else if (!json_is_string(x) || strcmp(json_string_value(x), "1.2") != 0) {
-            rc =
-                bad(err, errlen, "%s must be \"1.2\" or \"1.3\" (older versions are never allowed)",
-                    "minTlsVersion");
+            rc = rp_errf(err, errlen, RP_EINVAL,
+                         "%s must be \"1.2\" or \"1.3\" (older versions are never allowed)",
+                         "minTlsVersion");
             goto fail;
         }
     }
     x = json_object_get(c->stored, "clientCertEnabled");
     if (x != NULL) {
         if (!json_is_boolean(x)) {
-            rc = bad(err, errlen, "%s must be true or false", "clientCertEnabled");
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s must be true or false", "clientCertEnabled");
             goto fail;
         }
         enabled = json_is_true(x);
@@ -334,7 +331,7 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
     x = json_object_get(c->stored, "clientCertMode");
     if (x != NULL) {
         if (!json_is_string(x)) {
-            rc = bad(err, errlen, "%s must be a string", "clientCertMode");
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s must be a string", "clientCertMode");
             goto fail;
         }
         mode = json_string_value(x);
@@ -348,14 +345,14 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
     else if (strcmp(mode, "OptionalInteractiveUser") == 0)
         c->cert_mode = RP_CERT_OPTIONAL_INTERACTIVE;
     else {
-        rc = bad(err, errlen, "%s must be Required, Optional or OptionalInteractiveUser",
-                 "clientCertMode");
+        rc = rp_errf(err, errlen, RP_EINVAL,
+                     "%s must be Required, Optional or OptionalInteractiveUser", "clientCertMode");
         goto fail;
     }
     x = json_object_get(c->stored, "clientCertExclusionPaths");
     if (x != NULL) {
         if (!json_is_string(x)) {
-            rc = bad(err, errlen, "%s must be a string", "clientCertExclusionPaths");
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s must be a string", "clientCertExclusionPaths");
             goto fail;
         }
         if ((rc = parse_paths(c, json_string_value(x), err, errlen)) != 0)
@@ -364,23 +361,24 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
     x = json_object_get(c->stored, "clientCertTrustedCAs");
     if (x != NULL) {
         if (!json_is_string(x)) {
-            rc =
-                bad(err, errlen, "%s must be a string of PEM certificates", "clientCertTrustedCAs");
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s must be a string of PEM certificates",
+                         "clientCertTrustedCAs");
             goto fail;
         }
         if ((rc = parse_cas(c, json_string_value(x), err, errlen)) != 0)
             goto fail;
     }
     if (c->cert_mode != RP_CERT_OFF && c->cas == NULL) {
-        rc = bad(err, errlen,
-                 "%s: client certificates are checked against the app's trusted CAs; set "
-                 "clientCertTrustedCAs too",
-                 "clientCertMode");
+        rc = rp_errf(err, errlen, RP_EINVAL,
+                     "%s: client certificates are checked against the app's trusted CAs; set "
+                     "clientCertTrustedCAs too",
+                     "clientCertMode");
         goto fail;
     }
     x = json_object_get(c->stored, "scmIpSecurityRestrictionsUseMain");
     if (x != NULL && !json_is_boolean(x)) {
-        rc = bad(err, errlen, "%s must be true or false", "scmIpSecurityRestrictionsUseMain");
+        rc = rp_errf(err, errlen, RP_EINVAL, "%s must be true or false",
+                     "scmIpSecurityRestrictionsUseMain");
         goto fail;
     }
     c->scm_use_main = json_is_true(x);
@@ -392,13 +390,14 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
         const char *cmd = json_string_value(x);
         size_t n = cmd ? strlen(cmd) : 0;
         if (cmd == NULL || n > 1024) {
-            rc = bad(err, errlen, "%s must be a command of at most 1024 characters",
-                     "appCommandLine");
+            rc = rp_errf(err, errlen, RP_EINVAL, "%s must be a command of at most 1024 characters",
+                         "appCommandLine");
             goto fail;
         }
         for (size_t i = 0; i < n; i++) {
             if ((unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f) {
-                rc = bad(err, errlen, "%s must not hold control characters", "appCommandLine");
+                rc = rp_errf(err, errlen, RP_EINVAL, "%s must not hold control characters",
+                             "appCommandLine");
                 goto fail;
             }
         }

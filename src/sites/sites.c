@@ -1621,12 +1621,11 @@ static void put_body(rp_req *req)
     op_submit(o, create_write);
 }
 
-static int64_t rollback_target(rp_sites *s, const char *name, int64_t want, int64_t live)
+static int64_t rollback_target(const char *name, int64_t want, int64_t live)
 {
     sqlite3_stmt *st = NULL;
     int64_t t = 0;
 
-    (void)s;
     if (sqlite3_prepare_v2(tl->db,
                            want > 0 ? "SELECT seq FROM app_releases WHERE app = ?1 AND seq = ?2"
                                     : "SELECT seq FROM app_releases WHERE app = ?1 AND seq < ?2"
@@ -1688,7 +1687,7 @@ static void rollback_body(rp_req *req)
         op_free(o);
         return;
     }
-    target = rollback_target(s, o->name, want, live);
+    target = rollback_target(o->name, want, live);
     if (target == 0 || target == live) {
         deploy_end(s, o->name);
         fail(req, 409, "Conflict",
