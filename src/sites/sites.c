@@ -57,6 +57,7 @@ typedef struct content {
 typedef struct app {
     char name[RP_SITES_NAME_MAX + 1];
     char id[37];
+    uint32_t uid; /* the app process's user and group id */
     int64_t created, updated;
     content *live;        /* NULL until the first deploy */
     rp_appcfg *cfg;       /* never NULL; replaced whole on a change */
@@ -90,6 +91,7 @@ struct op {
     char scope[SCOPE_CAP];
     const char *action;
     char id[37];
+    uint32_t uid; /* create: the uid the writer gave the app */
     int64_t now;
     int64_t release; /* deploy: the new release; rollback: the target */
     int64_t prev;    /* the live release before */
@@ -604,20 +606,35 @@ static int create_write(sqlite3 *db, void *arg)
     op *o = arg;
     sqlite3_stmt *st = NULL;
 
+    int64_t uid = RP_SITES_UID_BASE;
+
+    /* The next uid after every app's: on the one writer thread, so two creates cannot pick
+     * the same one (the unique index would refuse it anyway). */
+    if (sqlite3_prepare_v2(db, "SELECT MAX(uid) FROM apps", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return RP_EDB;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= uid)
+        uid = sqlite3_column_int64(st, 0) + 1;
+    sqlite3_finalize(st);
+    if (uid > (int64_t)RP_SITES_UID_BASE + 0xFFFFFF)
+        return RP_ETOOBIG;
     if ((st = prep(db,
                    "INSERT INTO apps (name, id, release, next_release, config,"
-                   " created_at, updated_at) VALUES (?1, ?2, 0, 1, ?4, ?3, ?3)",
+                   " created_at, updated_at, uid) VALUES (?1, ?2, 0, 1, ?4, ?3, ?3, ?5)",
                    o->name)) == NULL)
         return RP_EDB;
     sqlite3_bind_text(st, 2, o->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, o->now);
     sqlite3_bind_text(st, 4, o->cfgtext ? o->cfgtext : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, uid);
     if (sqlite3_step(st) != SQLITE_DONE) {
         int ext = sqlite3_extended_errcode(db);
         sqlite3_finalize(st);
         return ext == SQLITE_CONSTRAINT_PRIMARYKEY ? RP_EEXIST : RP_EDB;
     }
     sqlite3_finalize(st);
+    o->uid = (uint32_t)uid;
     /* Here, on the one writer thread, so two creates (or a create and a delete) of one name
      * cannot interleave their directory work; a failure rolls the row back. */
     return make_app_dirs(o->s, o->name);
@@ -823,6 +840,7 @@ static void op_written(int status, void *arg)
             rp_strlcpy(a->id, o->id, sizeof(a->id));
             a->created = a->updated = o->now;
             a->next_release = 1;
+            a->uid = o->uid;
             a->cfg = o->newcfg;
             o->newcfg = NULL;
             uv_mutex_lock(&s->mu);
@@ -1933,7 +1951,7 @@ static int load(rp_sites *s, sqlite3 *db, char *err, size_t errlen)
 
     if (sqlite3_prepare_v2(db,
                            "SELECT name, id, created_at, updated_at, release, next_release,"
-                           " config FROM apps",
+                           " config, uid FROM apps",
                            -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         snprintf(err, errlen, "the apps cannot be read from the store");
@@ -1951,6 +1969,7 @@ static int load(rp_sites *s, sqlite3 *db, char *err, size_t errlen)
         a->created = sqlite3_column_int64(st, 2);
         a->updated = sqlite3_column_int64(st, 3);
         a->next_release = sqlite3_column_int64(st, 5);
+        a->uid = (uint32_t)sqlite3_column_int64(st, 7);
         {
             const char *text = (const char *)sqlite3_column_text(st, 6);
             json_t *stored = text ? json_loads(text, 0, NULL) : NULL;

@@ -30,6 +30,9 @@
 #define RP_SITES_NAME_MIN      2
 #define RP_SITES_NAME_MAX      60
 #define RP_SITES_KEEP_RELEASES 5
+/* App processes run as uid = gid = RP_SITES_UID_BASE + n, one per app (no passwd entry): past
+ * the ranges Debian and systemd hand out (subordinate ids, containers up to 0x6FFFFFFF). */
+#define RP_SITES_UID_BASE 1879048192u
 /* Largest zip a deploy accepts (Azure's zip deploy limit is 2,048 MB). */
 #define RP_SITES_ZIP_MAX (1024ull * 1024 * 1024)
 /* Largest request body an app process receives (Azure's front end limit is similar). */

@@ -76,6 +76,17 @@ static const char *const migrations[] = {
     " seq INTEGER NOT NULL, created_at INTEGER NOT NULL, files INTEGER NOT NULL,"
     " bytes INTEGER NOT NULL, skipped INTEGER NOT NULL, principal TEXT NOT NULL,"
     " PRIMARY KEY (app, seq));",
+    /* 5: App Service isolation, settings and authentication. uid: the app's own user id
+     * (RP_SITES_UID_BASE upwards, never reused while the app exists); auth: its
+     * authsettingsV2 (no secrets: a client secret is named by an app setting); app_secrets:
+     * its app settings and connection strings, one JSON object sealed under a DEK wrapped by
+     * the app's KEK (the ciphertext lives in obj.blobs as "apps/NAME/settings"). */
+    "ALTER TABLE apps ADD COLUMN uid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE apps ADD COLUMN auth TEXT NOT NULL DEFAULT '{}';"
+    "UPDATE apps SET uid = 1879048192 + rowid;"
+    "CREATE UNIQUE INDEX apps_uid ON apps (uid);"
+    "CREATE TABLE app_secrets (app TEXT PRIMARY KEY REFERENCES apps (name) ON DELETE CASCADE,"
+    " wdek BLOB NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
