@@ -6,7 +6,8 @@
 import http from 'node:http';
 import fs from 'node:fs';
 
-const port = Number(process.env.PORT || 8080);
+// PORT is a number, or (an app of the isolated tier) the path of a unix socket.
+const port = /^\d+$/.test(process.env.PORT || '') ? Number(process.env.PORT) : process.env.PORT || 8080;
 const version = fs.existsSync('version.txt') ? fs.readFileSync('version.txt', 'utf8').trim() : '1';
 
 const server = http.createServer((req, res) => {

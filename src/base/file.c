@@ -155,3 +155,24 @@ out:
     close(fd);
     return rc;
 }
+
+int rp_file_socket_ref(const char *path, int *fd, char *via, size_t cap)
+{
+    struct stat st;
+    int f;
+
+    *fd = -1;
+    f = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0) {
+        snprintf(via, cap, "/proc/self/fd/-1");
+        return errno == ENOENT ? RP_ENOENT : errno == ELOOP ? RP_EPERM : RP_EIO;
+    }
+    if (fstat(f, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        close(f);
+        snprintf(via, cap, "/proc/self/fd/-1");
+        return RP_EPERM;
+    }
+    snprintf(via, cap, "/proc/self/fd/%d", f);
+    *fd = f;
+    return 0;
+}

@@ -30,4 +30,14 @@ int rp_file_read(const char *path, rp_buf *out);
  * others have any permission on it. Release out with rp_buf_free_secret. */
 int rp_file_read_private(const char *path, rp_buf *out);
 
+/*
+ * A unix socket a less trusted process created (an isolated app's app.sock, in a directory it
+ * owns), to connect to without following a symlink it could have put there instead: opens path
+ * with O_PATH|O_NOFOLLOW, checks it is a socket, and writes "/proc/self/fd/N" into via (cap >=
+ * 32) - connect(2) to that reaches exactly this inode. Close *fd once the connect call returned.
+ * 0; RP_ENOENT (nothing there yet: via names a path that does not exist either, so a connect
+ * fails with ENOENT as it would have); RP_EPERM (a symlink or not a socket); RP_EIO.
+ */
+int rp_file_socket_ref(const char *path, int *fd, char *via, size_t cap);
+
 #endif

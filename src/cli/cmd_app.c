@@ -374,7 +374,13 @@ static int app_config(int argc, char **argv, char **envp)
                      RP_OPT("scm-access-rules", RP_OPT_VALUE),
                      RP_OPT("scm-access-default", RP_OPT_VALUE),
                      RP_OPT("scm-use-main", RP_OPT_VALUE),
-                     RP_OPT("command", RP_OPT_VALUE)};
+                     RP_OPT("command", RP_OPT_VALUE),
+                     RP_OPT("tier", RP_OPT_VALUE),
+                     RP_OPT("memory-mb", RP_OPT_VALUE),
+                     RP_OPT("pids", RP_OPT_VALUE),
+                     RP_OPT("cpu-percent", RP_OPT_VALUE)};
+    static const char *const limits[][2] = {
+        {"memory-mb", "memoryMB"}, {"pids", "pids"}, {"cpu-percent", "cpuPercent"}};
     static const char *const modes[][2] = {{"off", NULL},
                                            {"required", "Required"},
                                            {"optional", "Optional"},
@@ -388,7 +394,9 @@ static int app_config(int argc, char **argv, char **envp)
                           "off|required|optional|optional-interactive] [--client-cert-exclude "
                           "'/a;/b'] [--client-ca PEMFILE] [--access-rules JSONFILE] "
                           "[--access-default allow|deny] [--scm-access-rules JSONFILE] "
-                          "[--scm-access-default allow|deny] [--scm-use-main true|false]",
+                          "[--scm-access-default allow|deny] [--scm-use-main true|false] "
+                          "[--command CMD] [--tier shared|isolated] [--memory-mb N] [--pids N] "
+                          "[--cpu-percent N]",
                           envp);
 
     if (rc != RP_EXIT_OK) {
@@ -453,6 +461,47 @@ static int app_config(int argc, char **argv, char **envp)
     }
     if ((x = rp_opt_get(opts, NOPTS(opts), "command")) != NULL)
         json_object_set_new(props, "appCommandLine", json_string(x));
+    {
+        /* sandbox is replaced whole by a PUT: start from what the app has. */
+        const char *tier = rp_opt_get(opts, NOPTS(opts), "tier");
+        int any = tier != NULL;
+        for (size_t i = 0; i < NOPTS(limits); i++)
+            any |= rp_opt_get(opts, NOPTS(opts), limits[i][0]) != NULL;
+        if (any) {
+            json_t *cur = NULL, *sb;
+            rc = app_request(&c, "GET", path, NULL, &cur, NULL);
+            if (rc != RP_EXIT_OK)
+                goto out;
+            sb = json_deep_copy(rp_cli_json_path(cur, "properties.sandbox"));
+            json_decref(cur);
+            if (!json_is_object(sb)) {
+                json_decref(sb);
+                sb = json_object();
+            }
+            rc = RP_EXIT_USAGE;
+            if (tier != NULL) {
+                if (strcmp(tier, "shared") != 0 && strcmp(tier, "isolated") != 0) {
+                    json_decref(sb);
+                    rc = rp_cli_usage_error("--tier is shared or isolated");
+                    goto out;
+                }
+                json_object_set_new(sb, "tier", json_string(tier));
+            }
+            for (size_t i = 0; i < NOPTS(limits); i++) {
+                uint64_t n = 0;
+                x = rp_opt_get(opts, NOPTS(opts), limits[i][0]);
+                if (x == NULL)
+                    continue;
+                if (rp_parse_u64(x, strlen(x), 1u << 20, &n) != 0) {
+                    json_decref(sb);
+                    rc = rp_cli_usage_error("--%s must be a number", limits[i][0]);
+                    goto out;
+                }
+                json_object_set_new(sb, limits[i][1], json_integer((json_int_t)n));
+            }
+            json_object_set_new(props, "sandbox", sb);
+        }
+    }
     body = json_pack("{s:O}", "properties", props);
     if (body == NULL) {
         rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
@@ -651,14 +700,303 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- settings */
+
+static const rp_col setting_cols[] = {
+    {"NAME", "name", RP_COL_TEXT},
+    {"VALUE", "value", RP_COL_TEXT},
+    {"REFERENCE", "status", RP_COL_TEXT},
+    {"DETAILS", "details", RP_COL_TEXT},
+};
+
+/* The app's settings (POST .../list), and with status the references' states, as rows. */
+static int settings_rows(rp_cli_cmd *c, const char *name, json_t **rows)
+{
+    char path[PATH_CAP], refs[PATH_CAP];
+    json_t *vals = NULL, *st = NULL, *props, *v;
+    const char *k;
+    int rc;
+
+    *rows = NULL;
+    if ((rc = app_path(name, "/config/appsettings/list", path)) != RP_EXIT_OK ||
+        (rc = app_path(name, "/config/configreferences/appsettings", refs)) != RP_EXIT_OK)
+        return rc;
+    rc = app_request(c, "POST", path, NULL, &vals, NULL);
+    if (rc == RP_EXIT_OK)
+        rc = app_request(c, "GET", refs, NULL, &st, NULL);
+    if (rc != RP_EXIT_OK)
+        goto out;
+    props = json_object_get(vals, "properties");
+    *rows = json_array();
+    if (*rows == NULL) {
+        rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
+        goto out;
+    }
+    json_object_foreach(props, k, v)
+    {
+        json_t *row = json_pack("{s:s,s:O}", "name", k, "value", v), *ref;
+        size_t i;
+        json_array_foreach(rp_cli_rows(st), i, ref)
+        {
+            if (json_equal(json_object_get(ref, "name"), json_object_get(row, "name"))) {
+                json_t *p = json_object_get(ref, "properties");
+                json_object_set(row, "status", json_object_get(p, "status"));
+                json_object_set(row, "details", json_object_get(p, "details"));
+            }
+        }
+        json_array_append_new(*rows, row);
+    }
+out:
+    json_decref(vals);
+    json_decref(st);
+    return rc;
+}
+
+static int settings_put(rp_cli_cmd *c, const char *name, json_t *props)
+{
+    char path[PATH_CAP];
+    json_t *body;
+    int rc = app_path(name, "/config/appsettings", path);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    body = json_pack("{s:O}", "properties", props);
+    if (body == NULL)
+        return rp_cli_fail(RP_EXIT_FAIL, "out of memory");
+    rc = app_request(c, "PUT", path, body, NULL, NULL);
+    json_decref(body);
+    return rc;
+}
+
+static int settings_list(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_cli_cmd c;
+    json_t *rows = NULL;
+    int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1, "rampart app settings list NAME",
+                          envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    rc = settings_rows(&c, c.args.pos[0], &rows);
+    if (rc == RP_EXIT_OK) {
+        if (c.json)
+            rp_cli_print_json(json_incref(rows));
+        else
+            rp_cli_table(stdout, setting_cols, NOPTS(setting_cols), rows, "no settings");
+    }
+    json_decref(rows);
+    rp_cli_end(&c);
+    return rc;
+}
+
+/* set NAME K=V... and delete NAME K...: read the set, change it, write it whole (PUT replaces). */
+static int settings_change(int argc, char **argv, char **envp, int del)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_cli_cmd c;
+    json_t *rows = NULL, *props = NULL, *row;
+    size_t i;
+    int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 2, 256,
+                          del ? "rampart app settings delete NAME SETTING..."
+                              : "rampart app settings set NAME SETTING=VALUE...",
+                          envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    rc = settings_rows(&c, c.args.pos[0], &rows);
+    if (rc != RP_EXIT_OK)
+        goto out;
+    props = json_object();
+    if (props == NULL) {
+        rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
+        goto out;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        json_object_set(props, json_string_value(json_object_get(row, "name")),
+                        json_object_get(row, "value"));
+    }
+    for (size_t k = 1; k < c.args.npos; k++) {
+        const char *a = c.args.pos[k], *eq = strchr(a, '=');
+        char key[300];
+        if (del) {
+            if (json_object_del(props, a) != 0) {
+                rc = rp_cli_fail(RP_EXIT_FAIL, "the app has no setting '%.200s'", a);
+                goto out;
+            }
+            continue;
+        }
+        if (eq == NULL || eq == a || (size_t)(eq - a) >= sizeof(key)) {
+            rc = rp_cli_usage_error("'%.60s' is not SETTING=VALUE", a);
+            goto out;
+        }
+        memcpy(key, a, (size_t)(eq - a));
+        key[eq - a] = '\0';
+        json_object_set_new(props, key, json_string(eq + 1));
+    }
+    rc = settings_put(&c, c.args.pos[0], props);
+    if (rc == RP_EXIT_OK && !c.json) {
+        fputs(del ? "Deleted settings of " : "Set settings of ", stdout);
+        rp_cli_put_safe(stdout, c.args.pos[0]);
+        puts(" (the app restarts with them)");
+    } else if (rc == RP_EXIT_OK) {
+        rp_cli_print_json(json_pack("{s:s,s:s}", "updated", "settings", "app", c.args.pos[0]));
+    }
+out:
+    json_decref(rows);
+    json_decref(props);
+    rp_cli_end(&c);
+    return rc;
+}
+
+static int settings_set(int argc, char **argv, char **envp)
+{
+    return settings_change(argc, argv, envp, 0);
+}
+
+static int settings_delete(int argc, char **argv, char **envp)
+{
+    return settings_change(argc, argv, envp, 1);
+}
+
+/* ---------------------------------------------------------------- slots */
+
+static int slot_path(const char *name, const char *slot, const char *suffix, char path[PATH_CAP])
+{
+    char tail[PATH_CAP];
+
+    snprintf(tail, sizeof(tail), "/slots/%.40s%s", slot, suffix);
+    for (const char *p = slot; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return rp_cli_usage_error("invalid slot name '%.40s': 1-19 of a-z, 0-9 and '-'", slot);
+    return app_path(name, tail, path);
+}
+
+static int slot_create(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_cli_cmd c;
+    json_t *body = json_object(), *answer = NULL;
+    char path[PATH_CAP];
+    int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 2, 2,
+                          "rampart app slot create NAME SLOT", envp);
+
+    if (rc != RP_EXIT_OK) {
+        json_decref(body);
+        return rc;
+    }
+    rc = slot_path(c.args.pos[0], c.args.pos[1], "", path);
+    if (rc == RP_EXIT_OK)
+        rc = app_request(&c, "PUT", path, body, &answer, NULL);
+    if (rc == RP_EXIT_OK && c.json)
+        rp_cli_print_json(json_incref(answer));
+    else if (rc == RP_EXIT_OK)
+        rp_cli_fields(stdout, app_fields, NOPTS(app_fields), answer);
+    json_decref(answer);
+    json_decref(body);
+    rp_cli_end(&c);
+    return rc;
+}
+
+static int slot_delete(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_cli_cmd c;
+    char path[PATH_CAP];
+    int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 2, 2,
+                          "rampart app slot delete NAME SLOT", envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    rc = slot_path(c.args.pos[0], c.args.pos[1], "", path);
+    if (rc == RP_EXIT_OK)
+        rc = app_request(&c, "DELETE", path, NULL, NULL, NULL);
+    if (rc == RP_EXIT_OK && !c.json)
+        printf("Deleted slot %s of %s\n", c.args.pos[1], c.args.pos[0]);
+    rp_cli_end(&c);
+    return rc;
+}
+
+static int slot_list(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_cli_cmd c;
+    json_t *answer = NULL;
+    char path[PATH_CAP];
+    int rc =
+        rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1, "rampart app slot list NAME", envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    rc = app_path(c.args.pos[0], "/slots", path);
+    if (rc == RP_EXIT_OK)
+        rc = app_request(&c, "GET", path, NULL, &answer, NULL);
+    if (rc == RP_EXIT_OK) {
+        if (c.json)
+            rp_cli_print_json(json_incref(answer));
+        else
+            rp_cli_table(stdout, app_cols, NOPTS(app_cols), rp_cli_rows(answer), "no slots");
+    }
+    json_decref(answer);
+    rp_cli_end(&c);
+    return rc;
+}
+
+static int app_slot(int argc, char **argv, char **envp)
+{
+    static const sub t[] = {{"create", slot_create}, {"delete", slot_delete}, {"list", slot_list}};
+
+    return dispatch(t, NOPTS(t), "create, delete, list", argc, argv, envp);
+}
+
+static int app_swap(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_cli_cmd c;
+    json_t *body = NULL, *answer = NULL;
+    char path[PATH_CAP];
+    int rc =
+        rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 2, 2, "rampart app swap NAME SLOT", envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    rc = slot_path(c.args.pos[0], c.args.pos[1], "/slotsswap", path);
+    body = json_pack("{s:s}", "targetSlot", "production");
+    if (rc == RP_EXIT_OK && body == NULL)
+        rc = rp_cli_fail(RP_EXIT_FAIL, "out of memory");
+    if (rc == RP_EXIT_OK)
+        rc = app_request(&c, "POST", path, body, &answer, NULL);
+    if (rc == RP_EXIT_OK && c.json)
+        rp_cli_print_json(json_incref(answer));
+    else if (rc == RP_EXIT_OK)
+        printf("Swapped slot %s into %s: release %" JSON_INTEGER_FORMAT " is live\n", c.args.pos[1],
+               c.args.pos[0],
+               json_integer_value(rp_cli_json_path(answer, "production.properties.release")));
+    json_decref(answer);
+    json_decref(body);
+    rp_cli_end(&c);
+    return rc;
+}
+
+static int app_settings(int argc, char **argv, char **envp)
+{
+    static const sub t[] = {
+        {"list", settings_list}, {"set", settings_set}, {"delete", settings_delete}};
+
+    return dispatch(t, NOPTS(t), "list, set, delete", argc, argv, envp);
+}
+
 int rp_cmd_app(int argc, char **argv, char **envp)
 {
     static const sub t[] = {
         {"create", app_create},     {"deploy", app_deploy}, {"list", app_list},
         {"show", app_show},         {"delete", app_delete}, {"releases", app_releases},
-        {"rollback", app_rollback}, {"config", app_config}, {"logs", app_logs}};
+        {"rollback", app_rollback}, {"config", app_config}, {"logs", app_logs},
+        {"settings", app_settings}, {"slot", app_slot},     {"swap", app_swap}};
 
     return dispatch(t, NOPTS(t),
-                    "create, deploy, list, show, delete, releases, rollback, config, logs", argc,
-                    argv, envp);
+                    "create, deploy, list, show, delete, releases, rollback, config, logs, "
+                    "settings, slot, swap",
+                    argc, argv, envp);
 }

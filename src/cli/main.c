@@ -23,6 +23,7 @@
 #include "cli/cmd_login.h"
 #include "cli/cmd_app.h"
 #include "cli/cmd_vault.h"
+#include "sandbox/sandbox.h"
 #include "server/config.h"
 #include "server/datadir.h"
 #include "server/server.h"
@@ -103,7 +104,12 @@ static const char usage_text[] =
     "                  [--access-rules JSON] [--access-default allow|deny]\n"
     "                  [--scm-access-rules JSON] [--scm-access-default allow|deny]\n"
     "                  [--scm-use-main true|false] [--command CMD]\n"
+    "                  [--tier shared|isolated] [--memory-mb N] [--pids N] [--cpu-percent N]\n"
+    "  rampart app slot create|delete NAME SLOT | app slot list NAME   NAME-SLOT.D\n"
+    "  rampart app swap NAME SLOT                   swap a slot into production\n"
     "  rampart app logs NAME [--follow]             what the app's process printed\n"
+    "  rampart app settings list NAME               app settings, Key Vault reference states\n"
+    "  rampart app settings set NAME K=V... | app settings delete NAME K...\n"
     "App names: 2-60 of a-z 0-9 '-', a letter or digit first and last.\n"
     "\n"
     "P is an object id, a client id or kind:name (user:alice, sp:ci, identity:api).\n"
@@ -379,6 +385,10 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "help";
 
+    /* The app sandbox's launcher and init step (sandbox/sandbox.h): before anything else runs,
+     * as they execute bubblewrap or the app with nothing of the server set up. */
+    if (strcmp(cmd, RP_SANDBOX_VERB) == 0)
+        return rp_sandbox_main(argc - 1, argv + 1);
     /* Before jansson allocates anything: its freed blocks are wiped from here on. */
     rp_jsonmem_install();
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

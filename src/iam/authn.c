@@ -23,7 +23,7 @@
 #include <string.h>
 
 #define RP__TCACHE_SLOTS 4096
-#define RP__AUD_MAX      300
+#define RP__AUD_MAX      340
 
 typedef struct tentry {
     uint64_t h;
@@ -322,6 +322,88 @@ rp_authn_status rp_authn_bearer(rp_iam *iam, const char *tok, size_t n, const ch
     return st;
 }
 
+/* The JWT's payload, decoded but NOT verified (to pick the audience to verify against, and,
+ * once verified, as its claims). NULL when it is not a JWT with a JSON object payload. */
+static json_t *payload(const char *tok, size_t n)
+{
+    const char *d1 = memchr(tok, '.', n), *d2;
+    unsigned char *raw;
+    size_t len = 0;
+    json_t *j = NULL;
+
+    if (d1 == NULL)
+        return NULL;
+    d2 = memchr(d1 + 1, '.', (size_t)(tok + n - d1 - 1));
+    if (d2 == NULL)
+        return NULL;
+    raw = rp_malloc((size_t)(d2 - d1) + 1);
+    if (raw == NULL)
+        return NULL;
+    if (rp_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), raw, (size_t)(d2 - d1), &len) == 0)
+        j = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+    rp_free(raw);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+rp_authn_status rp_authn_app(rp_iam *iam, rp_req *req, const char *const *auds, size_t n,
+                             rp_identity *who, json_t **claims, const char **tok, size_t *tlen)
+{
+    rp_str auth = rp_req_header(req, "authorization");
+    rp_authn_status st = RP_AUTHN_INVALID;
+    const char *why = "no credential", *aud = NULL;
+    json_t *pl = NULL;
+    rp__snap *s;
+
+    memset(who, 0, sizeof(*who));
+    *claims = NULL;
+    *tok = NULL;
+    *tlen = 0;
+    if (auth.p == NULL)
+        return RP_AUTHN_MISSING;
+    s = rp__iam_snap(iam);
+    if (rp_req_header_count(req, "authorization") > 1) {
+        why = "more than one Authorization header";
+    } else if (auth.n <= 7 || !rp_str_eq_nocase((rp_str){auth.p, 7}, "bearer ")) {
+        why = "unsupported authorization scheme";
+    } else {
+        rp_str t = rp_str_trim((rp_str){auth.p + 7, auth.n - 7});
+        const char *claimed;
+        pl = t.n <= RP_JWT_MAX_LEN ? payload(t.p, t.n) : NULL;
+        claimed = json_string_value(json_object_get(pl, "aud"));
+        why = pl == NULL ? "not a token" : "audience";
+        st = pl == NULL ? RP_AUTHN_INVALID : RP_AUTHN_AUDIENCE;
+        /* One trailing '/' is not a difference (https://NAME.D and https://NAME.D/); the
+         * token is then verified against its own spelling. */
+        for (size_t i = 0; claimed != NULL && i < n; i++) {
+            size_t a = auds[i] ? strlen(auds[i]) : 0, c = strlen(claimed);
+            if (a > 0 && auds[i][a - 1] == '/')
+                a--;
+            if (c > 0 && claimed[c - 1] == '/')
+                c--;
+            if (auds[i] != NULL && a == c && strncmp(auds[i], claimed, a) == 0)
+                aud = claimed;
+        }
+        if (aud != NULL)
+            st = bearer(iam, s, t.p, t.n, aud, who, &why);
+        if (st == RP_AUTHN_OK) {
+            *claims = pl;
+            pl = NULL;
+            *tok = t.p;
+            *tlen = t.n;
+        }
+    }
+    if (st != RP_AUTHN_OK)
+        rp__iam_audit(iam, req, NULL, "authn", "app", req->path, "failure",
+                      json_pack("{s:s,s:s}", "status", rp_authn_status_name(st), "reason", why));
+    json_decref(pl);
+    rp__iam_snap_done(iam, s);
+    return st;
+}
+
 void rp_authn_reply(rp_req *req, rp_authn_status status)
 {
     if (status == RP_AUTHN_MISSING) {
@@ -409,6 +491,32 @@ void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, con
              "'%s' over scope '%s' or the scope is invalid.",
              who->name, who->id, action, scope);
     rp_resp_error(req, 403, "AuthorizationFailed", msg);
+}
+
+int rp_iam_identity_of(rp_iam *iam, const char *id, rp_identity *who)
+{
+    rp__snap *s = rp__iam_snap(iam);
+    const rp__principal *p = id ? rp__iam_principal(s, id) : NULL;
+
+    memset(who, 0, sizeof(*who));
+    if (p != NULL) {
+        rp_strlcpy(who->id, p->id, sizeof(who->id));
+        rp_strlcpy(who->client_id, p->client_id, sizeof(who->client_id));
+        rp_strlcpy(who->name, p->name ? p->name : "", sizeof(who->name));
+        who->kind = p->kind;
+        who->via = "platform";
+    }
+    rp__iam_snap_done(iam, s);
+    return p != NULL ? 0 : RP_ENOENT;
+}
+
+int rp_iam_audit_sync(rp_iam *iam, const rp_identity *who, const char *kind, const char *action,
+                      const char *scope, const char *result, json_t *detail, unsigned flags)
+{
+    rp_audit_rec rec = {
+        who ? who->id : "anonymous", kind, action, scope ? scope : "/", result, "", "", detail};
+
+    return rp_audit_log_sync(iam->audit, &rec, flags);
 }
 
 int rp_iam_audit(rp_iam *iam, const rp_req *req, const rp_identity *who, const char *kind,

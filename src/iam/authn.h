@@ -60,6 +60,17 @@ const char *rp_authn_status_name(rp_authn_status s);
 rp_authn_status rp_authn_bearer(rp_iam *iam, const char *tok, size_t n, const char *audience,
                                 rp_identity *who);
 
+/*
+ * An app's built-in authentication (Easy Auth): verifies req's bearer token as rp_authn does
+ * (signature, issuer, tenant, lifetime, the principal still exists) for one of the audiences
+ * auds[0..n) - the token's own aud claim picks which - and returns its claims (a new reference
+ * in *claims) and token (borrowed from req: *tok, *tlen). Administrator tokens are not bearer
+ * tokens here. Failures are audited (kind authn) like rp_authn's. RP_AUTHN_MISSING when there
+ * is no Authorization header.
+ */
+rp_authn_status rp_authn_app(rp_iam *iam, rp_req *req, const char *const *auds, size_t n,
+                             rp_identity *who, json_t **claims, const char **tok, size_t *tlen);
+
 /* Answers 401 with a JSON error and a WWW-Authenticate challenge for status. */
 void rp_authn_reply(rp_req *req, rp_authn_status status);
 
@@ -109,6 +120,21 @@ void rp_authz_reply(rp_req *req, const rp_identity *who, const char *action, con
 int rp_iam_audit(rp_iam *iam, const rp_req *req, const rp_identity *who, const char *kind,
                  const char *action, const char *scope, const char *result, json_t *detail,
                  unsigned flags, void (*done)(int status, void *arg), void *arg);
+
+/*
+ * For work a service does on a principal's behalf outside any request (an app's Key Vault
+ * references, resolved with the app's managed identity): *who for principal id, as rp_authn
+ * would have filled it (via "platform"). 0 or RP_ENOENT.
+ */
+int rp_iam_identity_of(rp_iam *iam, const char *id, rp_identity *who);
+
+/*
+ * rp_iam_audit off the loop threads: blocks until the record is written (and synced with
+ * RP_AUDIT_DURABLE). For service threads and the thread pool; never on a serving loop.
+ * 0 or rp_audit_log_sync's errors. detail is borrowed.
+ */
+int rp_iam_audit_sync(rp_iam *iam, const rp_identity *who, const char *kind, const char *action,
+                      const char *scope, const char *result, json_t *detail, unsigned flags);
 
 /* Counters of this thread's token cache, for tests and benchmarks. */
 typedef struct rp_authn_stats {

@@ -751,7 +751,38 @@ const char *rp__iam_resource_match(const rp_iam *iam, const char *res, size_t n)
         if (rl == n && strncasecmp(iam->resources[i], res, n) == 0)
             return iam->resources[i];
     }
+    /* https://LABEL.D of an app, for tokens its built-in authentication accepts. */
+    if (iam->app_known != NULL && n > 8 && strncasecmp(res, "https://", 8) == 0) {
+        static __thread char app_aud[16 + RP_IAM_APP_LABEL_MAX + sizeof(iam->domain)];
+        size_t dl = strlen(iam->domain), ll;
+        const char *label = res + 8;
+        if (n < 8 + 2 + dl || res[n - dl - 1] != '.' ||
+            strncasecmp(res + n - dl, iam->domain, dl) != 0)
+            return NULL;
+        ll = n - 8 - dl - 1;
+        if (ll == 0 || ll > RP_IAM_APP_LABEL_MAX)
+            return NULL;
+        for (size_t i = 0; i < ll; i++) {
+            char c = rp_lower(label[i]);
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+                return NULL;
+            app_aud[8 + i] = c;
+        }
+        if (!iam->app_known(iam->app_known_arg, app_aud + 8, ll))
+            return NULL;
+        memcpy(app_aud, "https://", 8);
+        app_aud[8 + ll] = '.';
+        memcpy(app_aud + 9 + ll, iam->domain, dl + 1);
+        return app_aud;
+    }
     return NULL;
+}
+
+void rp_iam_set_app_resolver(rp_iam *iam, int (*known)(void *arg, const char *label, size_t n),
+                             void *arg)
+{
+    iam->app_known = known;
+    iam->app_known_arg = arg;
 }
 
 /* ---------------------------------------------------------------- credentials */
@@ -1245,6 +1276,49 @@ static int system_identity_find(rp_iam *iam, const char *resource, char id[37])
     return rc;
 }
 
+int rp_iam_system_identity_find(rp_iam *iam, const char *resource, char id[37])
+{
+    return resource != NULL ? system_identity_find(iam, resource, id) : RP_ENOENT;
+}
+
+int rp_iam_system_identity_sweep(rp_iam *iam, const char *prefix,
+                                 int (*keep)(void *arg, const char *resource), void *arg)
+{
+    char(*gone)[RP_RBAC_SCOPE_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    rp__snap *s = rp__iam_snap(iam);
+    int rc = 0;
+
+    for (size_t i = 0; i < s->nprincipals; i++) {
+        const rp__principal *p = &s->principals[i];
+        if (p->kind != RP_PRINCIPAL_MI || p->scope == NULL ||
+            strncmp(p->scope, prefix, strlen(prefix)) != 0 || keep(arg, p->scope))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            void *g = rp_realloc(gone, nc * sizeof(*gone));
+            if (g == NULL) {
+                rc = RP_ENOMEM;
+                break;
+            }
+            gone = g;
+            cap = nc;
+        }
+        rp_strlcpy(gone[n++], p->scope, sizeof(gone[0]));
+    }
+    rp__iam_snap_done(iam, s);
+    for (size_t i = 0; i < n; i++) {
+        char id[37];
+        if (system_identity_find(iam, gone[i], id) != 0)
+            continue;
+        if (rp_iam_workload_sessions_end(iam, id) != 0 ||
+            rp_iam_system_identity_delete(iam, gone[i]) != 0)
+            rc = RP_EDB;
+    }
+    rp_free(gone);
+    return rc;
+}
+
 int rp_iam_system_identity(rp_iam *iam, const char *resource, char id[37])
 {
     char oid[37], client[37];
@@ -1301,9 +1375,13 @@ int rp_iam_workload_session(rp_iam *iam, const char *const *ids, size_t n, int64
     sql_write w;
     int rc = RP_EINVAL;
 
-    if (iam->identity_endpoint == NULL || n == 0 || n > 16 || ttl_s < 60 ||
-        ttl_s > RP_IAM_SESSION_MAX_S)
+    if (iam->identity_endpoint == NULL || n == 0 || n > 16 ||
+        (ttl_s != RP_IAM_SESSION_PROCESS && (ttl_s < 60 || ttl_s > RP_IAM_SESSION_MAX_S)))
         return RP_EINVAL;
+    /* A process's session ends with the process (rp_iam_workload_sessions_end), not by time:
+     * a far expiry keeps the periodic sweep of expired sessions away from it. */
+    if (ttl_s == RP_IAM_SESSION_PROCESS)
+        ttl_s = 100LL * 365 * 86400;
     s = rp__iam_snap(iam);
     arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++) {
@@ -1342,6 +1420,30 @@ out:
     free(text);
     json_decref(arr);
     return rc;
+}
+
+int rp_iam_workload_sessions_end(rp_iam *iam, const char *principal_id)
+{
+    char first[48];
+    sql_write w;
+    int rc;
+
+    if (principal_id == NULL || strlen(principal_id) != 36 ||
+        strspn(principal_id, "0123456789abcdef-") != 36) /* nothing LIKE could read as a pattern */
+        return RP_EINVAL;
+    /* principals is the JSON array the session was created with; its first member is the
+     * default identity. */
+    snprintf(first, sizeof(first), "[\"%s\"%%", principal_id);
+    memset(&w, 0, sizeof(w));
+    w.sql = "DELETE FROM identity_sessions WHERE created_by = 'system' AND principals LIKE ?1";
+    w.t[0] = first;
+    rc = rp_store_write_sync(iam->store, sql_write_run, &w);
+    return rc == 0 ? rp__iam_reload(iam) : rc;
+}
+
+const char *rp_iam_identity_endpoint(const rp_iam *iam)
+{
+    return iam->identity_endpoint;
 }
 
 const char *rp_iam_tenant(const rp_iam *iam)

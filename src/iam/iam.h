@@ -103,6 +103,15 @@ int rp_iam_set_endpoints(rp_iam *iam, int https_port, const char *identity_endpo
  */
 int rp_iam_system_identity(rp_iam *iam, const char *resource, char id[37]);
 int rp_iam_system_identity_delete(rp_iam *iam, const char *resource);
+/* The object id of resource's system-assigned identity if it has one: 0 or RP_ENOENT. Lock-free
+ * (the snapshot); any thread. */
+int rp_iam_system_identity_find(rp_iam *iam, const char *resource, char id[37]);
+/*
+ * Deletes every system-assigned identity whose resource starts with prefix and for which
+ * keep(arg, resource) is 0, with its sessions and role assignments. Blocking. 0 or RP_EDB.
+ */
+int rp_iam_system_identity_sweep(rp_iam *iam, const char *prefix,
+                                 int (*keep)(void *arg, const char *resource), void *arg);
 
 /*
  * Starts a workload session for the managed identities ids[0..n) (ids[0] is the default one,
@@ -114,7 +123,28 @@ int rp_iam_system_identity_delete(rp_iam *iam, const char *resource);
  */
 int rp_iam_workload_session(rp_iam *iam, const char *const *ids, size_t n, int64_t ttl_s,
                             char header[64], char session_id[37], const char **endpoint);
+/* ttl_s for a session that lasts as long as one process: until rp_iam_workload_sessions_end. */
+#define RP_IAM_SESSION_PROCESS 0
+/*
+ * Ends every workload session whose default identity is principal_id (an app's process was
+ * stopped or is being replaced): their IDENTITY_HEADERs stop working at once. Blocking. 0,
+ * RP_EDB.
+ */
+int rp_iam_workload_sessions_end(rp_iam *iam, const char *principal_id);
 
+/*
+ * Lets the token service issue tokens for apps' origins, "https://NAME.D" (what an app's
+ * built-in authentication accepts): known(arg, label, n) says whether the host label (lower
+ * case, n bytes, not NUL-terminated) is an app. Thread-safe callback; set on the main thread
+ * before any loop serves.
+ */
+#define RP_IAM_APP_LABEL_MAX 63
+void rp_iam_set_app_resolver(rp_iam *iam, int (*known)(void *arg, const char *label, size_t n),
+                             void *arg);
+
+/* The managed identity endpoint workloads get ("http://127.0.0.1:8459/msi/token"), or NULL
+ * when it is switched off. Valid while iam lives. */
+const char *rp_iam_identity_endpoint(const rp_iam *iam);
 const char *rp_iam_tenant(const rp_iam *iam);
 const char *rp_iam_issuer(const rp_iam *iam);
 /* The token service's origin, "https://login.D[:port]" (the authority is login + "/" + tenant). */

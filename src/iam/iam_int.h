@@ -119,6 +119,9 @@ struct rp_iam {
     char issuer[400]; /* login + "/" + tenant + "/v2.0" */
     char token_url[400];
     char *resources[RP__IAM_NRES]; /* token audiences: https://management.D ... */
+    /* Apps' origins are audiences too (Easy Auth): is this host label an app? */
+    int (*app_known)(void *arg, const char *label, size_t n);
+    void *app_known_arg;
     char *identity_endpoint;
     char *audit_path;
     int64_t token_lifetime_s;
@@ -187,6 +190,8 @@ const rp_jwt_key *rp__iam_verify_key(const rp__snap *s, const char *kid);
 const char *rp__iam_resource(const rp_iam *iam, const char *name);
 /* Normalises a requested resource ("https://vault.D/", "https://vault.D/.default"): the
  * canonical resource string or NULL if it is not one rampart issues tokens for. */
+/* The canonical audience res names (a "/.default" scope or a resource), or NULL. An app's
+ * origin is returned in a per-thread buffer, valid until the next call on this thread. */
 const char *rp__iam_resource_match(const rp_iam *iam, const char *res, size_t n);
 
 /* Mints an access token for p and resource. *jwt is rp_malloc'ed. */

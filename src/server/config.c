@@ -84,6 +84,7 @@ static const key_def keys[] = {
     {"keys.pkcs11_token", K_PATH, F(pkcs11_token), W_INT, 0, 0, 1},
     {"keys.pkcs11_pin_file", K_PATH, F(pkcs11_pin_file), W_INT, 0, 0, 1},
     {"keys.passphrase_file", K_PATH, F(passphrase_file), W_INT, 0, 0, 1},
+    {"outbound_ca", K_PATH, F(outbound_ca), W_INT, 0, 0, 1},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -659,6 +660,7 @@ void rp_config_free(rp_config *c)
     rp_free(c->pkcs11_token);
     rp_free(c->pkcs11_pin_file);
     rp_free(c->passphrase_file);
+    rp_free(c->outbound_ca);
     free_certs(c->certs, c->ncerts);
     rp_free(c->access_log);
     rp_free(c->error_log);
@@ -953,6 +955,7 @@ json_t *rp_config_to_json(const rp_config *c)
     else
         rc |= put_str(root, "identity_listen", "off");
     rc |= put_str(root, "static", c->static_root);
+    rc |= put_str(root, "outbound_ca", c->outbound_ca);
     rc |= put_int(root, "workers", (uint64_t)c->workers);
     {
         json_t *keys_obj = json_object();

@@ -80,6 +80,9 @@ typedef struct rp_config {
                               default NULL: the RAMPART_PKCS11_PIN environment variable */
     char *passphrase_file; /* "keys.passphrase_file": file (0600) holding the passphrase, for
                               unattended starts; default NULL: start sealed, `rampart unseal` */
+    char *outbound_ca;     /* "outbound_ca": PEM bundle of the CAs trusted for outbound TLS
+                              (OIDC keys of external issuers, ...), replacing the system's
+                              store; default NULL: the system's store */
 } rp_config;
 
 /*

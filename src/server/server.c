@@ -30,6 +30,7 @@
 #include "server/keysapi.h"
 #include "server/unseal.h"
 #include "store/store.h"
+#include "iam/oidc.h"
 #include "sites/sites.h"
 #include "vault/vault.h"
 
@@ -96,6 +97,7 @@ struct server {
     rp_iam *iam;
     rp_vault *vault;
     rp_sites *sites;
+    rp_oidc *oidc; /* external OpenID issuers' keys, for Easy Auth */
     rp_keysapi keysapi;
     rp_router *local_router;
     uv_timer_t key_timer;
@@ -491,6 +493,7 @@ static void server_free(server *s)
     rp_router_free(s->local_router);
     rp_tls_free(s->tls);
     rp_sites_close(s->sites);
+    rp_oidc_close(s->oidc); /* after the sites: their requests verify with it */
     rp_vault_close(s->vault);
     rp_iam_close(s->iam);
     rp_store_close(s->store);
@@ -725,7 +728,16 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
             return rc;
     }
     {
-        rp_sites_opts so = {s->domain, cfg->listen.port, cfg->data_dir, s->store, s->iam};
+        rp_sites_opts so = {s->domain, cfg->listen.port, cfg->data_dir, s->store, s->iam,
+                            s->kr,     s->vault,         NULL};
+        /* Outbound TLS to OpenID issuers (Easy Auth) trusts outbound_ca, else the system's. */
+        rc = rp_oidc_open(cfg->outbound_ca, &s->oidc);
+        if (rc != 0) {
+            snprintf(err, errlen, "the outbound CA bundle %.200s cannot be read",
+                     cfg->outbound_ca ? cfg->outbound_ca : "(system)");
+            return rc;
+        }
+        so.oidc = s->oidc;
         rc = rp_sites_open(&so, &s->sites, err, errlen);
         if (rc != 0)
             return rc;
@@ -929,6 +941,8 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory");
             abort();
         }
+        /* Apps get IDENTITY_ENDPOINT: their processes start once it is known. */
+        rp_sites_start(s.sites);
     }
     atomic_init(&s.alive, s.nworkers);
     for (i = 0; i < s.nworkers; i++) {

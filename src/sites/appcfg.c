@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define MAX_EXCLUSIONS 32
 #define MAX_ORIGINS    100
@@ -36,9 +37,12 @@ struct rp_appcfg {
     int scm_use_main;
     char *origins[MAX_ORIGINS]; /* CORS: lower case, scheme://host[:port] */
     size_t norigins;
-    const char *command;  /* appCommandLine (in stored), or NULL */
-    int cors_any;         /* "*" */
-    int cors_credentials; /* supportCredentials */
+    const char *command;                   /* appCommandLine (in stored), or NULL */
+    int cors_any;                          /* "*" */
+    int cors_credentials;                  /* supportCredentials */
+    int tier;                              /* sandbox.tier: RP_PROC_SHARED | RP_PROC_ISOLATED */
+    uint32_t memory_mb, pids, cpu_percent; /* sandbox limits, defaults filled in */
+    const char *health_path;               /* healthCheckPath (in stored), or NULL */
 };
 
 static const char *const known[] = {"minTlsVersion",
@@ -52,7 +56,9 @@ static const char *const known[] = {"minTlsVersion",
                                     "scmIpSecurityRestrictionsDefaultAction",
                                     "scmIpSecurityRestrictionsUseMain",
                                     "cors",
-                                    "appCommandLine"};
+                                    "appCommandLine",
+                                    "sandbox",
+                                    "healthCheckPath"};
 
 static int is_known(const char *k)
 {
@@ -242,6 +248,95 @@ static int parse_cors(rp_appcfg *c, const json_t *x, char *err, size_t errlen)
     return 0;
 }
 
+/* The CPU a sandbox may ask for: all of this machine's cores. */
+static uint32_t cpu_max(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return 100u * (uint32_t)(n > 0 && n < 4096 ? n : 1);
+}
+
+/* One limit of "sandbox": absent is the default; else an integer in lo..hi. */
+static int parse_limit(const json_t *x, const char *key, uint32_t lo, uint32_t hi, uint32_t deflt,
+                       uint32_t *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(x, key);
+    json_int_t n;
+
+    *out = deflt;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    n = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (n < (json_int_t)lo || n > (json_int_t)hi)
+        return rp_errf(err, errlen, RP_EINVAL, "sandbox.%s must be an integer from %u to %u", key,
+                       lo, hi);
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int parse_sandbox(rp_appcfg *c, const json_t *x, char *err, size_t errlen)
+{
+    const json_t *tier = json_object_get(x, "tier");
+    const char *key;
+    json_t *val;
+    int rc;
+
+    c->tier = RP_PROC_SHARED;
+    c->memory_mb = RP_PROC_MEMORY_MB_DEFAULT;
+    c->pids = RP_PROC_PIDS_DEFAULT;
+    c->cpu_percent = RP_PROC_CPU_DEFAULT;
+    if (x == NULL)
+        return 0;
+    if (!json_is_object(x))
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "%s must be {\"tier\": \"shared\"|\"isolated\", \"memoryMB\": n, "
+                       "\"pids\": n, \"cpuPercent\": n}",
+                       "sandbox");
+    json_object_foreach((json_t *)x, key, val)
+    {
+        (void)val;
+        if (strcmp(key, "tier") != 0 && strcmp(key, "memoryMB") != 0 && strcmp(key, "pids") != 0 &&
+            strcmp(key, "cpuPercent") != 0)
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "sandbox: unknown member '%.40s' (tier, memoryMB, pids, cpuPercent)",
+                           key);
+    }
+    if (tier != NULL && !json_is_null(tier)) {
+        const char *t = json_string_value(tier);
+        if (t != NULL && strcmp(t, "isolated") == 0)
+            c->tier = RP_PROC_ISOLATED;
+        else if (t == NULL || strcmp(t, "shared") != 0)
+            return rp_errf(err, errlen, RP_EINVAL, "%s must be \"shared\" or \"isolated\"",
+                           "sandbox.tier");
+    }
+    if ((rc = parse_limit(x, "memoryMB", RP_APPCFG_MEMORY_MIN, RP_APPCFG_MEMORY_MAX,
+                          RP_PROC_MEMORY_MB_DEFAULT, &c->memory_mb, err, errlen)) != 0 ||
+        (rc = parse_limit(x, "pids", RP_APPCFG_PIDS_MIN, RP_APPCFG_PIDS_MAX, RP_PROC_PIDS_DEFAULT,
+                          &c->pids, err, errlen)) != 0 ||
+        (rc = parse_limit(x, "cpuPercent", 1, cpu_max(), RP_PROC_CPU_DEFAULT, &c->cpu_percent, err,
+                          errlen)) != 0)
+        return rc;
+    return 0;
+}
+
+/* healthCheckPath: "" (none) or a path the supervisor can put in a request line as it is. */
+static int parse_health(rp_appcfg *c, const json_t *x, char *err, size_t errlen)
+{
+    const char *path = json_string_value(x);
+    size_t n = path ? strlen(path) : 0;
+
+    if (path == NULL || n > RP_PROC_HEALTH_PATH_MAX || (n > 0 && path[0] != '/'))
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "%s must be \"\" or a path starting with '/' of at most %d characters",
+                       "healthCheckPath", RP_PROC_HEALTH_PATH_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)path[i] <= 0x20 || (unsigned char)path[i] >= 0x7f || path[i] == '#')
+            return rp_errf(err, errlen, RP_EINVAL,
+                           "%s must be printable ASCII without spaces or '#'", "healthCheckPath");
+    c->health_path = n > 0 ? path : NULL;
+    return 0;
+}
+
 static int parse_rules(const json_t *o, const char *rules, const char *deflt, rp_access **out,
                        char *err, size_t errlen)
 {
@@ -385,6 +480,8 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
     x = json_object_get(c->stored, "cors");
     if (x != NULL && (rc = parse_cors(c, x, err, errlen)) != 0)
         goto fail;
+    if ((rc = parse_sandbox(c, json_object_get(c->stored, "sandbox"), err, errlen)) != 0)
+        goto fail;
     x = json_object_get(c->stored, "appCommandLine");
     if (x != NULL) {
         const char *cmd = json_string_value(x);
@@ -403,6 +500,9 @@ int rp_appcfg_build(const json_t *base, const json_t *patch, rp_appcfg **out, ch
         }
         c->command = n > 0 ? cmd : NULL;
     }
+    x = json_object_get(c->stored, "healthCheckPath");
+    if (x != NULL && (rc = parse_health(c, x, err, errlen)) != 0)
+        goto fail;
     rc = parse_rules(c->stored, "ipSecurityRestrictions", "ipSecurityRestrictionsDefaultAction",
                      &c->access, err, errlen);
     if (rc == 0)
@@ -437,6 +537,43 @@ rp_cert_mode rp_appcfg_cert_mode(const rp_appcfg *c)
     return c->cert_mode;
 }
 
+int rp_appcfg_tier(const rp_appcfg *c)
+{
+    return c->tier;
+}
+
+uint32_t rp_appcfg_memory_mb(const rp_appcfg *c)
+{
+    return c->memory_mb;
+}
+
+uint32_t rp_appcfg_pids(const rp_appcfg *c)
+{
+    return c->pids;
+}
+
+uint32_t rp_appcfg_cpu_percent(const rp_appcfg *c)
+{
+    return c->cpu_percent;
+}
+
+const char *rp_appcfg_health_path(const rp_appcfg *c)
+{
+    return c->health_path;
+}
+
+static int same_str(const char *x, const char *y)
+{
+    return (x == NULL && y == NULL) || (x != NULL && y != NULL && strcmp(x, y) == 0);
+}
+
+int rp_appcfg_process_equal(const rp_appcfg *a, const rp_appcfg *b)
+{
+    return same_str(a->command, b->command) && a->tier == b->tier && a->memory_mb == b->memory_mb &&
+           a->pids == b->pids && a->cpu_percent == b->cpu_percent &&
+           same_str(a->health_path, b->health_path);
+}
+
 json_t *rp_appcfg_view(const rp_appcfg *c)
 {
     static const char *const modes[] = {"Required", "Required", "Optional",
@@ -452,6 +589,9 @@ json_t *rp_appcfg_view(const rp_appcfg *c)
         "scmIpSecurityRestrictionsUseMain", c->scm_use_main);
     if (v != NULL)
         json_object_set_new(v, "appCommandLine", json_string(c->command ? c->command : ""));
+    if (v != NULL)
+        json_object_set_new(v, "healthCheckPath",
+                            json_string(c->health_path ? c->health_path : ""));
     if (v != NULL) {
         json_t *cors = json_object_get(c->stored, "cors");
         json_object_set_new(
@@ -459,6 +599,13 @@ json_t *rp_appcfg_view(const rp_appcfg *c)
             cors ? json_deep_copy(cors)
                  : json_pack("{s:[],s:b}", "allowedOrigins", "supportCredentials", 0));
     }
+    if (v != NULL)
+        json_object_set_new(v, "sandbox",
+                            json_pack("{s:s,s:I,s:I,s:I}", "tier",
+                                      c->tier == RP_PROC_ISOLATED ? "isolated" : "shared",
+                                      "memoryMB", (json_int_t)c->memory_mb, "pids",
+                                      (json_int_t)c->pids, "cpuPercent",
+                                      (json_int_t)c->cpu_percent));
     for (int i = 0; v != NULL && cas != NULL && c->ca_list != NULL && i < sk_X509_num(c->ca_list);
          i++) {
         char subject[256];

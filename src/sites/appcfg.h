@@ -14,6 +14,13 @@
  *   appCommandLine                      the app process's command ("" or absent: static only)
  *   cors                                {"allowedOrigins": ["https://a.example", ...] | ["*"],
  *                                        "supportCredentials": false}
+ *   sandbox                             {"tier": "shared" (default) | "isolated",
+ *                                        "memoryMB": 16..65536 (512), "pids": 8..65536 (256),
+ *                                        "cpuPercent": 1..100 x cores (100)}; replaced whole by
+ *                                        a patch, absent members are the defaults
+ *   healthCheckPath                     "" (default: none) or "/path" (at most 256 bytes of
+ *                                        printable ASCII, no space, no '#'): what the
+ *                                        supervisor asks to decide ready and healthy
  * Secure defaults where Azure's differ: a client-certificate mode other than off needs a trusted
  * CA list (Azure forwards any certificate unchecked); the certificate is verified here.
  */
@@ -22,12 +29,17 @@
 
 #include "http/request.h"
 #include "sites/access.h"
+#include "sites/proc.h"
 
 #include <jansson.h>
 #include <openssl/x509.h>
 
-#define RP_APPCFG_CA_MAX    (256 * 1024) /* bytes of PEM in clientCertTrustedCAs */
-#define RP_APPCFG_PATHS_MAX 2048         /* bytes of clientCertExclusionPaths */
+#define RP_APPCFG_CA_MAX     (256 * 1024) /* bytes of PEM in clientCertTrustedCAs */
+#define RP_APPCFG_PATHS_MAX  2048         /* bytes of clientCertExclusionPaths */
+#define RP_APPCFG_MEMORY_MIN 16           /* sandbox.memoryMB */
+#define RP_APPCFG_MEMORY_MAX 65536
+#define RP_APPCFG_PIDS_MIN   8 /* sandbox.pids (tasks: processes and threads) */
+#define RP_APPCFG_PIDS_MAX   65536
 
 typedef enum {
     RP_CERT_OFF = 0,
@@ -59,6 +71,17 @@ int rp_appcfg_min_tls(const rp_appcfg *c); /* 12 or 13 */
 /* appCommandLine, or NULL for a static app. Valid as long as c. */
 const char *rp_appcfg_command(const rp_appcfg *c);
 rp_cert_mode rp_appcfg_cert_mode(const rp_appcfg *c);
+/* The app process's sandbox: RP_PROC_SHARED | RP_PROC_ISOLATED, and its limits (defaults
+ * filled in: memory in MiB, tasks, percent of one core). */
+int rp_appcfg_tier(const rp_appcfg *c);
+uint32_t rp_appcfg_memory_mb(const rp_appcfg *c);
+uint32_t rp_appcfg_pids(const rp_appcfg *c);
+uint32_t rp_appcfg_cpu_percent(const rp_appcfg *c);
+/* healthCheckPath, or NULL when there is none. Valid as long as c. */
+const char *rp_appcfg_health_path(const rp_appcfg *c);
+/* 1 when a and b run the same process (command, tier, limits and health check path):
+ * otherwise a settings change must restart it. */
+int rp_appcfg_process_equal(const rp_appcfg *a, const rp_appcfg *b);
 
 /*
  * The client-certificate decision for a request to path (the normalised path): 1 to go on,

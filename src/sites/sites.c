@@ -25,6 +25,10 @@
 #include "iam/authn.h"
 #include "monitor/audit.h"
 #include "sites/appcfg.h"
+#include "sites/appenv.h"
+#include "sites/easyauth.h"
+#include "iam/oidc.h"
+#include "sites/settings.h"
 #include "sites/proc.h"
 #include "sites/proxy.h"
 #include "sites/unzip.h"
@@ -45,7 +49,9 @@
 #include <openssl/x509.h>
 
 #define PATH_CAP  4096
-#define SCOPE_CAP (8 + RP_SITES_NAME_MAX)
+#define SCOPE_CAP (16 + 2 * RP_SITES_NAME_MAX)
+/* In every app's releases/: the rdir it belongs to (see owner_write). */
+#define OWNER_FILE ".owner"
 
 /* A release opened for serving; freed when the last request or the registry drops it. */
 typedef struct content {
@@ -57,12 +63,24 @@ typedef struct content {
 typedef struct app {
     char name[RP_SITES_NAME_MAX + 1];
     char id[37];
-    uint32_t uid; /* the app process's user and group id */
+    char rdir[37]; /* the release directory it owns: what its releases/.owner says */
+    uint32_t uid;  /* the app process's user and group id */
     int64_t created, updated;
-    content *live;        /* NULL until the first deploy */
-    rp_appcfg *cfg;       /* never NULL; replaced whole on a change */
+    content *live;                      /* NULL until the first deploy */
+    rp_appcfg *cfg;                     /* never NULL; replaced whole on a change */
+    rp_easyauth *auth;                  /* built-in authentication; NULL: none configured */
+    char parent[RP_SITES_NAME_MAX + 1]; /* a slot: its production app ("" for an app) */
+    char slot[RP_SITES_SLOT_MAX + 1];   /* a slot: its name within the app */
+    json_t *sticky;       /* production: slotConfigNames (settings that stay with a slot) */
+    int must_restart;     /* a swap changed its release: restart once its environment is built */
+    int swapping;         /* a swap is running: no settings change starts */
+    int busy_ops;         /* settings changes (config, auth, sticky) between check and commit */
+    int64_t load_release; /* start-up only: the live release to open */
     int64_t next_release; /* the number the next deploy gets */
     int deploying;        /* one deploy (or rollback) at a time */
+    int settings_busy;    /* one settings write at a time (each rewrites the sealed set) */
+    rp_appenv *env;       /* settings, references, identity: NULL until first built */
+    int env_ready;        /* the first build finished (its process may start) */
     struct app *next;
 } app;
 
@@ -73,13 +91,28 @@ struct rp_sites {
     rp_iam *iam;
     char apps_path[PATH_CAP]; /* DATA/apps */
     int apps_fd;
-    rp_procs *procs; /* app processes */
-    uv_mutex_t mu;   /* guards apps and every app's live, next_release, deploying, updated */
+    rp_procs *procs;  /* app processes */
+    rp_appenvs *envs; /* builds app environments (settings, references, identity) */
+    rp_keyring *kr;
+    rp_vault *vault;
+    rp_oidc *oidc; /* external OpenID issuers' keys; NULL: only rampart's tokens */
+    uv_mutex_t mu; /* guards apps and every app's live, next_release, deploying, updated */
     int mu_ready;
     app *apps;
 };
 
-enum { OP_CREATE = 1, OP_DELETE, OP_DEPLOY, OP_ROLLBACK, OP_CONFIG };
+enum {
+    OP_CREATE = 1,
+    OP_DELETE,
+    OP_DEPLOY,
+    OP_ROLLBACK,
+    OP_CONFIG,
+    OP_SETTINGS,
+    OP_READ,
+    OP_AUTH,
+    OP_STICKY,
+    OP_SWAP
+};
 
 typedef struct op op;
 struct op {
@@ -105,7 +138,22 @@ struct op {
     char err[256];
     rp_unzip_result res;
     content *newc;
-    rp_appcfg *newcfg; /* create, config: the settings being stored */
+    rp_appcfg *newcfg;    /* create, config: the settings being stored */
+    int conn;             /* settings: connection strings (1) or app settings (0) */
+    json_t *sjson;        /* settings: the checked set being stored */
+    rp_buf wdek, ct;      /* settings: the whole set, sealed */
+    json_t *reply;        /* settings, read: the answer */
+    rp_easyauth *newauth; /* auth: the settings being stored (their JSON in cfgtext) */
+    char parent[RP_SITES_NAME_MAX + 1]; /* create: a slot's production app */
+    char slot[RP_SITES_SLOT_MAX + 1];
+    char other[RP_SITES_NAME_MAX + 1]; /* swap: the slot (name is the production app) */
+    char other_id[37];                 /* swap: its object id */
+    int renamed;                       /* swap: the directories were exchanged */
+    char *authtext;                    /* create (slot): the app's authsettingsV2 it inherits */
+    json_t *sticky;                    /* swap: the production app's slotConfigNames */
+    rp_appcfg *newcfg2;                /* swap: the slot's new settings (text in cfgtext2) */
+    char *cfgtext2;
+    rp_buf wdek2, ct2; /* swap: the slot's sealed settings */
     char *cfgtext;     /* their stored JSON */
     int64_t prune[RP_SITES_KEEP_RELEASES + 64];
     int nprune;
@@ -213,11 +261,151 @@ static app *find_locked(rp_sites *s, const char *name, size_t n)
     return NULL;
 }
 
+/* Slots of app name. Caller holds mu. */
+static int slot_count_locked(rp_sites *s, const char *name)
+{
+    int n = 0;
+
+    for (app *a = s->apps; a != NULL; a = a->next)
+        n += strcmp(a->parent, name) == 0;
+    return n;
+}
+
+/* The RBAC scope of an app ("/apps/NAME") or a slot ("/apps/PARENT/slots/SLOT"). Caller holds
+ * mu, or a is not shared yet. */
+static void scope_locked(const app *a, char *out, size_t cap)
+{
+    if (a->parent[0])
+        snprintf(out, cap, "/apps/%s/slots/%s", a->parent, a->slot);
+    else
+        snprintf(out, cap, "/apps/%s", a->name);
+}
+
+/* The scope of app name, as scope_locked; "/apps/NAME" for an app that does not exist (the
+ * request then meets a 404 after its authorization). */
+static void app_scope(rp_sites *s, const char *name, char *out, size_t cap)
+{
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL)
+        scope_locked(a, out, cap);
+    else
+        snprintf(out, cap, "/apps/%s", name);
+    uv_mutex_unlock(&s->mu);
+}
+
+/* Does app a's process get an identity session? Not without a process, and not in the
+ * isolated tier (no route to the endpoint). */
+static int wants_session(const app *a)
+{
+    return rp_appcfg_command(a->cfg) != NULL && rp_appcfg_tier(a->cfg) != RP_PROC_ISOLATED;
+}
+
+/* Queues a build of a's environment. Caller holds mu (or a is not shared yet). */
+static void env_build_locked(rp_sites *s, const app *a)
+{
+    rp_appenvs_build(s->envs, a->name, a->id, wants_session(a), 0);
+}
+
+/* The same, for new code or a new command: a new identity header too (the old one ends), and
+ * the process restarts once it is built. Caller holds mu. */
+static void env_rotate_locked(rp_sites *s, app *a)
+{
+    a->must_restart = 1;
+    rp_appenvs_build(s->envs, a->name, a->id, wants_session(a), 1);
+}
+
+/* Queues a build of app name's environment, if it exists. */
+static void env_build(rp_sites *s, const char *name)
+{
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL)
+        env_build_locked(s, a);
+    uv_mutex_unlock(&s->mu);
+}
+
+/* Does the app instance "/apps/NAME/instance/ID" still exist? (rp_appenvs_sweep) */
+static int instance_exists(void *arg, const char *resource)
+{
+    rp_sites *s = arg;
+    char res[RP_APPENV_RES_MAX];
+    int found = 0;
+
+    uv_mutex_lock(&s->mu);
+    for (app *a = s->apps; a != NULL && !found; a = a->next)
+        found =
+            rp_appenv_resource(a->name, a->id, res, sizeof(res)) == 0 && strcmp(res, resource) == 0;
+    uv_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* The object id of app name into id ("" if there is none). */
+static void app_id(rp_sites *s, const char *name, char id[37])
+{
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL)
+        memcpy(id, a->id, 37);
+    else
+        id[0] = '\0';
+    uv_mutex_unlock(&s->mu);
+}
+
+static void fail(rp_req *req, int status, const char *code, const char *msg);
+
+/*
+ * Before a settings change is submitted: the app is still the one authorized (object id), no
+ * swap is running, and (based_on not NULL) its settings are still the ones the change was
+ * computed from. Counts the change in flight until cfg_end, so a swap waits for it. 0 when
+ * refused (answered 409; the caller frees the op).
+ */
+static int cfg_begin(op *o, const rp_appcfg *based_on)
+{
+    const char *why = NULL;
+    app *a;
+
+    uv_mutex_lock(&o->s->mu);
+    a = find_locked(o->s, o->name, strlen(o->name));
+    if (a == NULL || strcmp(a->id, o->id) != 0)
+        why = "the app was deleted or replaced while the request was read; send it again";
+    else if (a->swapping)
+        why = "a slot swap of this app is running; send the change again after it";
+    else if (based_on != NULL && a->cfg != based_on)
+        why = "the app's settings changed while the request was read; send it again";
+    else
+        a->busy_ops++;
+    uv_mutex_unlock(&o->s->mu);
+    if (why != NULL)
+        fail(o->req, 409, "Conflict", why);
+    return why == NULL;
+}
+
+static void cfg_end(rp_sites *s, op *o)
+{
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, o->name, strlen(o->name));
+    if (a != NULL && strcmp(a->id, o->id) == 0 && a->busy_ops > 0)
+        a->busy_ops--;
+    uv_mutex_unlock(&s->mu);
+}
+
 static void app_free(rp_sites *s, app *a)
 {
     if (a == NULL)
         return;
     rp_appcfg_unref(a->cfg);
+    rp_easyauth_unref(a->auth);
+    json_decref(a->sticky);
+    rp_appenv_unref(a->env);
     content_put(s, a->live);
     rp_free(a);
 }
@@ -264,6 +452,7 @@ void rp_sites_loop_stop(rp_sites *s)
     sloop *l = tl;
     int waited = 0;
 
+    rp_proxy_loop_stop();
     if (l == NULL || l->s != s)
         return;
     rp_store_port_close(l->port);
@@ -291,6 +480,13 @@ void rp_sites_loop_stop(rp_sites *s)
 }
 
 static void deploy_end(rp_sites *s, const char *name);
+static int config_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                          const char *sub);
+static void sticky_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name);
+static int auth_build(rp_sites *s, const char *name, const json_t *stored, int check_issuer,
+                      rp_easyauth **out, char *err, size_t errlen);
+static const char *external_issuer(const rp_sites *s, const rp_easyauth *auth);
+static void swap_written(rp_sites *s, op *o, int status);
 
 static void op_cancel(void *arg)
 {
@@ -331,9 +527,24 @@ static op *op_new(rp_sites *s, rp_req *req, const rp_identity *who, int kind, co
     o->kind = kind;
     o->action = action;
     o->fd = -1;
+    rp_buf_init(&o->wdek, 4096);
+    rp_buf_init(&o->ct, 2 * RP_SETTINGS_TOTAL_MAX + 4096);
+    rp_buf_init(&o->wdek2, 4096);
+    rp_buf_init(&o->ct2, 2 * RP_SETTINGS_TOTAL_MAX + 4096);
     o->now = now_s();
     rp_strlcpy(o->name, name, sizeof(o->name));
-    snprintf(o->scope, sizeof(o->scope), "/apps/%s", name);
+    {
+        app *a;
+        uv_mutex_lock(&s->mu);
+        a = find_locked(s, name, strlen(name));
+        if (a != NULL) {
+            scope_locked(a, o->scope, sizeof(o->scope));
+            memcpy(o->id, a->id, sizeof(o->id));
+        } else {
+            snprintf(o->scope, sizeof(o->scope), "/apps/%s", name);
+        }
+        uv_mutex_unlock(&s->mu);
+    }
     o->prev_op = &tl->ops;
     o->next_op = tl->ops.next_op;
     tl->ops.next_op->prev_op = o;
@@ -356,6 +567,17 @@ static void op_free(op *o)
         close(o->fd);
     content_put(o->s, o->newc);
     rp_appcfg_unref(o->newcfg);
+    json_decref(o->sjson);
+    json_decref(o->reply);
+    rp_easyauth_unref(o->newauth);
+    json_decref(o->sticky);
+    rp_appcfg_unref(o->newcfg2);
+    free(o->cfgtext2);
+    free(o->authtext);
+    rp_buf_free(&o->wdek2);
+    rp_buf_free(&o->ct2);
+    rp_buf_free(&o->wdek);
+    rp_buf_free(&o->ct);
     free(o->cfgtext); /* jansson's allocator */
     rp_free(o);
 }
@@ -379,7 +601,7 @@ static json_t *app_json_locked(const rp_sites *s, const app *a)
     host_url(s, a->name, "", url, sizeof(url));
     host_url(s, a->name, ".scm", scm, sizeof(scm));
     snprintf(host, sizeof(host), "%s.%s", a->name, s->domain);
-    snprintf(id, sizeof(id), "/apps/%s", a->name);
+    scope_locked(a, id, sizeof(id));
     o = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:s,s:b,s:I,s:s,s:I,s:I}}", "name", a->name, "id", id,
                   "objectId", a->id, "properties", "defaultHostName", host, "url", url, "scmUri",
                   scm, "httpsOnly", 1, "release", (json_int_t)(a->live ? a->live->release : 0),
@@ -391,6 +613,21 @@ static json_t *app_json_locked(const rp_sites *s, const app *a)
         o = NULL;
     }
     json_decref(view);
+    /* A process app's supervisor state: running, ready, healthy, restarts, last failure. */
+    if (o != NULL && rp_appcfg_command(a->cfg) != NULL) {
+        rp_proc_state ps;
+        if (rp_procs_state(s->procs, a->name, &ps) == 0)
+            json_object_set_new(json_object_get(o, "properties"), "process",
+                                json_pack("{s:b,s:b,s:b,s:I,s:s}", "running", ps.running, "ready",
+                                          ps.ready, "healthy", ps.healthy, "restarts",
+                                          (json_int_t)ps.restarts, "lastFailure", ps.last_failure));
+    }
+    /* Azure's shape: present once the system-assigned identity exists. */
+    if (o != NULL && a->env != NULL && rp_appenv_principal(a->env)[0])
+        json_object_set_new(o, "identity",
+                            json_pack("{s:s,s:s,s:s,s:s}", "type", "SystemAssigned", "principalId",
+                                      rp_appenv_principal(a->env), "clientId",
+                                      rp_appenv_client(a->env), "tenantId", rp_iam_tenant(s->iam)));
     return o;
 }
 
@@ -459,6 +696,11 @@ static json_t *op_reply(op *o)
                                o->res.skipped, 1);
     if (o->kind == OP_DELETE)
         return NULL;
+    if (o->reply != NULL) {
+        json_t *r = o->reply;
+        o->reply = NULL;
+        return r;
+    }
     return app_json(o->s, o->name);
 }
 
@@ -492,8 +734,8 @@ static void op_audit(op *o, int rc, const char *why)
     }
     if (d != NULL && rc != 0)
         json_object_set_new(d, "error", json_string(why ? why : rp_strerror(rc)));
-    if (rp_iam_audit(o->s->iam, o->req, &o->who, "change", o->action, o->scope,
-                     rc == 0 ? "success" : "failure", d, durable ? RP_AUDIT_DURABLE : 0,
+    if (rp_iam_audit(o->s->iam, o->req, &o->who, o->kind == OP_READ ? "read" : "change", o->action,
+                     o->scope, rc == 0 ? "success" : "failure", d, durable ? RP_AUDIT_DURABLE : 0,
                      durable ? op_audited : NULL, o) != 0 &&
         durable) {
         json_decref(d);
@@ -510,6 +752,7 @@ typedef struct chore {
     uv_work_t work;
     rp_sites *s;
     char dir[PATH_CAP]; /* removed recursively, relative to apps_fd */
+    char rdir[37];      /* when set: only if the parent directory's .owner still says this */
 } chore;
 
 static void chore_work(uv_work_t *w)
@@ -524,6 +767,19 @@ static void chore_work(uv_work_t *w)
         fd = openat(c->s->apps_fd, c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return; /* gone already */
+        /* A release of an app that a swap has since moved to the other app's name: checked and
+         * removed through the same directory descriptor, so the answer cannot go stale. */
+        if (c->rdir[0] != '\0') {
+            char own[37] = "";
+            int ofd = openat(fd, OWNER_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            ssize_t n = ofd >= 0 ? read(ofd, own, 36) : -1;
+            if (ofd >= 0)
+                close(ofd);
+            if (n != 36 || memcmp(own, c->rdir, 36) != 0) {
+                close(fd);
+                return; /* start-up's sweep removes what no row owns */
+            }
+        }
     }
     rc = rp_unzip_rmtree(fd, slash != NULL ? slash + 1 : c->dir);
     if (fd != c->s->apps_fd)
@@ -555,10 +811,21 @@ static void remove_later(rp_sites *s, const char *dir)
 
 static void remove_release_later(rp_sites *s, const char *name, int64_t release)
 {
-    char dir[PATH_CAP];
+    chore *c = tl ? rp_calloc(1, sizeof(*c)) : NULL;
+    app *a;
 
-    snprintf(dir, sizeof(dir), "%s/releases/%" PRId64, name, release);
-    remove_later(s, dir);
+    if (c == NULL)
+        return;
+    c->s = s;
+    snprintf(c->dir, sizeof(c->dir), "%s/releases/%" PRId64, name, release);
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL)
+        memcpy(c->rdir, a->rdir, sizeof(c->rdir));
+    uv_mutex_unlock(&s->mu);
+    c->work.data = c;
+    if (uv_queue_work(tl->loop, &c->work, chore_work, chore_done) != 0)
+        rp_free(c);
 }
 
 /* ---------------------------------------------------------------- store writes */
@@ -584,8 +851,44 @@ static int step_done(sqlite3_stmt *st)
     return rc;
 }
 
+/*
+ * apps/NAME/releases/.owner names the app (its object id) whose releases the directory holds: a
+ * swap exchanges two apps' release directories (one atomic rename) inside the store write that
+ * records it, so a crash between the two leaves directories that disagree with the store, and
+ * start-up (owners_repair) exchanges them back.
+ */
+
+static int owner_write(rp_sites *s, const char *name, const char *id)
+{
+    char path[PATH_CAP];
+
+    /* Whole or not at all (a temporary file renamed over it): a crash never leaves half. */
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s/releases/" OWNER_FILE, s->apps_path, name) >=
+        sizeof(path))
+        return RP_ETOOBIG;
+    return rp_file_write_atomic(path, id, strlen(id), 0644);
+}
+
+static int owner_read(rp_sites *s, const char *name, char id[37])
+{
+    char rel[PATH_CAP];
+    ssize_t n;
+    int fd;
+
+    snprintf(rel, sizeof(rel), "%s/releases/" OWNER_FILE, name);
+    fd = openat(s->apps_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return RP_ENOENT;
+    n = read(fd, id, 36);
+    close(fd);
+    if (n != 36)
+        return RP_EPARSE;
+    id[36] = '\0';
+    return 0;
+}
+
 /* mkdir apps/NAME and apps/NAME/releases; a stale directory of that name is removed first. */
-static int make_app_dirs(rp_sites *s, const char *name)
+static int make_app_dirs(rp_sites *s, const char *name, const char *id)
 {
     char rel[PATH_CAP];
 
@@ -598,7 +901,7 @@ static int make_app_dirs(rp_sites *s, const char *name)
     snprintf(rel, sizeof(rel), "%s/releases", name);
     if (mkdirat(s->apps_fd, rel, 0755) != 0 && errno != EEXIST)
         return RP_EIO;
-    return 0;
+    return owner_write(s, name, id);
 }
 
 static int create_write(sqlite3 *db, void *arg)
@@ -608,6 +911,25 @@ static int create_write(sqlite3 *db, void *arg)
 
     int64_t uid = RP_SITES_UID_BASE;
 
+    /* A slot needs its app, and room, at commit time (a delete of the app may have raced). */
+    if (o->parent[0] != '\0') {
+        int ok = 0;
+        if ((st = prep(db,
+                       "SELECT (SELECT COUNT(*) FROM apps WHERE name = ?1 AND parent = ''),"
+                       " (SELECT COUNT(*) FROM apps WHERE parent = ?1)",
+                       o->parent)) == NULL)
+            return RP_EDB;
+        if (sqlite3_step(st) == SQLITE_ROW)
+            ok = sqlite3_column_int(st, 0) == 1 && sqlite3_column_int(st, 1) < RP_SITES_SLOTS_MAX
+                     ? 1
+                     : -1;
+        sqlite3_finalize(st);
+        st = NULL;
+        if (ok == 0)
+            return RP_EDB;
+        if (ok < 0)
+            return RP_ECONFLICT;
+    }
     /* The next uid after every app's: on the one writer thread, so two creates cannot pick
      * the same one (the unique index would refuse it anyway). */
     if (sqlite3_prepare_v2(db, "SELECT MAX(uid) FROM apps", -1, &st, NULL) != SQLITE_OK) {
@@ -621,9 +943,13 @@ static int create_write(sqlite3 *db, void *arg)
         return RP_ETOOBIG;
     if ((st = prep(db,
                    "INSERT INTO apps (name, id, release, next_release, config,"
-                   " created_at, updated_at, uid) VALUES (?1, ?2, 0, 1, ?4, ?3, ?3, ?5)",
+                   " created_at, updated_at, uid, parent, slot, rdir, auth) VALUES (?1, ?2, 0, 1,"
+                   " ?4, ?3, ?3, ?5, ?6, ?7, ?2, ?8)",
                    o->name)) == NULL)
         return RP_EDB;
+    sqlite3_bind_text(st, 6, o->parent, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, o->slot, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, o->authtext ? o->authtext : "{}", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, o->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, o->now);
     sqlite3_bind_text(st, 4, o->cfgtext ? o->cfgtext : "{}", -1, SQLITE_STATIC);
@@ -637,13 +963,28 @@ static int create_write(sqlite3 *db, void *arg)
     o->uid = (uint32_t)uid;
     /* Here, on the one writer thread, so two creates (or a create and a delete) of one name
      * cannot interleave their directory work; a failure rolls the row back. */
-    return make_app_dirs(o->s, o->name);
+    return make_app_dirs(o->s, o->name, o->id);
 }
 
 static int delete_write(sqlite3 *db, void *arg)
 {
     op *o = arg;
     sqlite3_stmt *st = NULL;
+    char blob[RP_SITES_NAME_MAX + 16];
+    int slots = -1;
+
+    /* Checked here, at commit, too: a slot create may have raced the delete. */
+    if ((st = prep(db, "SELECT COUNT(*) FROM apps WHERE parent = ?1", o->name)) == NULL)
+        return RP_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        slots = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (slots != 0)
+        return slots < 0 ? RP_EDB : RP_ECONFLICT;
+    /* The sealed settings go with the app (their KEK is destroyed after the commit). */
+    snprintf(blob, sizeof(blob), "apps/%s/settings", o->name);
+    if ((st = prep(db, "DELETE FROM obj.blobs WHERE id = ?1", blob)) == NULL || step_done(st) != 0)
+        return RP_EDB;
 
     if (sqlite3_prepare_v2(db, "DELETE FROM app_releases WHERE app = ?1", -1, &st, NULL) !=
         SQLITE_OK) {
@@ -741,6 +1082,21 @@ static int config_write(sqlite3 *db, void *arg)
     return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
 }
 
+static int auth_write(sqlite3 *db, void *arg)
+{
+    op *o = arg;
+    sqlite3_stmt *st = NULL;
+
+    if ((st = prep(db, "UPDATE apps SET auth = ?2, updated_at = ?3 WHERE name = ?1", o->name)) ==
+        NULL)
+        return RP_EDB;
+    sqlite3_bind_text(st, 2, o->cfgtext, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, o->now);
+    if (step_done(st) != 0)
+        return RP_EDB;
+    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
+}
+
 static void op_written(int status, void *arg);
 
 static void op_submit(op *o, rp_store_write_fn fn)
@@ -783,16 +1139,27 @@ static int64_t switch_live(rp_sites *s, const char *name, content *c, int64_t no
 
 /*
  * Brings app name's process in line with its settings and live release: (re)started from the
- * release with appCommandLine, or stopped when there is none of either.
+ * release with appCommandLine in the sandbox its settings ask for (tier, limits) under the
+ * app's uid, with its environment (settings, references, identity) when that is built; or
+ * stopped when there is no command or nothing deployed.
  */
 static void sync_process(rp_sites *s, const char *name)
 {
-    char dir[PATH_CAP], logs[PATH_CAP], host[300], cmd[RP_PROC_COMMAND_MAX + 1];
+    char dir[PATH_CAP], logs[PATH_CAP], run_dir[PATH_CAP], host[300];
+    char cmd[RP_PROC_COMMAND_MAX + 1];
+    const char *vars[2 * RP_SETTINGS_COUNT_MAX + 8];
+    rp_proc_spec spec = {0};
     int run = 0;
     app *a;
 
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
+    if (a != NULL && !a->env_ready) {
+        /* Its environment is being built: env_ready starts it with that (an app process never
+         * runs without its settings and identity once it has some). */
+        uv_mutex_unlock(&s->mu);
+        return;
+    }
     if (a != NULL && a->live != NULL && rp_appcfg_command(a->cfg) != NULL &&
         release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
         rp_strlcpy(cmd, rp_appcfg_command(a->cfg), sizeof(cmd));
@@ -803,9 +1170,41 @@ static void sync_process(rp_sites *s, const char *name)
     if (!run) {
         rp_procs_stop(s->procs, name);
     } else if ((size_t)snprintf(logs, sizeof(logs), "%.3900s/%.60s/logs", s->apps_path, name) <
-               sizeof(logs)) {
+                   sizeof(logs) &&
+               (size_t)snprintf(run_dir, sizeof(run_dir), "%.3900s/%.60s/run", s->apps_path, name) <
+                   sizeof(run_dir)) {
+        int rc;
         snprintf(host, sizeof(host), "%s.%s", name, s->domain);
-        if (rp_procs_set(s->procs, name, cmd, dir, logs, host) != 0)
+        spec.name = name;
+        spec.command = cmd;
+        spec.dir = dir;
+        spec.log_dir = logs;
+        spec.run_dir = run_dir;
+        spec.host = host;
+        spec.uid = a->uid;
+        spec.tier = rp_appcfg_tier(a->cfg);
+        spec.memory_mb = rp_appcfg_memory_mb(a->cfg);
+        spec.pids = rp_appcfg_pids(a->cfg);
+        spec.cpu_percent = rp_appcfg_cpu_percent(a->cfg);
+        spec.health_path = rp_appcfg_health_path(a->cfg); /* NULL: none */
+        /* Copied by rp_procs_set, under the lock that keeps a->env alive. An isolated app has
+         * no route to the managed identity endpoint (its own network namespace): no identity
+         * variables that would only make the SDKs time out. */
+        spec.env = a->env != NULL ? rp_appenv_vars(a->env, &spec.nenv) : NULL;
+        if (spec.tier == RP_PROC_ISOLATED && spec.nenv > 0) {
+            size_t k = 0;
+            for (size_t i = 0; i < spec.nenv && k < sizeof(vars) / sizeof(vars[0]); i++)
+                if (strncmp(spec.env[i], "IDENTITY_", 9) != 0)
+                    vars[k++] = spec.env[i];
+            spec.env = vars;
+            spec.nenv = k;
+        }
+        rc = rp_procs_set(s->procs, &spec);
+        if (rc == RP_ETOOBIG)
+            rp_log_msg(RP_LOG_ERROR, "sites.process",
+                       "an app's process cannot start: its variables are over 256 KiB, or the "
+                       "data directory's path is too long for an isolated app's socket");
+        else if (rc != 0)
             rp_log_msg(RP_LOG_ERROR, "sites.process", "an app's process could not be scheduled");
     }
     uv_mutex_unlock(&s->mu);
@@ -818,7 +1217,7 @@ static void deploy_end(rp_sites *s, const char *name)
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
     if (a != NULL)
-        a->deploying = 0;
+        a->deploying = a->swapping = 0;
     uv_mutex_unlock(&s->mu);
 }
 
@@ -828,6 +1227,8 @@ static void op_written(int status, void *arg)
     rp_sites *s = o->s;
 
     o->in_store = 0;
+    if (o->kind == OP_CONFIG || o->kind == OP_AUTH || o->kind == OP_STICKY)
+        cfg_end(s, o);
     switch (o->kind) {
     case OP_CREATE:
         if (status == 0) {
@@ -838,15 +1239,29 @@ static void op_written(int status, void *arg)
             }
             rp_strlcpy(a->name, o->name, sizeof(a->name));
             rp_strlcpy(a->id, o->id, sizeof(a->id));
+            rp_strlcpy(a->rdir, o->id, sizeof(a->rdir));
             a->created = a->updated = o->now;
             a->next_release = 1;
             a->uid = o->uid;
+            rp_strlcpy(a->parent, o->parent, sizeof(a->parent));
+            rp_strlcpy(a->slot, o->slot, sizeof(a->slot));
+            if (o->authtext != NULL) {
+                json_t *st = json_loads(o->authtext, 0, NULL);
+                char aerr[300];
+                /* The app's settings, accepted before: only memory can fail here. */
+                if (auth_build(s, a->name, st, 0, &a->auth, aerr, sizeof(aerr)) != 0)
+                    rp_log_msg(RP_LOG_ERROR, "sites.auth",
+                               "a new slot's authentication could not be built: restart");
+                json_decref(st);
+            }
             a->cfg = o->newcfg;
             o->newcfg = NULL;
             uv_mutex_lock(&s->mu);
             if (find_locked(s, o->name, strlen(o->name)) == NULL) {
                 a->next = s->apps;
                 s->apps = a;
+                /* Its identity now (so roles can be assigned before the first deploy). */
+                env_build_locked(s, a);
                 a = NULL;
             }
             uv_mutex_unlock(&s->mu);
@@ -865,15 +1280,23 @@ static void op_written(int status, void *arg)
                 a->updated = o->now;
                 o->newcfg = NULL;
             }
-            /* A changed command starts, restarts or stops the process; other settings leave
-             * it alone. Compared under the lock: a delete may free a right after it. */
-            int changed = 0;
+            /* A changed command starts, restarts or stops the process, changed sandbox settings
+             * restart it; other settings leave it alone. Compared under the lock: a delete may
+             * free a right after it. */
+            int changed = 0, started = 0;
             if (old != NULL && a != NULL) {
                 const char *was = rp_appcfg_command(old), *now = rp_appcfg_command(a->cfg);
-                changed = (was == NULL) != (now == NULL) || (was != NULL && strcmp(was, now) != 0);
+                started = (was == NULL) != (now == NULL);
+                changed = !rp_appcfg_process_equal(old, a->cfg);
             }
+            int process = a != NULL && rp_appcfg_command(a->cfg) != NULL;
+            /* A process that starts or stops (or changes tier) needs its identity session
+             * started or ended: the new environment's arrival (re)starts it. */
+            if (a != NULL && changed)
+                env_rotate_locked(s, a);
             uv_mutex_unlock(&s->mu);
-            if (changed)
+            (void)started;
+            if (changed && !process)
                 sync_process(s, o->name);
             rp_appcfg_unref(old);
         }
@@ -892,6 +1315,8 @@ static void op_written(int status, void *arg)
                 }
             }
             uv_mutex_unlock(&s->mu);
+            if (gone != NULL)
+                rp_appenvs_forget(s->envs, gone->name, gone->id);
             app_free(s, gone);
             rp_procs_stop(s->procs, o->name);
             remove_later(s, o->tomb);
@@ -902,6 +1327,8 @@ static void op_written(int status, void *arg)
         if (status == 0) {
             o->prev = switch_live(s, o->name, o->newc, o->now, 1);
             o->newc = NULL;
+            /* The same app's new code keeps its identity header (a swap, which brings another
+             * slot's code, or a new command gets a new one): replaced once ready. */
             sync_process(s, o->name);
             for (int i = 0; i < o->nprune; i++)
                 remove_release_later(s, o->name, o->prune[i]);
@@ -911,6 +1338,61 @@ static void op_written(int status, void *arg)
                 remove_release_later(s, o->name, o->release);
         }
         break;
+    case OP_SWAP: swap_written(s, o, status); break;
+    case OP_STICKY:
+        if (status == 0) {
+            json_t *old = NULL;
+            app *a;
+            uv_mutex_lock(&s->mu);
+            a = find_locked(s, o->name, strlen(o->name));
+            if (a != NULL) {
+                old = a->sticky;
+                a->sticky = json_deep_copy(o->sticky);
+                a->updated = o->now;
+            }
+            uv_mutex_unlock(&s->mu);
+            json_decref(old);
+        }
+        break;
+    case OP_AUTH:
+        if (status == 0) {
+            rp_easyauth *old = NULL;
+            app *a;
+            uv_mutex_lock(&s->mu);
+            a = find_locked(s, o->name, strlen(o->name));
+            if (a != NULL) {
+                old = a->auth;
+                a->auth = o->newauth;
+                a->updated = o->now;
+                o->newauth = NULL;
+                /* Its keys are fetched now, off the loops, before the first token comes. */
+                if (s->oidc != NULL && external_issuer(s, a->auth) != NULL)
+                    (void)rp_oidc_watch(s->oidc, external_issuer(s, a->auth));
+            }
+            uv_mutex_unlock(&s->mu);
+            rp_easyauth_unref(old);
+        }
+        break;
+    case OP_SETTINGS: {
+        int process = 0;
+        app *a;
+        uv_mutex_lock(&s->mu);
+        a = find_locked(s, o->name, strlen(o->name));
+        if (a != NULL && strcmp(a->id, o->id) != 0)
+            a = NULL; /* another instance of the name: its flag is its own */
+        if (a != NULL) {
+            a->settings_busy = 0;
+            if (status == 0)
+                a->updated = o->now;
+            process = rp_appcfg_command(a->cfg) != NULL;
+        }
+        uv_mutex_unlock(&s->mu);
+        /* A settings change restarts the app with them (as in Azure), references re-read. */
+        (void)process;
+        if (status == 0)
+            env_build(s, o->name);
+        break;
+    }
     default: break;
     }
     if (status != 0) {
@@ -919,6 +1401,10 @@ static void op_written(int status, void *arg)
             fail(o->req, 404, "NotFound", "no such app");
         else if (status == RP_EEXIST)
             fail(o->req, 409, "Conflict", "the app exists already");
+        else if (status == RP_ECONFLICT)
+            fail(o->req, 409, "Conflict",
+                 o->kind == OP_DELETE ? "the app has deployment slots: delete them first"
+                                      : "the app is gone or has as many slots as it may have");
         else
             fail(o->req, 500, "InternalError", "the change could not be stored");
         op_free(o);
@@ -936,7 +1422,8 @@ static void not_found(rp_req *req, const char *code, const char *msg)
 
 /* Takes a reference on the app's settings (and live release when content is not NULL). 0 when
  * there is no such app. */
-static int app_get(rp_sites *s, const char *name, size_t n, rp_appcfg **cfg, content **c)
+static int app_get(rp_sites *s, const char *name, size_t n, rp_appcfg **cfg, content **c,
+                   rp_easyauth **auth)
 {
     app *a;
 
@@ -944,6 +1431,8 @@ static int app_get(rp_sites *s, const char *name, size_t n, rp_appcfg **cfg, con
     a = find_locked(s, name, n);
     if (a != NULL) {
         *cfg = rp_appcfg_ref(a->cfg);
+        if (auth != NULL)
+            *auth = rp_easyauth_ref(a->auth);
         if (c != NULL && a->live != NULL) {
             *c = a->live;
             (*c)->refs++;
@@ -971,7 +1460,7 @@ static int access_ok(rp_sites *s, rp_req *req, const rp_appcfg *cfg, int scm, co
         char scope[SCOPE_CAP];
         json_t *d = json_pack("{s:s,s:s,s:s}", "host", scm ? "scm" : "site", "rule", res.rule,
                               "client", req->client_ip ? req->client_ip : "");
-        snprintf(scope, sizeof(scope), "/apps/%s", name);
+        app_scope(s, name, scope, sizeof(scope));
         (void)rp_iam_audit(s->iam, req, NULL, "authz", "Microsoft.Web/sites/ipSecurityRestriction",
                            scope, "denied", d, 0, NULL, NULL);
         json_decref(d);
@@ -1058,14 +1547,184 @@ static char *cert_b64(rp_req *req)
     return out;
 }
 
+/* ---------------------------------------------------------------- built-in authentication */
+
+static void auth_audit(rp_sites *s, rp_req *req, const rp_identity *who, const char *verdict,
+                       const char *reason)
+{
+    char scope[SCOPE_CAP], name[RP_SITES_NAME_MAX + 1];
+    json_t *d = json_pack("{s:s,s:s}", "verdict", verdict, "reason", reason);
+
+    snprintf(name, sizeof(name), "%.*s", (int)req->host_label.n, req->host_label.p);
+    app_scope(s, name, scope, sizeof(scope));
+    (void)rp_iam_audit(s->iam, req, who, "authz", "Microsoft.Web/sites/easyAuth", scope, "denied",
+                       d, 0, NULL, NULL);
+    json_decref(d);
+}
+
+static void app_audience(const rp_sites *s, const char *name, size_t n, char *out, size_t cap)
+{
+    snprintf(out, cap, "https://%.*s.%s", (int)n, name, s->domain);
+}
+
+/* The audiences a token for this app may carry: its origin, the registration's client id and
+ * allowedAudiences (all verified by the token service's keys; the policy checks them again). */
+static size_t audiences(const rp_easyauth *auth, const char *origin, const char **out, size_t cap)
+{
+    const json_t *aad = json_object_get(
+        json_object_get(rp_easyauth_stored(auth), "identityProviders"), "azureActiveDirectory");
+    const json_t *list = json_object_get(json_object_get(aad, "validation"), "allowedAudiences");
+    const char *cid =
+        json_string_value(json_object_get(json_object_get(aad, "registration"), "clientId"));
+    const json_t *v;
+    size_t n = 0, i;
+
+    out[n++] = origin;
+    if (cid != NULL && n < cap)
+        out[n++] = cid;
+    json_array_foreach(list, i, v) if (json_is_string(v) && n < cap) out[n++] =
+        json_string_value(v);
+    return n;
+}
+
+/*
+ * A bearer token of an external OpenID issuer (openIdIssuer): verified with its published keys
+ * (iam/oidc.c: fetched over verified TLS, cached, never on this thread). Failures are audited.
+ */
+static rp_authn_status external_token(rp_sites *s, rp_req *req, const char *issuer, json_t **claims,
+                                      const char **tok, size_t *tlen)
+{
+    rp_str auth = rp_req_header(req, "authorization");
+    rp_authn_status st = RP_AUTHN_INVALID;
+    const char *why = "unsupported authorization scheme";
+
+    *claims = NULL;
+    if (auth.p == NULL)
+        return RP_AUTHN_MISSING;
+    if (rp_req_header_count(req, "authorization") > 1) {
+        why = "more than one Authorization header";
+    } else if (auth.n > 7 && rp_str_eq_nocase((rp_str){auth.p, 7}, "bearer ")) {
+        rp_str t = rp_str_trim((rp_str){auth.p + 7, auth.n - 7});
+        rp_oidc_status os;
+        (void)rp_oidc_watch(s->oidc, issuer); /* no I/O: re-adds an evicted issuer */
+        os = rp_oidc_verify(s->oidc, issuer, t.p, t.n, now_s(), claims, &why);
+        st = os == RP_OIDC_OK        ? RP_AUTHN_OK
+             : os == RP_OIDC_EXPIRED ? RP_AUTHN_EXPIRED
+                                     : RP_AUTHN_INVALID;
+        if (st == RP_AUTHN_OK) {
+            *tok = t.p;
+            *tlen = t.n;
+        }
+    }
+    if (st != RP_AUTHN_OK) {
+        json_t *d = json_pack("{s:s,s:s,s:s}", "status", rp_authn_status_name(st), "reason", why,
+                              "issuer", issuer);
+        (void)rp_iam_audit(s->iam, req, NULL, "authn", "app", req->path, "failure", d, 0, NULL,
+                           NULL);
+        json_decref(d);
+    }
+    return st;
+}
+
+/*
+ * Easy Auth in front of the app: 1 signed in (*who holds the principal headers), 0 anonymous
+ * and allowed on, -1 answered here (a refusal, a redirect, or an endpoint under the prefix).
+ */
+static int easy_auth(rp_sites *s, rp_req *req, const rp_easyauth *auth, rp_easyauth_principal *who)
+{
+    char origin[400], target[2048];
+    const char *auds[72], *tok = NULL;
+    json_t *claims = NULL;
+    rp_easyauth_decision d;
+    rp_identity id;
+    rp_authn_status st;
+    rp_str xhr = rp_req_header(req, "x-requested-with");
+    const char *ext = NULL;
+    size_t tlen = 0, naud;
+    int rc = -1;
+
+    app_audience(s, req->host_label.p, req->host_label.n, origin, sizeof(origin));
+    naud = audiences(auth, origin, auds, sizeof(auds) / sizeof(auds[0]));
+    if (s->oidc != NULL && (ext = external_issuer(s, auth)) != NULL) {
+        /* Another OpenID issuer's token, with its published keys (the policy checks aud). */
+        memset(&id, 0, sizeof(id));
+        st = external_token(s, req, ext, &claims, &tok, &tlen);
+    } else {
+        st = rp_authn_app(s->iam, req, auds, naud, &id, &claims, &tok, &tlen);
+    }
+    if (rp_easyauth_is_auth_path(auth, req->path)) {
+        const char *prefix = rp_easyauth_api_prefix(auth), *rest = req->path + strlen(prefix);
+        if (strcmp(rest, "/me") == 0 &&
+            (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD)) {
+            char *t = claims ? rp_arena_strndup(req->arena, tok, tlen) : NULL;
+            json_t *me = claims && t ? rp_easyauth_me(claims, t) : NULL;
+            rp_resp_header(req, "Cache-Control", "no-store");
+            if (me != NULL)
+                rp_resp_json(req, 200, me);
+            else
+                rp_resp_error(req, 401, "Unauthorized", "send a bearer token for this app");
+        } else if (strncmp(rest, "/login", 6) == 0) {
+            rp_resp_error(req, 501, "InteractiveLoginUnavailable",
+                          "this platform has no interactive sign-in: send a bearer token from "
+                          "its token service (client credentials)");
+        } else if (strcmp(rest, "/logout") == 0) {
+            rp_resp_send(req, 204, NULL, NULL, 0); /* no session cookie to clear */
+        } else {
+            rp_resp_error(req, 404, "NotFound", "no such authentication endpoint");
+        }
+        goto out;
+    }
+    /* The redirect's way back: the normalised path and the raw query (decide keeps it inside
+     * the site and drops it when too long). */
+    snprintf(target, sizeof(target), "%s%s%.*s", req->path, req->head->query.n ? "?" : "",
+             (int)req->head->query.n, req->head->query.p ? req->head->query.p : "");
+    rp_easyauth_decide(auth, req->path, target, claims,
+                       st == RP_AUTHN_OK ? NULL : rp_authn_status_name(st),
+                       xhr.p != NULL && rp_str_eq_nocase(xhr, "XMLHttpRequest"), &d);
+    switch (d.verdict) {
+    case RP_EA_PASS:
+        if (rp_easyauth_principal_build(claims, who) != 0) {
+            rp_resp_error(req, 403, "Forbidden", "the token's claims are too large to pass on");
+            break;
+        }
+        rc = 1;
+        break;
+    case RP_EA_ANON: rc = 0; break;
+    case RP_EA_REDIRECT:
+        rp_resp_header(req, "Location", d.location);
+        rp_resp_send(req, 302, NULL, NULL, 0);
+        break;
+    case RP_EA_401: {
+        char chal[600];
+        snprintf(chal, sizeof(chal), "Bearer realm=\"%s\", authorization_uri=\"%s/%s\"", origin + 8,
+                 rp_iam_login(s->iam), rp_iam_tenant(s->iam));
+        rp_resp_header(req, "WWW-Authenticate", chal);
+        rp_resp_error(req, 401, "Unauthorized", "this app requires authentication");
+        break;
+    }
+    case RP_EA_403:
+        rp_resp_error(req, 403, "Forbidden", "the caller is not allowed by this app's policy");
+        break;
+    }
+    /* Refusals are audited (the app decides for itself what a signed-in caller may do). */
+    if (rc < 0)
+        auth_audit(s, req, st == RP_AUTHN_OK && ext == NULL ? &id : NULL,
+                   rp_easyauth_verdict_name(d.verdict), d.reason);
+out:
+    json_decref(claims);
+    return rc;
+}
+
 static void site_request(rp_req *req)
 {
     rp_sites *s = req->route_data;
     rp_appcfg *cfg = NULL;
+    rp_easyauth *auth = NULL;
+    rp_easyauth_principal who = {NULL, NULL, NULL, NULL};
     content *c = NULL;
-    int trusted;
+    int trusted, signed_in = 0;
 
-    if (!app_get(s, req->host_label.p, req->host_label.n, &cfg, &c)) {
+    if (!app_get(s, req->host_label.p, req->host_label.n, &cfg, &c, &auth)) {
         not_found(req, "SiteNotFound", "there is no app at this address");
         return;
     }
@@ -1093,24 +1752,46 @@ static void site_request(rp_req *req)
                       "this app requires a client certificate issued by one of its trusted CAs");
         goto out;
     }
+    if (rp_easyauth_enabled(auth)) {
+        signed_in = easy_auth(s, req, auth, &who);
+        if (signed_in < 0)
+            goto out; /* answered */
+    }
     if (c == NULL) {
         not_found(req, "NoContent", "nothing has been deployed to this app yet");
         goto out;
     }
     if (rp_appcfg_command(cfg) != NULL) {
-        char name[RP_SITES_NAME_MAX + 1], *b64 = NULL;
+        char name[RP_SITES_NAME_MAX + 1], sock[RP_PROC_SOCKET_MAX + 1], *b64 = NULL;
         int running, port;
         size_t n = req->host_label.n < sizeof(name) ? req->host_label.n : sizeof(name) - 1;
         memcpy(name, req->host_label.p, n);
         name[n] = '\0';
-        port = rp_procs_port(s->procs, name, &running);
-        if (port == 0) {
+        if (rp_procs_target(s->procs, name, &port, sock, sizeof(sock), &running) != 0)
+            port = 0, sock[0] = '\0';
+        if (port == 0 && sock[0] == '\0') {
             rp_resp_error(req, 503, "AppNotRunning", "the app's process is not running");
             goto out;
         }
         if (trusted)
             b64 = cert_b64(req);
-        rp_proxy_forward(req, port, b64);
+        {
+            rp_proxy_hdr extra[5];
+            size_t nextra = 0;
+            if (signed_in) {
+                extra[nextra++] = (rp_proxy_hdr){"X-MS-CLIENT-PRINCIPAL", who.principal};
+                if (who.id != NULL)
+                    extra[nextra++] = (rp_proxy_hdr){"X-MS-CLIENT-PRINCIPAL-ID", who.id};
+                if (who.name != NULL)
+                    extra[nextra++] = (rp_proxy_hdr){"X-MS-CLIENT-PRINCIPAL-NAME", who.name};
+                extra[nextra++] = (rp_proxy_hdr){"X-MS-CLIENT-PRINCIPAL-IDP", who.idp};
+            }
+            rp_proxy_forward(req, &(rp_proxy_target){.port = port,
+                                                     .unix_path = sock[0] ? sock : NULL,
+                                                     .client_cert = b64,
+                                                     .extra = nextra ? extra : NULL,
+                                                     .nextra = nextra});
+        }
         free(b64);
         goto out;
     }
@@ -1122,6 +1803,8 @@ static void site_request(rp_req *req)
     /* Synchronous: the file is open (or the answer sent) before the reference goes. */
     rp_static_serve(c->st, req);
 out:
+    rp_easyauth_principal_free(&who);
+    rp_easyauth_unref(auth);
     content_put(s, c);
     rp_appcfg_unref(cfg);
 }
@@ -1141,7 +1824,7 @@ void rp_sites_tls_policy(void *arg, const char *host, rp_tls_host_policy *out)
         n -= 4;
         scm = 1;
     }
-    if (memchr(host, '.', n) != NULL || !app_get(s, host, n, &cfg, NULL))
+    if (memchr(host, '.', n) != NULL || !app_get(s, host, n, &cfg, NULL, NULL))
         return;
     out->min_version = rp_appcfg_min_tls(cfg);
     /* The scm host authenticates with tokens; certificates are the site's setting. */
@@ -1168,7 +1851,7 @@ static int allowed(rp_sites *s, rp_req *req, const rp_identity *who, const char 
 {
     char scope[SCOPE_CAP];
 
-    snprintf(scope, sizeof(scope), "/apps/%s", name);
+    app_scope(s, name, scope, sizeof(scope));
     if (rp_authz(s->iam, req, who, action, 0, scope))
         return 1;
     rp_authz_reply(req, who, action, scope);
@@ -1188,6 +1871,21 @@ static int deploy_data(rp_req *req, const char *data, size_t len)
     }
     o->received += len;
     return 0;
+}
+
+/*
+ * A thread-pool op whose loop stopped while it worked (its list is gone): freed here. 1 when
+ * that was the case (the after-work callback returns), 0 to go on.
+ */
+static int work_orphaned(op *o)
+{
+    if (tl != NULL)
+        return 0;
+    o->prev_op->next_op = o->next_op;
+    o->next_op->prev_op = o->prev_op;
+    o->prev_op = o->next_op = o;
+    op_free(o);
+    return 1;
 }
 
 static void unpack_work(uv_work_t *w)
@@ -1235,14 +1933,9 @@ static void unpack_done(uv_work_t *w, int status)
     o->in_work = 0;
     close(o->fd);
     o->fd = -1;
-    if (tl == NULL) {
-        /* The loop stopped meanwhile: nothing is committed; start-up removes the directory. */
-        o->prev_op->next_op = o->next_op;
-        o->next_op->prev_op = o->prev_op;
-        o->prev_op = o->next_op = o;
-        op_free(o);
+    /* The loop stopped meanwhile: nothing is committed; start-up removes the directory. */
+    if (work_orphaned(o))
         return;
-    }
     if (status != 0 && o->rc == 0)
         o->rc = RP_EIO;
     if (o->rc != 0) {
@@ -1384,7 +2077,7 @@ static void scm_request(rp_req *req)
     {
         rp_appcfg *cfg = NULL;
         int ok;
-        if (!app_get(s, name, strlen(name), &cfg, NULL)) {
+        if (!app_get(s, name, strlen(name), &cfg, NULL, NULL)) {
             rp_resp_error(req, 404, "NotFound", "there is no app at this address");
             return;
         }
@@ -1437,7 +2130,7 @@ static void mgmt_list(rp_sites *s, rp_req *req, const rp_identity *who)
     for (size_t i = 0; i < n; i++) {
         char scope[SCOPE_CAP];
         json_t *o;
-        snprintf(scope, sizeof(scope), "/apps/%.60s", names[i]);
+        app_scope(s, names[i], scope, sizeof(scope));
         /* Only what the caller may read (each decision is audited like any other). */
         if (!rp_authz(s->iam, req, who, "Microsoft.Web/sites/read", 0, scope))
             continue;
@@ -1612,7 +2305,6 @@ static void put_body(rp_req *req)
     }
     err[0] = '\0';
     rc = rp_appcfg_build(cur ? rp_appcfg_stored(cur) : NULL, props, &o->newcfg, err, sizeof(err));
-    rp_appcfg_unref(cur);
     json_decref(body);
     if (rc == 0) {
         o->cfgtext = json_dumps(rp_appcfg_stored(o->newcfg), JSON_COMPACT | JSON_SORT_KEYS);
@@ -1620,6 +2312,7 @@ static void put_body(rp_req *req)
             rc = RP_ENOMEM;
     }
     if (rc != 0) {
+        rp_appcfg_unref(cur);
         fail(req, rc == RP_EINVAL ? 400 : 500,
              rc == RP_EINVAL ? "InvalidParameter" : "InternalError",
              err[0] ? err : "the settings cannot be stored");
@@ -1627,8 +2320,21 @@ static void put_body(rp_req *req)
         return;
     }
     if (a != NULL) {
+        /* cur still referenced: the comparison cannot meet a recycled address. */
+        int ok = cfg_begin(o, cur);
+        rp_appcfg_unref(cur);
+        if (!ok) {
+            op_free(o);
+            return;
+        }
         o->kind = OP_CONFIG;
         op_submit(o, config_write);
+        return;
+    }
+    if (o->id[0] != '\0') {
+        /* It existed when authorized and is gone now. */
+        fail(req, 409, "Conflict", "the app was deleted while the request was read");
+        op_free(o);
         return;
     }
     if (rp_random_uuid(o->id) != 0) {
@@ -1725,14 +2431,19 @@ static void rollback_body(rp_req *req)
     op_submit(o, release_write);
 }
 
+static void mgmt_app(rp_sites *s, rp_req *req, const rp_identity *who_, const char *name,
+                     const char *sub);
+static void slots_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                          const char *rest);
+static void swap_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                         const char *slot);
+
 static void mgmt(rp_req *req)
 {
     rp_sites *s = req->route_data;
     char name[RP_SITES_NAME_MAX + 1];
     const char *rest, *sub;
     rp_identity who;
-    op *o;
-    json_t *j;
     size_t n;
 
     if (!authenticate(s, req, &who))
@@ -1761,6 +2472,27 @@ static void mgmt(rp_req *req)
                       "letter or digit, and is not a name the platform uses itself");
         return;
     }
+    if (sub != NULL && strncmp(sub, "/slots", 6) == 0 && (sub[6] == '\0' || sub[6] == '/')) {
+        slots_request(s, req, &who, name, sub + 6);
+        return;
+    }
+    mgmt_app(s, req, &who, name, sub);
+}
+
+/* /api/apps/NAME[SUB], NAME an app or (through /slots/SLOT) a slot. */
+static void mgmt_app(rp_sites *s, rp_req *req, const rp_identity *who_, const char *name,
+                     const char *sub)
+{
+    rp_identity who = *who_;
+    op *o;
+    json_t *j;
+
+    if (sub != NULL && strcmp(sub, "/slotsswap") == 0) {
+        swap_request(s, req, &who, name, NULL);
+        return;
+    }
+    if (sub != NULL && strncmp(sub, "/config/", 8) == 0 && config_request(s, req, &who, name, sub))
+        return;
     if (sub != NULL) {
         if (strcmp(sub, "/releases") == 0 &&
             (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD)) {
@@ -1820,13 +2552,17 @@ static void mgmt(rp_req *req)
             return;
         uv_mutex_lock(&s->mu);
         a = find_locked(s, name, strlen(name));
-        if (a != NULL) {
-            busy = a->deploying;
+        if (a != NULL && slot_count_locked(s, name) > 0) {
+            busy = 2;
+        } else if (a != NULL) {
+            busy = a->deploying || a->settings_busy || a->busy_ops;
             a->deploying = 1; /* no deploy starts while the delete is in flight */
         }
         uv_mutex_unlock(&s->mu);
         if (busy) {
-            rp_resp_error(req, 409, "Conflict", "a deploy to this app is running");
+            rp_resp_error(req, 409, "Conflict",
+                          busy == 2 ? "the app has deployment slots: delete them first"
+                                    : "a deploy or a settings change of this app is running");
             return;
         }
         o = op_new(s, req, &who, OP_DELETE, "Microsoft.Web/sites/delete", name);
@@ -1845,6 +2581,1355 @@ static void mgmt(rp_req *req)
     }
 }
 
+/* ---------------------------------------------------------------- authsettingsV2 */
+
+/* The openIdIssuer of auth when it is not this platform's own token service, else NULL. */
+static const char *external_issuer(const rp_sites *s, const rp_easyauth *auth)
+{
+    const char *iss = json_string_value(json_object_get(
+        json_object_get(
+            json_object_get(json_object_get(rp_easyauth_stored(auth), "identityProviders"),
+                            "azureActiveDirectory"),
+            "registration"),
+        "openIdIssuer"));
+    size_t a, b = strlen(rp_iam_issuer(s->iam));
+
+    if (iss == NULL)
+        return NULL;
+    a = strlen(iss);
+    if (a > 0 && iss[a - 1] == '/')
+        a--;
+    return a == b && strncmp(iss, rp_iam_issuer(s->iam), b) == 0 ? NULL : iss;
+}
+
+/* Is x (an audience) one of this platform's hosts other than the app's own origin (own)? */
+static int platform_audience(const rp_sites *s, const char *x, const char *own)
+{
+    size_t n = strlen(x), dl = strlen(s->domain), ol = strlen(own), hl;
+    const char *host, *end;
+
+    if (n > 0 && x[n - 1] == '/')
+        n--;
+    if (n == ol && strncasecmp(x, own, n) == 0)
+        return 0;
+    if (n < 8 || strncasecmp(x, "https://", 8) != 0)
+        return 0;
+    host = x + 8;
+    end = host;
+    while (end < x + n && *end != '/' && *end != ':')
+        end++;
+    hl = (size_t)(end - host);
+    return (hl == dl && strncasecmp(host, s->domain, dl) == 0) ||
+           (hl > dl && host[hl - dl - 1] == '.' && strncasecmp(host + hl - dl, s->domain, dl) == 0);
+}
+
+/*
+ * An app's built-in authentication from its stored settings; *out NULL when none are set.
+ * check_issuer refuses an openIdIssuer other than this platform's (at a PUT: tokens of other
+ * issuers would need their keys fetched, which is not built yet).
+ */
+static int auth_build(rp_sites *s, const char *name, const json_t *stored, int check_issuer,
+                      rp_easyauth **out, char *err, size_t errlen)
+{
+    char aud[400];
+    const char *iss;
+    int rc;
+
+    *out = NULL;
+    if (stored == NULL || json_object_size(stored) == 0)
+        return 0;
+    app_audience(s, name, strlen(name), aud, sizeof(aud));
+    rc = rp_easyauth_build(stored, NULL, aud, rp_iam_issuer(s->iam), out, err, errlen);
+    if (rc != 0 || !check_issuer)
+        return rc;
+    /* No audience of the platform's own (management, vault, another app): the app would be
+     * handed, in Authorization, tokens that work elsewhere. */
+    {
+        const json_t *aad =
+            json_object_get(json_object_get(stored, "identityProviders"), "azureActiveDirectory");
+        const json_t *list =
+            json_object_get(json_object_get(aad, "validation"), "allowedAudiences");
+        const char *cid =
+            json_string_value(json_object_get(json_object_get(aad, "registration"), "clientId"));
+        size_t i, n = json_array_size(list);
+        for (i = 0; i <= n; i++) {
+            const char *x = i < n ? json_string_value(json_array_get(list, i)) : cid;
+            if (x != NULL && platform_audience(s, x, aud)) {
+                snprintf(err, errlen,
+                         "identityProviders.azureActiveDirectory: '%.100s' is an audience of the "
+                         "platform itself, not of this app",
+                         x);
+                rp_easyauth_unref(*out);
+                *out = NULL;
+                return RP_EINVAL;
+            }
+        }
+    }
+    iss = json_string_value(json_object_get(
+        json_object_get(
+            json_object_get(json_object_get(stored, "identityProviders"), "azureActiveDirectory"),
+            "registration"),
+        "openIdIssuer"));
+    if (iss != NULL && s->oidc == NULL) {
+        size_t a = strlen(iss), b = strlen(rp_iam_issuer(s->iam));
+        if (a > 0 && iss[a - 1] == '/')
+            a--;
+        if (a != b || strncmp(iss, rp_iam_issuer(s->iam), b) != 0) {
+            snprintf(err, errlen,
+                     "identityProviders.azureActiveDirectory.registration.openIdIssuer: only this "
+                     "platform's token service (%s) is supported",
+                     rp_iam_issuer(s->iam));
+            rp_easyauth_unref(*out);
+            *out = NULL;
+            return RP_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* PUT .../config/authsettingsV2 {"properties": {...}}: replaces the whole settings. */
+static void auth_body(rp_req *req)
+{
+    op **slot = req->handler_data;
+    op *o = slot ? *slot : NULL;
+    json_t *body, *props;
+    json_error_t je;
+    char err[400] = "";
+    int rc;
+
+    if (o == NULL)
+        return;
+    o->waiting_body = 0;
+    body = json_loadb(req->body.data ? req->body.data : "", req->body.len, JSON_REJECT_DUPLICATES,
+                      &je);
+    props = json_object_get(body, "properties");
+    if (!json_is_object(body) || !json_is_object(props)) {
+        json_decref(body);
+        fail(req, 400, "InvalidParameter", "the body is {\"properties\": {authsettingsV2}}");
+        op_free(o);
+        return;
+    }
+    /* Azure's GET answers also carry name, id, type: accepted and ignored. */
+    rc = auth_build(o->s, o->name, props, 1, &o->newauth, err, sizeof(err));
+    if (rc == 0 && o->newauth == NULL)
+        rc = rp_easyauth_build(NULL, NULL, "", "", &o->newauth, err, sizeof(err));
+    if (rc == 0) {
+        o->cfgtext = json_dumps(rp_easyauth_stored(o->newauth), JSON_COMPACT | JSON_SORT_KEYS);
+        o->reply = json_pack("{s:s,s:o}", "name", "authsettingsV2", "properties",
+                             rp_easyauth_view(o->newauth));
+        if (o->cfgtext == NULL || o->reply == NULL)
+            rc = RP_ENOMEM;
+    }
+    json_decref(body);
+    if (rc != 0) {
+        fail(req, rc == RP_EINVAL ? 400 : 500,
+             rc == RP_EINVAL ? "InvalidParameter" : "InternalError",
+             err[0] ? err : "the settings cannot be stored");
+        op_free(o);
+        return;
+    }
+    if (!cfg_begin(o, NULL)) {
+        op_free(o);
+        return;
+    }
+    op_submit(o, auth_write);
+}
+
+static void auth_get(rp_sites *s, rp_req *req, const char *name)
+{
+    rp_easyauth *auth = NULL;
+    json_t *view;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL)
+        auth = rp_easyauth_ref(a->auth);
+    uv_mutex_unlock(&s->mu);
+    if (a == NULL) {
+        rp_resp_error(req, 404, "NotFound", "no such app");
+        return;
+    }
+    if (auth == NULL && rp_easyauth_build(NULL, NULL, "", "", &auth, NULL, 0) != 0) {
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    view = rp_easyauth_view(auth);
+    rp_easyauth_unref(auth);
+    rp_resp_json(req, 200, json_pack("{s:s,s:o}", "name", "authsettingsV2", "properties", view));
+}
+
+/* ---------------------------------------------------------------- app settings */
+
+static void settings_end(rp_sites *s, const char *name, const char *id)
+{
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && strcmp(a->id, id) == 0)
+        a->settings_busy = 0;
+    uv_mutex_unlock(&s->mu);
+}
+
+/* Thread pool: the stored set with one of its halves replaced, sealed whole. */
+static void settings_work(uv_work_t *w)
+{
+    op *o = w->data;
+    const char *reason = NULL;
+    json_t *cur = NULL;
+    sqlite3 *db = NULL;
+
+    o->rc = rp_store_reader_open(o->s->store, &db);
+    if (o->rc == 0)
+        o->rc = rp_appenv_settings_read(db, o->s->kr, o->name, o->id, &cur, &reason);
+    if (db != NULL)
+        sqlite3_close(db);
+    if (o->rc == 0 && cur == NULL && (cur = json_object()) == NULL)
+        o->rc = RP_ENOMEM;
+    if (o->rc == 0 &&
+        json_object_set(cur, o->conn ? "connectionStrings" : "appSettings", o->sjson) != 0)
+        o->rc = RP_ENOMEM;
+    if (o->rc == 0 && (o->rc = rp_settings_check_all(cur, o->err, sizeof(o->err))) != 0) {
+        json_decref(cur);
+        return;
+    }
+    if (o->rc == 0)
+        o->rc = rp_appenv_settings_seal(o->s->kr, o->name, o->id, cur, &o->wdek, &o->ct, &reason);
+    if (o->rc != 0)
+        snprintf(o->err, sizeof(o->err), "%s",
+                 reason ? reason : "the settings could not be sealed");
+    json_decref(cur);
+}
+
+static int secrets_put(sqlite3 *db, const char *name, const rp_buf *wdek, const rp_buf *ct,
+                       int64_t now);
+
+static int settings_write(sqlite3 *db, void *arg)
+{
+    op *o = arg;
+    sqlite3_stmt *st;
+
+    /* By object id too: sealed for this instance, never stored for one created meanwhile. */
+    if ((st = prep(db, "UPDATE apps SET updated_at = ?2 WHERE name = ?1 AND id = ?3", o->name)) ==
+        NULL)
+        return RP_EDB;
+    sqlite3_bind_int64(st, 2, o->now);
+    sqlite3_bind_text(st, 3, o->id, -1, SQLITE_STATIC);
+    if (step_done(st) != 0)
+        return RP_EDB;
+    if (sqlite3_changes(db) != 1)
+        return RP_ENOENT;
+    return secrets_put(db, o->name, &o->wdek, &o->ct, o->now);
+}
+
+static void settings_done(uv_work_t *w, int status)
+{
+    op *o = w->data;
+
+    o->in_work = 0;
+    if (tl == NULL)
+        settings_end(o->s, o->name, o->id);
+    if (work_orphaned(o))
+        return;
+    if (status != 0 && o->rc == 0)
+        o->rc = RP_EIO;
+    if (o->rc != 0) {
+        settings_end(o->s, o->name, o->id);
+        op_audit(o, o->rc, o->err);
+        fail(o->req,
+             o->rc == RP_EINVAL  ? 400
+             : o->rc == RP_EPERM ? 409
+                                 : 500,
+             o->rc == RP_EINVAL  ? "InvalidParameter"
+             : o->rc == RP_EPERM ? "KeyUnavailable"
+                                 : "InternalError",
+             o->err);
+        op_free(o);
+        return;
+    }
+    op_submit(o, settings_write);
+}
+
+/*
+ * PUT /api/apps/NAME/config/appsettings and .../connectionstrings: {"properties": {...}}
+ * replaces that whole set (Azure's semantics); the other set stays.
+ */
+static void settings_body(rp_req *req)
+{
+    op **slot = req->handler_data;
+    op *o = slot ? *slot : NULL;
+    json_t *body = NULL, *props;
+    json_error_t je;
+    char err[300] = "";
+    int rc, busy = -1;
+    app *a;
+
+    if (o == NULL)
+        return;
+    o->waiting_body = 0;
+    body = json_loadb(req->body.data ? req->body.data : "", req->body.len, JSON_REJECT_DUPLICATES,
+                      &je);
+    props = json_object_get(body, "properties");
+    if (!json_is_object(body) || json_object_size(body) != 1 || props == NULL) {
+        json_decref(body);
+        fail(req, 400, "InvalidParameter",
+             o->conn ? "the body is {\"properties\": {\"NAME\": {\"value\": \"...\", "
+                       "\"type\": \"Custom\"}, ...}}"
+                     : "the body is {\"properties\": {\"NAME\": \"value\", ...}}");
+        op_free(o);
+        return;
+    }
+    rc = o->conn ? rp_settings_check_conn(props, &o->sjson, err, sizeof(err))
+                 : rp_settings_check_app(props, &o->sjson, err, sizeof(err));
+    json_decref(body);
+    if (rc != 0) {
+        fail(req, rc == RP_EINVAL ? 400 : 500,
+             rc == RP_EINVAL ? "InvalidParameter" : "InternalError", err);
+        op_free(o);
+        return;
+    }
+    uv_mutex_lock(&o->s->mu);
+    a = find_locked(o->s, o->name, strlen(o->name));
+    if (a != NULL && (strcmp(a->id, o->id) != 0 || a->swapping)) {
+        busy = 2;
+    } else if (a != NULL) {
+        busy = a->settings_busy;
+        a->settings_busy = 1;
+    }
+    uv_mutex_unlock(&o->s->mu);
+    if (busy != 0) {
+        fail(req, busy < 0 ? 404 : 409, busy < 0 ? "NotFound" : "Conflict",
+             busy < 0    ? "no such app"
+             : busy == 2 ? "the app was replaced, or a slot swap is running: send it again"
+                         : "another change to this app's settings is running");
+        op_free(o);
+        return;
+    }
+    o->reply = json_pack("{s:s,s:O}", "name", o->conn ? "connectionstrings" : "appsettings",
+                         "properties", o->sjson);
+    o->work.data = o;
+    o->in_work = 1;
+    if (o->reply == NULL || uv_queue_work(tl->loop, &o->work, settings_work, settings_done) != 0) {
+        o->in_work = 0;
+        settings_end(o->s, o->name, o->id);
+        fail(req, 500, "InternalError", "out of memory");
+        op_free(o);
+    }
+}
+
+/*
+ * POST .../config/appsettings/list and .../connectionstrings/list: the values, as stored
+ * (references as written). A read of secret material: answered once its record is durable.
+ */
+static void settings_list(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                          int conn)
+{
+    const char *reason = NULL;
+    json_t *all = NULL, *half;
+    op *o;
+    int rc, known;
+
+    uv_mutex_lock(&s->mu);
+    known = find_locked(s, name, strlen(name)) != NULL;
+    uv_mutex_unlock(&s->mu);
+    if (!known) {
+        rp_resp_error(req, 404, "NotFound", "no such app");
+        return;
+    }
+    {
+        char id[37];
+        app_id(s, name, id);
+        rc = rp_appenv_settings_read(tl->db, s->kr, name, id, &all, &reason);
+    }
+    if (rc != 0) {
+        rp_resp_error(req, rc == RP_EPERM ? 409 : 500,
+                      rc == RP_EPERM ? "KeyUnavailable" : "InternalError",
+                      reason ? reason : "the settings cannot be opened");
+        return;
+    }
+    half = json_object_get(all, conn ? "connectionStrings" : "appSettings");
+    o = op_new(s, req, who, OP_READ, "Microsoft.Web/sites/config/list/action", name);
+    if (o != NULL)
+        o->reply = json_pack("{s:s,s:O}", "name", conn ? "connectionstrings" : "appsettings",
+                             "properties", half ? half : json_object());
+    /* json_pack's O on a fresh json_object() took its own reference. */
+    json_decref(all);
+    if (o == NULL || o->reply == NULL) {
+        op_free(o);
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    op_audit(o, 0, NULL);
+}
+
+/* GET .../config/configreferences/appsettings (or /connectionstrings): each reference's
+ * status, in Azure's {"value": [{"name", "properties": {...}}]} shape. */
+static void references(rp_sites *s, rp_req *req, const char *name, int conn)
+{
+    json_t *out = json_array(), *st = NULL;
+    const char *k;
+    json_t *v;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && a->env != NULL)
+        st = json_deep_copy(
+            json_object_get(rp_appenv_refs(a->env), conn ? "connectionStrings" : "appSettings"));
+    uv_mutex_unlock(&s->mu);
+    if (a == NULL) {
+        json_decref(out);
+        json_decref(st);
+        rp_resp_error(req, 404, "NotFound", "no such app");
+        return;
+    }
+    json_object_foreach(st, k, v)
+    {
+        json_array_append_new(out, json_pack("{s:s,s:O}", "name", k, "properties", v));
+    }
+    json_decref(st);
+    rp_resp_json(req, 200, json_pack("{s:o}", "value", out));
+}
+
+/* /api/apps/NAME/config/...: 1 when handled. */
+static int config_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                          const char *sub)
+{
+    int conn = -1;
+    op *o;
+
+    if (strcmp(sub, "/config/appsettings") == 0 || strcmp(sub, "/config/appsettings/list") == 0)
+        conn = 0;
+    else if (strcmp(sub, "/config/connectionstrings") == 0 ||
+             strcmp(sub, "/config/connectionstrings/list") == 0)
+        conn = 1;
+    if (conn >= 0 && strstr(sub, "/list") != NULL) {
+        if (req->method != RP_METHOD_POST) {
+            rp_resp_header(req, "Allow", "POST");
+            rp_resp_error(req, 405, "MethodNotAllowed", "use POST to list the values");
+            return 1;
+        }
+        if (allowed(s, req, who, "Microsoft.Web/sites/config/list/action", name))
+            settings_list(s, req, who, name, conn);
+        return 1;
+    }
+    if (conn >= 0) {
+        if (req->method != RP_METHOD_PUT) {
+            rp_resp_header(req, "Allow", "PUT");
+            rp_resp_error(req, 405, "MethodNotAllowed",
+                          "use PUT to replace the set, POST .../list to read it");
+            return 1;
+        }
+        if (!allowed(s, req, who, "Microsoft.Web/sites/config/write", name))
+            return 1;
+        o = op_new(s, req, who, OP_SETTINGS, "Microsoft.Web/sites/config/write", name);
+        if (o == NULL) {
+            rp_resp_error(req, 500, "InternalError", "out of memory");
+            return 1;
+        }
+        o->conn = conn;
+        o->waiting_body = 1;
+        rp_req_read_body(req, settings_body);
+        return 1;
+    }
+    if (strcmp(sub, "/config/slotConfigNames") == 0) {
+        sticky_request(s, req, who, name);
+        return 1;
+    }
+    if (strcmp(sub, "/config/authsettingsV2") == 0) {
+        if (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD) {
+            if (allowed(s, req, who, "Microsoft.Web/sites/config/read", name))
+                auth_get(s, req, name);
+            return 1;
+        }
+        if (req->method != RP_METHOD_PUT) {
+            rp_resp_header(req, "Allow", "GET, HEAD, PUT");
+            rp_resp_error(req, 405, "MethodNotAllowed", "use GET or PUT");
+            return 1;
+        }
+        if (!allowed(s, req, who, "Microsoft.Web/sites/config/write", name))
+            return 1;
+        o = op_new(s, req, who, OP_AUTH, "Microsoft.Web/sites/config/write", name);
+        if (o == NULL) {
+            rp_resp_error(req, 500, "InternalError", "out of memory");
+            return 1;
+        }
+        o->waiting_body = 1;
+        rp_req_read_body(req, auth_body);
+        return 1;
+    }
+    if (strcmp(sub, "/config/configreferences/appsettings") == 0 ||
+        strcmp(sub, "/config/configreferences/connectionstrings") == 0) {
+        if (req->method != RP_METHOD_GET && req->method != RP_METHOD_HEAD) {
+            rp_resp_header(req, "Allow", "GET, HEAD");
+            rp_resp_error(req, 405, "MethodNotAllowed", "use GET");
+            return 1;
+        }
+        if (allowed(s, req, who, "Microsoft.Web/sites/config/read", name))
+            references(s, req, name, strstr(sub, "connectionstrings") != NULL);
+        return 1;
+    }
+    if (strcmp(sub, "/config/configreferences/appsettings/refresh") == 0) {
+        int process = 0, known = 0;
+        app *a;
+        if (req->method != RP_METHOD_POST) {
+            rp_resp_header(req, "Allow", "POST");
+            rp_resp_error(req, 405, "MethodNotAllowed", "use POST");
+            return 1;
+        }
+        if (!allowed(s, req, who, "Microsoft.Web/sites/config/write", name))
+            return 1;
+        uv_mutex_lock(&s->mu);
+        a = find_locked(s, name, strlen(name));
+        if (a != NULL) {
+            known = 1;
+            process = rp_appcfg_command(a->cfg) != NULL;
+        }
+        uv_mutex_unlock(&s->mu);
+        if (!known) {
+            rp_resp_error(req, 404, "NotFound", "no such app");
+            return 1;
+        }
+        /* Re-read now; the app restarts only if a value changed. */
+        (void)process;
+        env_build(s, name);
+        rp_resp_json(req, 202, json_pack("{s:s}", "status", "Refreshing"));
+        return 1;
+    }
+    return 0;
+}
+
+/* Service thread: app's environment was built (or could not be). */
+static void env_ready(void *arg, const char *name, const char *id, rp_appenv *env)
+{
+    rp_sites *s = arg;
+    rp_appenv *old = NULL;
+    int restart = 0;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    /* Built for an instance deleted meanwhile (and perhaps created again): not this app's. */
+    if (a != NULL && strcmp(a->id, id) != 0)
+        a = NULL;
+    if (a != NULL && env != NULL) {
+        /* A failed build (env NULL) changes nothing: a running process keeps what it has, and
+         * one that never started waits (its settings could not be opened: starting it without
+         * them would fail open); the build is tried again. */
+        restart = !a->env_ready || a->must_restart || !rp_appenv_same(a->env, env);
+        a->must_restart = 0;
+        old = a->env;
+        a->env = env;
+        env = NULL;
+        a->env_ready = 1;
+    }
+    uv_mutex_unlock(&s->mu);
+    rp_appenv_unref(old);
+    rp_appenv_unref(env);
+    if (restart)
+        sync_process(s, name);
+}
+
+/* ---------------------------------------------------------------- deployment slots */
+
+/* 1-19 of [a-z0-9-], a letter or digit first and last, not "production" (Azure's names). */
+static int slot_name_valid(const char *slot, size_t n)
+{
+    if (n < 1 || n > RP_SITES_SLOT_MAX || slot[0] == '-' || slot[n - 1] == '-' ||
+        (n == 10 && memcmp(slot, "production", 10) == 0))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((slot[i] >= 'a' && slot[i] <= 'z') || (slot[i] >= '0' && slot[i] <= '9') ||
+              slot[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static void clear_busy(rp_sites *s, const char *a, const char *b)
+{
+    deploy_end(s, a);
+    if (b != NULL)
+        deploy_end(s, b);
+}
+
+/* PUT /api/apps/NAME/slots/SLOT: a new slot starts with the production app's settings (its
+ * access restrictions, TLS and client certificate rules, CORS, command, sandbox): the secure
+ * choice; "properties" change some of them. An existing slot gets them changed (as PUT on an
+ * app). */
+static void slot_put_body(rp_req *req)
+{
+    op **slot = req->handler_data;
+    op *o = slot ? *slot : NULL;
+    json_t *body = NULL, *props = NULL;
+    rp_appcfg *base = NULL;
+    char err[300] = "";
+    app *a, *p;
+    int rc, exists = 0;
+
+    if (o == NULL)
+        return;
+    o->waiting_body = 0;
+    if (req->body.len > 0) {
+        body = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, NULL);
+        props = json_object_get(body, "properties");
+        if (!json_is_object(body) || json_object_size(body) > (props ? 1u : 0u) ||
+            (props != NULL && !json_is_object(props))) {
+            json_decref(body);
+            fail(req, 400, "InvalidParameter",
+                 "the body is {} or {\"properties\": {...}} with the slot's settings");
+            op_free(o);
+            return;
+        }
+    }
+    uv_mutex_lock(&o->s->mu);
+    a = find_locked(o->s, o->name, strlen(o->name));
+    p = find_locked(o->s, o->parent, strlen(o->parent));
+    if (a != NULL) {
+        exists = 1;
+        base = rp_appcfg_ref(a->cfg);
+    } else if (p != NULL && slot_count_locked(o->s, o->parent) < RP_SITES_SLOTS_MAX) {
+        base = rp_appcfg_ref(p->cfg);
+        /* Its app's Easy Auth too: a slot is never more open than its app. */
+        if (p->auth != NULL)
+            o->authtext = json_dumps(rp_easyauth_stored(p->auth), JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    if (a != NULL && strcmp(a->parent, o->parent) != 0) {
+        /* An app of this name that is not this slot appeared while the body was read. */
+        rp_appcfg_unref(base);
+        base = NULL;
+    }
+    uv_mutex_unlock(&o->s->mu);
+    if (base == NULL) {
+        json_decref(body);
+        fail(req, p == NULL ? 404 : 409, p == NULL ? "NotFound" : "Conflict",
+             p == NULL ? "no such app"
+                       : "the app has as many slots as it may have (5), or another app took "
+                         "this slot's name");
+        op_free(o);
+        return;
+    }
+    if (exists && props == NULL) {
+        json_decref(body);
+        rp_appcfg_unref(base);
+        op_answer(o, 200, app_json(o->s, o->name));
+        return;
+    }
+    rc = rp_appcfg_build(rp_appcfg_stored(base), props, &o->newcfg, err, sizeof(err));
+    json_decref(body);
+    if (rc == 0) {
+        o->cfgtext = json_dumps(rp_appcfg_stored(o->newcfg), JSON_COMPACT | JSON_SORT_KEYS);
+        if (o->cfgtext == NULL)
+            rc = RP_ENOMEM;
+    }
+    if (rc == 0 && !exists && rp_random_uuid(o->id) != 0)
+        rc = RP_ECRYPTO;
+    /* The inherited authentication, checked for this slot's own origin (an audience the app
+     * lists may be one the slot must not receive tokens for). */
+    if (rc == 0 && !exists && o->authtext != NULL) {
+        json_t *st = json_loads(o->authtext, 0, NULL);
+        rp_easyauth *chk = NULL;
+        rc = auth_build(o->s, o->name, st, 1, &chk, err, sizeof(err));
+        rp_easyauth_unref(chk);
+        json_decref(st);
+    }
+    if (rc != 0) {
+        rp_appcfg_unref(base);
+        fail(req, rc == RP_EINVAL ? 400 : 500,
+             rc == RP_EINVAL ? "InvalidParameter" : "InternalError",
+             err[0] ? err : "the slot cannot be stored");
+        op_free(o);
+        return;
+    }
+    if (exists) {
+        /* An existing slot: the same checks as any settings change (o->id is its id). */
+        int ok = cfg_begin(o, base);
+        rp_appcfg_unref(base);
+        if (!ok) {
+            op_free(o);
+            return;
+        }
+        o->kind = OP_CONFIG;
+        op_submit(o, config_write);
+    } else {
+        rp_appcfg_unref(base);
+        op_submit(o, create_write);
+    }
+}
+
+static void slots_list(rp_sites *s, rp_req *req, const char *name)
+{
+    char names[RP_SITES_SLOTS_MAX + 8][RP_SITES_NAME_MAX + 1];
+    json_t *arr = json_array();
+    size_t n = 0;
+
+    uv_mutex_lock(&s->mu);
+    for (app *a = s->apps; a != NULL && n < sizeof(names) / sizeof(names[0]); a = a->next)
+        if (strcmp(a->parent, name) == 0)
+            rp_strlcpy(names[n++], a->name, sizeof(names[0]));
+    uv_mutex_unlock(&s->mu);
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        json_t *o = app_json(s, names[i]);
+        if (o != NULL)
+            json_array_append_new(arr, o);
+    }
+    if (arr == NULL)
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+    else
+        rp_resp_json(req, 200, json_pack("{s:o}", "value", arr));
+}
+
+/* /api/apps/NAME/slots[/SLOT[/...]] (rest is what follows "/slots"). */
+static void slots_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                          const char *rest)
+{
+    char full[RP_SITES_NAME_MAX + 1], slot[RP_SITES_SLOT_MAX + 1], scope[SCOPE_CAP];
+    const char *tail;
+    size_t n;
+    int prod, mine;
+    app *a;
+    op *o;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    prod = a != NULL && a->parent[0] == '\0';
+    uv_mutex_unlock(&s->mu);
+    if (rest[0] == '\0' || strcmp(rest, "/") == 0) {
+        if (req->method != RP_METHOD_GET && req->method != RP_METHOD_HEAD) {
+            rp_resp_header(req, "Allow", "GET, HEAD");
+            rp_resp_error(req, 405, "MethodNotAllowed", "use GET on the slots");
+            return;
+        }
+        if (!allowed(s, req, who, "Microsoft.Web/sites/slots/read", name))
+            return;
+        if (!prod)
+            rp_resp_error(req, 404, "NotFound", "no such app");
+        else
+            slots_list(s, req, name);
+        return;
+    }
+    tail = strchr(rest + 1, '/');
+    n = tail ? (size_t)(tail - rest - 1) : strlen(rest + 1);
+    if (!slot_name_valid(rest + 1, n) ||
+        (size_t)snprintf(full, sizeof(full), "%s-%.*s", name, (int)n, rest + 1) >= sizeof(full) ||
+        !rp_sites_name_valid(full)) {
+        rp_resp_error(req, 400, "InvalidName",
+                      "a slot name is 1-19 characters of a-z, 0-9 and '-', starts and ends with a "
+                      "letter or digit, is not 'production', and APP-SLOT is at most 60 "
+                      "characters");
+        return;
+    }
+    memcpy(slot, rest + 1, n);
+    slot[n] = '\0';
+    tail = tail ? tail : "";
+    snprintf(scope, sizeof(scope), "/apps/%s/slots/%s", name, slot);
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, full, strlen(full));
+    mine = a != NULL && strcmp(a->parent, name) == 0 && strcmp(a->slot, slot) == 0;
+    uv_mutex_unlock(&s->mu);
+    if (strcmp(tail, "/slotsswap") == 0) {
+        swap_request(s, req, who, name, slot);
+        return;
+    }
+    if (tail[0] == '\0' && req->method == RP_METHOD_PUT) {
+        if (!rp_authz(s->iam, req, who, "Microsoft.Web/sites/slots/write", 0, scope)) {
+            rp_authz_reply(req, who, "Microsoft.Web/sites/slots/write", scope);
+            return;
+        }
+        if (!prod || (a != NULL && !mine)) {
+            rp_resp_error(req, !prod ? 404 : 409, !prod ? "NotFound" : "Conflict",
+                          !prod ? "no such app (or it is a slot itself)"
+                                : "another app already has this slot's host name");
+            return;
+        }
+        o = op_new(s, req, who, OP_CREATE, "Microsoft.Web/sites/slots/write", full);
+        if (o == NULL) {
+            rp_resp_error(req, 500, "InternalError", "out of memory");
+            return;
+        }
+        rp_strlcpy(o->scope, scope, sizeof(o->scope));
+        rp_strlcpy(o->parent, name, sizeof(o->parent));
+        rp_strlcpy(o->slot, slot, sizeof(o->slot));
+        o->waiting_body = 1;
+        rp_req_read_body(req, slot_put_body);
+        return;
+    }
+    if (!mine) {
+        if (allowed(s, req, who, "Microsoft.Web/sites/slots/read", name))
+            rp_resp_error(req, 404, "NotFound", "no such slot");
+        return;
+    }
+    /* Everything an app has, a slot has: /api/apps/NAME/slots/SLOT/x is /api/apps/NAME-SLOT/x,
+     * authorized at the slot's scope (below the app's). */
+    mgmt_app(s, req, who, full, tail[0] ? tail : NULL);
+}
+
+/* ------------------------------------------------ slotConfigNames (sticky settings) */
+
+static int sticky_write(sqlite3 *db, void *arg)
+{
+    op *o = arg;
+    sqlite3_stmt *st;
+
+    if ((st = prep(db, "UPDATE apps SET sticky = ?2, updated_at = ?3 WHERE name = ?1", o->name)) ==
+        NULL)
+        return RP_EDB;
+    sqlite3_bind_text(st, 2, o->cfgtext, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, o->now);
+    if (step_done(st) != 0)
+        return RP_EDB;
+    return sqlite3_changes(db) == 1 ? 0 : RP_ENOENT;
+}
+
+/* {"appSettingNames": [...], "connectionStringNames": [...]}, names as settings have them. */
+static json_t *sticky_check(const json_t *props, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"appSettingNames", "connectionStringNames"};
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+
+    if (out == NULL)
+        return NULL;
+    json_object_foreach((json_t *)props, k, v)
+    {
+        if (strcmp(k, keys[0]) != 0 && strcmp(k, keys[1]) != 0 &&
+            strcmp(k, "azureStorageConfigNames") != 0) {
+            snprintf(err, errlen,
+                     "unknown member '%.40s' (appSettingNames, "
+                     "connectionStringNames)",
+                     k);
+            json_decref(out);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *list = json_object_get(props, keys[i]), *x;
+        json_t *names = json_array();
+        size_t j;
+        if (list != NULL && !json_is_null(list) &&
+            (!json_is_array(list) || json_array_size(list) > RP_SETTINGS_COUNT_MAX)) {
+            snprintf(err, errlen, "%s: an array of at most %d names", keys[i],
+                     RP_SETTINGS_COUNT_MAX);
+            json_decref(names);
+            json_decref(out);
+            return NULL;
+        }
+        json_array_foreach(list, j, x)
+        {
+            const char *nm = json_string_value(x);
+            size_t l = nm ? strlen(nm) : 0;
+            int ok = l > 0 && l <= RP_SETTINGS_NAME_MAX;
+            for (size_t c = 0; ok && c < l; c++)
+                ok = (nm[c] >= 'A' && nm[c] <= 'Z') || (nm[c] >= 'a' && nm[c] <= 'z') ||
+                     (nm[c] >= '0' && nm[c] <= '9') || strchr("_.:-", nm[c]) != NULL;
+            if (!ok) {
+                snprintf(err, errlen, "%s: each entry is a setting name", keys[i]);
+                json_decref(names);
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(names, json_string(nm));
+        }
+        json_object_set_new(out, keys[i], names);
+    }
+    return out;
+}
+
+static void sticky_body(rp_req *req)
+{
+    op **slot = req->handler_data;
+    op *o = slot ? *slot : NULL;
+    json_t *body, *props, *names = NULL;
+    char err[300] = "";
+
+    if (o == NULL)
+        return;
+    o->waiting_body = 0;
+    body = json_loadb(req->body.data ? req->body.data : "", req->body.len, JSON_REJECT_DUPLICATES,
+                      NULL);
+    props = json_object_get(body, "properties");
+    if (json_is_object(props))
+        names = sticky_check(props, err, sizeof(err));
+    json_decref(body);
+    if (names == NULL) {
+        fail(req, 400, "InvalidParameter",
+             err[0] ? err
+                    : "the body is {\"properties\": {\"appSettingNames\": [...], "
+                      "\"connectionStringNames\": [...]}}");
+        op_free(o);
+        return;
+    }
+    o->cfgtext = json_dumps(names, JSON_COMPACT | JSON_SORT_KEYS);
+    o->sticky = names;
+    o->reply = json_pack("{s:s,s:O}", "name", "slotConfigNames", "properties", names);
+    if (o->cfgtext == NULL || o->reply == NULL) {
+        fail(req, 500, "InternalError", "out of memory");
+        op_free(o);
+        return;
+    }
+    if (!cfg_begin(o, NULL)) {
+        op_free(o);
+        return;
+    }
+    op_submit(o, sticky_write);
+}
+
+/* GET or PUT .../config/slotConfigNames (the production app's; shared by its slots). */
+static void sticky_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name)
+{
+    json_t *names = NULL;
+    int prod = 0, known = 0;
+    op *o;
+    app *a;
+
+    if (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD) {
+        if (!allowed(s, req, who, "Microsoft.Web/sites/config/read", name))
+            return;
+        uv_mutex_lock(&s->mu);
+        a = find_locked(s, name, strlen(name));
+        if (a != NULL) {
+            known = 1;
+            names = a->sticky ? json_deep_copy(a->sticky) : NULL;
+        }
+        uv_mutex_unlock(&s->mu);
+        if (!known) {
+            rp_resp_error(req, 404, "NotFound", "no such app");
+            return;
+        }
+        if (names == NULL)
+            names = json_pack("{s:[],s:[]}", "appSettingNames", "connectionStringNames");
+        rp_resp_json(req, 200,
+                     json_pack("{s:s,s:o}", "name", "slotConfigNames", "properties", names));
+        return;
+    }
+    if (req->method != RP_METHOD_PUT) {
+        rp_resp_header(req, "Allow", "GET, HEAD, PUT");
+        rp_resp_error(req, 405, "MethodNotAllowed", "use GET or PUT");
+        return;
+    }
+    if (!allowed(s, req, who, "Microsoft.Web/sites/config/write", name))
+        return;
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    known = a != NULL;
+    prod = a != NULL && a->parent[0] == '\0';
+    uv_mutex_unlock(&s->mu);
+    if (!prod) {
+        rp_resp_error(req, known ? 400 : 404, known ? "InvalidParameter" : "NotFound",
+                      known ? "slotConfigNames belong to the production app, for all its slots"
+                            : "no such app");
+        return;
+    }
+    o = op_new(s, req, who, OP_STICKY, "Microsoft.Web/sites/config/write", name);
+    if (o == NULL) {
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    o->waiting_body = 1;
+    rp_req_read_body(req, sticky_body);
+}
+
+/* ---------------------------------------------------------------- swap */
+
+static int sticky_has(const json_t *sticky, const char *list, const char *name)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(json_object_get(sticky, list), i,
+                       v) if (json_is_string(v) &&
+                              strcasecmp(json_string_value(v), name) == 0) return 1;
+    return 0;
+}
+
+/* What mine becomes after a swap: its own sticky members, the other's non-sticky ones. */
+static json_t *swapped_set(const json_t *mine, const json_t *theirs, const json_t *sticky,
+                           const char *list)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+
+    if (out == NULL)
+        return NULL;
+    json_object_foreach((json_t *)mine, k, v) if (sticky_has(sticky, list, k))
+        json_object_set(out, k, v);
+    json_object_foreach((json_t *)theirs, k, v) if (!sticky_has(sticky, list, k))
+        json_object_set(out, k, v);
+    return out;
+}
+
+/* Thread pool: both apps' settings swapped (sticky ones stay) and sealed, each under its own
+ * app's KEK. */
+static void swap_work(uv_work_t *w)
+{
+    op *o = w->data;
+    const char *reason = NULL;
+    json_t *a = NULL, *b = NULL, *na = NULL, *nb = NULL;
+    sqlite3 *db = NULL;
+
+    o->rc = rp_store_reader_open(o->s->store, &db);
+    if (o->rc == 0)
+        o->rc = rp_appenv_settings_read(db, o->s->kr, o->name, o->id, &a, &reason);
+    if (o->rc == 0)
+        o->rc = rp_appenv_settings_read(db, o->s->kr, o->other, o->other_id, &b, &reason);
+    if (db != NULL)
+        sqlite3_close(db);
+    if (o->rc == 0) {
+        na = json_pack("{s:o,s:o}", "appSettings",
+                       swapped_set(json_object_get(a, "appSettings"),
+                                   json_object_get(b, "appSettings"), o->sticky, "appSettingNames"),
+                       "connectionStrings",
+                       swapped_set(json_object_get(a, "connectionStrings"),
+                                   json_object_get(b, "connectionStrings"), o->sticky,
+                                   "connectionStringNames"));
+        nb = json_pack("{s:o,s:o}", "appSettings",
+                       swapped_set(json_object_get(b, "appSettings"),
+                                   json_object_get(a, "appSettings"), o->sticky, "appSettingNames"),
+                       "connectionStrings",
+                       swapped_set(json_object_get(b, "connectionStrings"),
+                                   json_object_get(a, "connectionStrings"), o->sticky,
+                                   "connectionStringNames"));
+        o->rc = na && nb ? 0 : RP_ENOMEM;
+    }
+    if (o->rc == 0 && ((o->rc = rp_settings_check_all(na, o->err, sizeof(o->err))) != 0 ||
+                       (o->rc = rp_settings_check_all(nb, o->err, sizeof(o->err))) != 0)) {
+        json_decref(a);
+        json_decref(b);
+        json_decref(na);
+        json_decref(nb);
+        return; /* o->err says which names would collide */
+    }
+    if (o->rc == 0)
+        o->rc = rp_appenv_settings_seal(o->s->kr, o->name, o->id, na, &o->wdek, &o->ct, &reason);
+    if (o->rc == 0)
+        o->rc = rp_appenv_settings_seal(o->s->kr, o->other, o->other_id, nb, &o->wdek2, &o->ct2,
+                                        &reason);
+    if (o->rc != 0)
+        snprintf(o->err, sizeof(o->err), "%s",
+                 reason ? reason : "the settings could not be swapped");
+    json_decref(a);
+    json_decref(b);
+    json_decref(na);
+    json_decref(nb);
+}
+
+static int secrets_put(sqlite3 *db, const char *name, const rp_buf *wdek, const rp_buf *ct,
+                       int64_t now)
+{
+    char id[RP_SITES_NAME_MAX + 16];
+    sqlite3_stmt *st;
+
+    if ((st = prep(db,
+                   "INSERT OR REPLACE INTO app_secrets (app, wdek, updated_at) VALUES (?1, ?2, ?3)",
+                   name)) == NULL)
+        return RP_EDB;
+    sqlite3_bind_blob(st, 2, wdek->data, (int)wdek->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    if (step_done(st) != 0)
+        return RP_EDB;
+    snprintf(id, sizeof(id), "apps/%s/settings", name);
+    if ((st = prep(db, "INSERT OR REPLACE INTO obj.blobs (id, ct) VALUES (?1, ?2)", id)) == NULL)
+        return RP_EDB;
+    sqlite3_bind_blob(st, 2, ct->data, (int)ct->len, SQLITE_STATIC);
+    return step_done(st);
+}
+
+/*
+ * One transaction: the two apps exchange their releases (rows, live and next numbers), their
+ * commands and their non-sticky settings; then their release directories are exchanged with
+ * one atomic rename. A failed rename rolls the transaction back; a crash after it but before
+ * the commit is undone at start-up (owners_repair).
+ */
+static int swap_write(sqlite3 *db, void *arg)
+{
+    op *o = arg;
+    const char *names[2] = {o->name, o->other};
+    int64_t rel[2] = {0, 0}, next[2] = {1, 1};
+    char ra[PATH_CAP], rb[PATH_CAP];
+    sqlite3_stmt *st;
+
+    char rdir[2][37];
+
+    for (int i = 0; i < 2; i++) {
+        if ((st = prep(db, "SELECT release, next_release, rdir FROM apps WHERE name = ?1",
+                       names[i])) == NULL)
+            return RP_EDB;
+        if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 2) != 36) {
+            sqlite3_finalize(st);
+            return RP_ENOENT;
+        }
+        rel[i] = sqlite3_column_int64(st, 0);
+        next[i] = sqlite3_column_int64(st, 1);
+        memcpy(rdir[i], sqlite3_column_text(st, 2), 37);
+        sqlite3_finalize(st);
+    }
+    for (int i = 0; i < 2; i++) {
+        if ((st = prep(db,
+                       "UPDATE apps SET release = ?2, next_release = ?3, config = ?4,"
+                       " updated_at = ?5, rdir = ?6 WHERE name = ?1",
+                       names[i])) == NULL)
+            return RP_EDB;
+        sqlite3_bind_int64(st, 2, rel[1 - i]);
+        sqlite3_bind_int64(st, 3, next[1 - i]);
+        sqlite3_bind_text(st, 4, i == 0 ? o->cfgtext : o->cfgtext2, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, o->now);
+        sqlite3_bind_text(st, 6, rdir[1 - i], -1, SQLITE_TRANSIENT);
+        if (step_done(st) != 0)
+            return RP_EDB;
+    }
+    /* Through negative numbers: (app, seq) stays unique at every step. */
+    if ((st = prep(db, "UPDATE app_releases SET seq = -seq WHERE app = ?1", o->name)) == NULL ||
+        step_done(st) != 0)
+        return RP_EDB;
+    if ((st = prep(db, "UPDATE app_releases SET app = ?1 WHERE app = ?2", o->name)) == NULL)
+        return RP_EDB;
+    sqlite3_bind_text(st, 2, o->other, -1, SQLITE_STATIC);
+    if (step_done(st) != 0)
+        return RP_EDB;
+    if ((st = prep(db, "UPDATE app_releases SET app = ?2, seq = -seq WHERE app = ?1 AND seq < 0",
+                   o->name)) == NULL)
+        return RP_EDB;
+    sqlite3_bind_text(st, 2, o->other, -1, SQLITE_STATIC);
+    if (step_done(st) != 0)
+        return RP_EDB;
+    if (secrets_put(db, o->name, &o->wdek, &o->ct, o->now) != 0 ||
+        secrets_put(db, o->other, &o->wdek2, &o->ct2, o->now) != 0)
+        return RP_EDB;
+    o->release = rel[1];
+    o->prev = rel[0];
+    snprintf(ra, sizeof(ra), "%s/releases", o->name);
+    snprintf(rb, sizeof(rb), "%s/releases", o->other);
+    if (renameat2(o->s->apps_fd, ra, o->s->apps_fd, rb, RENAME_EXCHANGE) != 0) {
+        snprintf(o->err, sizeof(o->err), "the release directories could not be exchanged: %s",
+                 strerror(errno));
+        return RP_EIO;
+    }
+    o->renamed = 1;
+    if (fsync(o->s->apps_fd) != 0) {
+        /* Put back what the store will not record. */
+        (void)renameat2(o->s->apps_fd, ra, o->s->apps_fd, rb, RENAME_EXCHANGE);
+        return RP_EIO;
+    }
+    return 0;
+}
+
+static void swap_done(uv_work_t *w, int status)
+{
+    op *o = w->data;
+
+    o->in_work = 0;
+    if (tl == NULL)
+        clear_busy(o->s, o->name, o->other);
+    if (work_orphaned(o))
+        return;
+    if (status != 0 && o->rc == 0)
+        o->rc = RP_EIO;
+    if (o->rc != 0) {
+        clear_busy(o->s, o->name, o->other);
+        op_audit(o, o->rc, o->err);
+        fail(o->req, o->rc == RP_EPERM || o->rc == RP_EINVAL ? 409 : 500,
+             o->rc == RP_EINVAL  ? "Conflict"
+             : o->rc == RP_EPERM ? "KeyUnavailable"
+                                 : "InternalError",
+             o->err);
+        op_free(o);
+        return;
+    }
+    op_submit(o, swap_write);
+}
+
+/* After the commit: the apps serve each other's content at once, and restart their processes
+ * with the swapped commands and settings. */
+static void swap_written(rp_sites *s, op *o, int status)
+{
+    int pa = 0, pb = 0;
+    app *a, *b;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, o->name, strlen(o->name));
+    b = find_locked(s, o->other, strlen(o->other));
+    if (status == 0 && a != NULL && b != NULL) {
+        content *c = a->live;
+        int64_t n = a->next_release;
+        rp_appcfg *ca = a->cfg, *cb = b->cfg;
+        a->live = b->live;
+        b->live = c;
+        {
+            char r[37];
+            memcpy(r, a->rdir, sizeof(r));
+            memcpy(a->rdir, b->rdir, sizeof(r));
+            memcpy(b->rdir, r, sizeof(r));
+        }
+        a->next_release = b->next_release;
+        b->next_release = n;
+        a->cfg = o->newcfg;
+        b->cfg = o->newcfg2;
+        o->newcfg = ca; /* released with the op */
+        o->newcfg2 = cb;
+        a->updated = b->updated = o->now;
+        a->must_restart = b->must_restart = 1;
+        pa = rp_appcfg_command(a->cfg) != NULL;
+        pb = rp_appcfg_command(b->cfg) != NULL;
+    }
+    if (status != 0 && o->renamed && a != NULL) {
+        /* The rename happened but the transaction did not commit (a later op of its group
+         * failed, or the commit): put the directories back while both apps are still busy. */
+        char ra[PATH_CAP], rb[PATH_CAP], own[37];
+        snprintf(ra, sizeof(ra), "%s/releases", o->name);
+        snprintf(rb, sizeof(rb), "%s/releases", o->other);
+        if (owner_read(s, o->name, own) == 0 && strcmp(own, a->rdir) != 0 &&
+            renameat2(s->apps_fd, ra, s->apps_fd, rb, RENAME_EXCHANGE) != 0)
+            rp_log_msg(RP_LOG_ERROR, "sites.swap",
+                       "a failed swap's directories could not be put back: restart repairs them");
+    }
+    if (a != NULL)
+        a->deploying = a->swapping = 0;
+    if (b != NULL)
+        b->deploying = b->swapping = 0;
+    uv_mutex_unlock(&s->mu);
+    if (status == 0) {
+        (void)pa;
+        (void)pb;
+        uv_mutex_lock(&s->mu);
+        if ((a = find_locked(s, o->name, strlen(o->name))) != NULL)
+            env_rotate_locked(s, a);
+        if ((b = find_locked(s, o->other, strlen(o->other))) != NULL)
+            env_rotate_locked(s, b);
+        uv_mutex_unlock(&s->mu);
+        o->reply = json_pack("{s:o*,s:o*}", "production", app_json(s, o->name), "slot",
+                             app_json(s, o->other));
+    }
+}
+
+/* The swap request once its body is read: {"targetSlot": "production" | SLOT}. */
+static void swap_body(rp_req *req)
+{
+    op **slotp = req->handler_data;
+    op *o = slotp ? *slotp : NULL;
+    json_t *body;
+    const char *target;
+    char slot[RP_SITES_SLOT_MAX + 1], cmd_a[RP_PROC_COMMAND_MAX + 1],
+        cmd_b[RP_PROC_COMMAND_MAX + 1], err[300] = "";
+    rp_appcfg *ca = NULL, *cb = NULL;
+    json_t *pa = NULL, *pb = NULL;
+    int busy = -1, rc;
+    app *a, *b;
+
+    if (o == NULL)
+        return;
+    o->waiting_body = 0;
+    body = json_loadb(req->body.data ? req->body.data : "", req->body.len, JSON_REJECT_DUPLICATES,
+                      NULL);
+    target = json_string_value(json_object_get(body, "targetSlot"));
+    rc = target == NULL ? RP_EINVAL : 0;
+    if (rc == 0 && o->slot[0] != '\0') {
+        /* .../slots/SLOT/slotsswap: the target is production. */
+        rc = strcasecmp(target, "production") == 0 ? 0 : RP_EINVAL;
+        rp_strlcpy(slot, o->slot, sizeof(slot));
+    } else if (rc == 0) {
+        rc = slot_name_valid(target, strlen(target)) ? 0 : RP_EINVAL;
+        if (rc == 0)
+            rp_strlcpy(slot, target, sizeof(slot));
+    }
+    json_decref(body);
+    if (rc != 0) {
+        fail(req, 400, "InvalidParameter",
+             "the body is {\"targetSlot\": \"production\"} (from a slot) or {\"targetSlot\": "
+             "\"SLOT\"} (from the app)");
+        op_free(o);
+        return;
+    }
+    if ((size_t)snprintf(o->other, sizeof(o->other), "%s-%s", o->name, slot) >= sizeof(o->other)) {
+        fail(req, 404, "NotFound", "no such slot");
+        op_free(o);
+        return;
+    }
+    /* Authorized at the production app: a swap changes what it serves, so a role on the slot
+     * alone (enough to deploy there) must not be enough to push it into production. */
+    snprintf(o->scope, sizeof(o->scope), "/apps/%s", o->name);
+    if (!rp_authz(o->s->iam, req, &o->who, o->action, 0, o->scope)) {
+        rp_authz_reply(req, &o->who, o->action, o->scope);
+        op_free(o);
+        return;
+    }
+    uv_mutex_lock(&o->s->mu);
+    a = find_locked(o->s, o->name, strlen(o->name));
+    b = find_locked(o->s, o->other, strlen(o->other));
+    if (a != NULL && b != NULL && a->parent[0] == '\0' && strcmp(b->parent, o->name) == 0 &&
+        strcmp(a->id, o->id) == 0) {
+        busy = a->deploying || b->deploying || a->busy_ops || b->busy_ops || a->settings_busy ||
+               b->settings_busy;
+        if (!busy) {
+            a->deploying = b->deploying = 1;
+            a->swapping = b->swapping = 1;
+            ca = rp_appcfg_ref(a->cfg);
+            memcpy(o->other_id, b->id, sizeof(o->other_id));
+            cb = rp_appcfg_ref(b->cfg);
+            o->sticky = a->sticky ? json_deep_copy(a->sticky) : json_object();
+        }
+    }
+    uv_mutex_unlock(&o->s->mu);
+    if (busy != 0) {
+        fail(req, busy < 0 ? 404 : 409, busy < 0 ? "NotFound" : "Conflict",
+             busy < 0 ? "no such app or slot"
+                      : "a deploy, swap, delete or settings change of one of them is running");
+        op_free(o);
+        return;
+    }
+    rp_strlcpy(cmd_a, rp_appcfg_command(ca) ? rp_appcfg_command(ca) : "", sizeof(cmd_a));
+    rp_strlcpy(cmd_b, rp_appcfg_command(cb) ? rp_appcfg_command(cb) : "", sizeof(cmd_b));
+    /* The command moves with the content (it is the "stack"); every other setting stays. */
+    pa = json_pack("{s:s}", "appCommandLine", cmd_b);
+    pb = json_pack("{s:s}", "appCommandLine", cmd_a);
+    rc = pa && pb ? rp_appcfg_build(rp_appcfg_stored(ca), pa, &o->newcfg, err, sizeof(err))
+                  : RP_ENOMEM;
+    if (rc == 0)
+        rc = rp_appcfg_build(rp_appcfg_stored(cb), pb, &o->newcfg2, err, sizeof(err));
+    if (rc == 0) {
+        o->cfgtext = json_dumps(rp_appcfg_stored(o->newcfg), JSON_COMPACT | JSON_SORT_KEYS);
+        o->cfgtext2 = json_dumps(rp_appcfg_stored(o->newcfg2), JSON_COMPACT | JSON_SORT_KEYS);
+        if (o->cfgtext == NULL || o->cfgtext2 == NULL || o->sticky == NULL)
+            rc = RP_ENOMEM;
+    }
+    json_decref(pa);
+    json_decref(pb);
+    rp_appcfg_unref(ca);
+    rp_appcfg_unref(cb);
+    o->work.data = o;
+    o->in_work = rc == 0;
+    if (rc != 0 || uv_queue_work(tl->loop, &o->work, swap_work, swap_done) != 0) {
+        o->in_work = 0;
+        clear_busy(o->s, o->name, o->other);
+        fail(req, 500, "InternalError", err[0] ? err : "the swap could not be started");
+        op_free(o);
+    }
+}
+
+/* POST /api/apps/NAME/slotsswap {"targetSlot": SLOT}, or .../slots/SLOT/slotsswap
+ * {"targetSlot": "production"} (slot given): the slot and the production app swap. */
+static void swap_request(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                         const char *slot)
+{
+    op *o;
+
+    if (req->method != RP_METHOD_POST) {
+        rp_resp_header(req, "Allow", "POST");
+        rp_resp_error(req, 405, "MethodNotAllowed", "use POST");
+        return;
+    }
+    o = op_new(s, req, who, OP_SWAP, "Microsoft.Web/sites/slots/slotsswap/action", name);
+    if (o == NULL) {
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    if (slot != NULL)
+        rp_strlcpy(o->slot, slot, sizeof(o->slot));
+    o->waiting_body = 1;
+    rp_req_read_body(req, swap_body);
+}
+
 /* ---------------------------------------------------------------- service */
 
 int rp_sites_register(rp_sites *s, rp_router *r)
@@ -1853,7 +3938,7 @@ int rp_sites_register(rp_sites *s, rp_router *r)
     rp_route_opts scm = {RP_M_READ | RP_M(RP_METHOD_POST), (size_t)RP_SITES_ZIP_MAX, s};
     rp_route_opts m = {RP_M_READ | RP_M(RP_METHOD_PUT) | RP_M(RP_METHOD_DELETE) |
                            RP_M(RP_METHOD_POST),
-                       RP_APPCFG_CA_MAX + 64 * 1024, s};
+                       RP_APPCFG_CA_MAX + 3 * RP_SETTINGS_TOTAL_MAX, s};
     int rc = rp_router_add(r, "*", "/", site_request, &site);
 
     if (rc == 0)
@@ -1866,6 +3951,41 @@ int rp_sites_register(rp_sites *s, rp_router *r)
 void rp_sites_set_port(rp_sites *s, int https_port)
 {
     s->port = https_port;
+}
+
+/* The token service's question: may a token be issued for https://LABEL.D? (Easy Auth) */
+static int app_known(void *arg, const char *label, size_t n)
+{
+    rp_sites *s = arg;
+    int known;
+
+    uv_mutex_lock(&s->mu);
+    known = find_locked(s, label, n) != NULL;
+    uv_mutex_unlock(&s->mu);
+    return known;
+}
+
+void rp_sites_start(rp_sites *s)
+{
+    /* Identities of apps whose delete was cut short go before any app is built. */
+    rp_appenvs_sweep(s->envs);
+    uv_mutex_lock(&s->mu);
+    for (app *a = s->apps; a != NULL; a = a->next) {
+        rp_easyauth *again = NULL;
+        char err[400];
+        /* The issuer names the HTTPS port, known only now. */
+        if (a->auth != NULL &&
+            auth_build(s, a->name, rp_easyauth_stored(a->auth), 0, &again, err, sizeof(err)) == 0 &&
+            again != NULL) {
+            rp_easyauth_unref(a->auth);
+            a->auth = again;
+        }
+        if (a->auth != NULL && s->oidc != NULL && external_issuer(s, a->auth) != NULL)
+            (void)rp_oidc_watch(s->oidc, external_issuer(s, a->auth));
+    }
+    for (app *a = s->apps; a != NULL; a = a->next)
+        env_build_locked(s, a);
+    uv_mutex_unlock(&s->mu);
 }
 
 static int release_dir_name(const char *d, int64_t *out)
@@ -1892,6 +4012,66 @@ static int release_known(sqlite3 *db, const char *name, int64_t seq)
     }
     sqlite3_finalize(st);
     return known;
+}
+
+/*
+ * Makes every app's release directory the one its .owner names (see OWNER_FILE): a swap cut
+ * between its rename and its commit left two apps with each other's releases. An app without a
+ * marker (made before markers existed) gets one.
+ */
+static void owners_repair(rp_sites *s)
+{
+    for (app *a = s->apps; a != NULL; a = a->next) {
+        char id[37], rel[PATH_CAP], orel[PATH_CAP];
+        app *b = NULL;
+        int rc = owner_read(s, a->name, id);
+
+        if (rc == RP_ENOENT || rc == RP_EPARSE) {
+            snprintf(rel, sizeof(rel), "%s/releases", a->name);
+            if (faccessat(s->apps_fd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                (void)owner_write(s, a->name, a->rdir);
+            continue;
+        }
+        if (rc != 0 || strcmp(id, a->rdir) == 0)
+            continue;
+        for (app *x = s->apps; x != NULL; x = x->next)
+            if (strcmp(x->rdir, id) == 0)
+                b = x;
+        if (b == NULL || owner_read(s, b->name, id) != 0 || strcmp(id, a->rdir) != 0) {
+            rp_log_msg(RP_LOG_ERROR, "sites.swap",
+                       "an app's release directory belongs to no app: left alone");
+            continue;
+        }
+        snprintf(rel, sizeof(rel), "%s/releases", a->name);
+        snprintf(orel, sizeof(orel), "%s/releases", b->name);
+        if (renameat2(s->apps_fd, rel, s->apps_fd, orel, RENAME_EXCHANGE) != 0 ||
+            fsync(s->apps_fd) != 0) {
+            rp_log_msg(RP_LOG_ERROR, "sites.swap", "a half-done swap could not be undone");
+            continue;
+        }
+        rp_logline l;
+        rp_logline_begin(&l, RP_LOG_WARN, "sites.swap");
+        rp_logline_str(&l, "message", "a swap cut short by a crash was rolled back on disk");
+        rp_logline_str(&l, "app", a->name);
+        rp_logline_str(&l, "slot", b->name);
+        rp_logline_end(&l);
+    }
+}
+
+/* Opens every app's live release (start-up, after owners_repair). */
+static void open_live(rp_sites *s)
+{
+    for (app *a = s->apps; a != NULL; a = a->next) {
+        if (a->load_release > 0 && content_open(s, a->name, a->load_release, &a->live) != 0) {
+            /* Served as "nothing deployed" rather than refusing to start every other app. */
+            rp_logline l;
+            rp_logline_begin(&l, RP_LOG_ERROR, "sites.open");
+            rp_logline_str(&l, "message", "the live release of an app cannot be opened");
+            rp_logline_str(&l, "app", a->name);
+            rp_logline_int(&l, "release", a->load_release);
+            rp_logline_end(&l);
+        }
+    }
 }
 
 /* Removes what no commit owns: directories of deleted apps, tombstones, uncommitted releases. */
@@ -1933,7 +4113,8 @@ static void sweep_dirs(rp_sites *s, sqlite3 *db)
         }
         while ((re = readdir(rd)) != NULL) {
             int64_t seq;
-            if (strcmp(re->d_name, ".") == 0 || strcmp(re->d_name, "..") == 0)
+            if (strcmp(re->d_name, ".") == 0 || strcmp(re->d_name, "..") == 0 ||
+                strcmp(re->d_name, OWNER_FILE) == 0)
                 continue;
             if (release_dir_name(re->d_name, &seq) == 0 && release_known(db, a->name, seq))
                 continue;
@@ -1951,7 +4132,7 @@ static int load(rp_sites *s, sqlite3 *db, char *err, size_t errlen)
 
     if (sqlite3_prepare_v2(db,
                            "SELECT name, id, created_at, updated_at, release, next_release,"
-                           " config, uid FROM apps",
+                           " config, uid, auth, parent, slot, sticky, rdir FROM apps",
                            -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         snprintf(err, errlen, "the apps cannot be read from the store");
@@ -1970,6 +4151,35 @@ static int load(rp_sites *s, sqlite3 *db, char *err, size_t errlen)
         a->updated = sqlite3_column_int64(st, 3);
         a->next_release = sqlite3_column_int64(st, 5);
         a->uid = (uint32_t)sqlite3_column_int64(st, 7);
+        if (sqlite3_column_text(st, 9) != NULL)
+            rp_strlcpy(a->parent, (const char *)sqlite3_column_text(st, 9), sizeof(a->parent));
+        if (sqlite3_column_text(st, 10) != NULL)
+            rp_strlcpy(a->slot, (const char *)sqlite3_column_text(st, 10), sizeof(a->slot));
+        if (sqlite3_column_text(st, 11) != NULL)
+            a->sticky = json_loads((const char *)sqlite3_column_text(st, 11), 0, NULL);
+        rp_strlcpy(a->rdir,
+                   sqlite3_column_text(st, 12) && sqlite3_column_bytes(st, 12) == 36
+                       ? (const char *)sqlite3_column_text(st, 12)
+                       : a->id,
+                   sizeof(a->rdir));
+        {
+            const char *text = (const char *)sqlite3_column_text(st, 8);
+            json_t *stored = text ? json_loads(text, 0, NULL) : NULL;
+            char aerr[400] = "";
+            /* Built again by rp_sites_start once the issuer's port is known; refusing to start
+             * beats serving an app without the authentication it asked for. */
+            int arc = s->iam != NULL
+                          ? auth_build(s, a->name, stored, 0, &a->auth, aerr, sizeof(aerr))
+                          : 0;
+            json_decref(stored);
+            if (arc != 0) {
+                snprintf(err, errlen, "app %s: its authentication settings cannot be used: %s",
+                         a->name, aerr);
+                app_free(s, a);
+                sqlite3_finalize(st);
+                return arc;
+            }
+        }
         {
             const char *text = (const char *)sqlite3_column_text(st, 6);
             json_t *stored = text ? json_loads(text, 0, NULL) : NULL;
@@ -1985,15 +4195,7 @@ static int load(rp_sites *s, sqlite3 *db, char *err, size_t errlen)
                 return crc;
             }
         }
-        if (release > 0 && content_open(s, a->name, release, &a->live) != 0) {
-            /* Served as "nothing deployed" rather than refusing to start every other app. */
-            rp_logline l;
-            rp_logline_begin(&l, RP_LOG_ERROR, "sites.open");
-            rp_logline_str(&l, "message", "the live release of an app cannot be opened");
-            rp_logline_str(&l, "app", a->name);
-            rp_logline_int(&l, "release", release);
-            rp_logline_end(&l);
-        }
+        a->load_release = release; /* opened once the directories are repaired (open_live) */
         a->next = s->apps;
         s->apps = a;
     }
@@ -2016,6 +4218,9 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
     s->apps_fd = -1;
     s->store = o->store;
     s->iam = o->iam;
+    s->kr = o->keyring;
+    s->vault = o->vault;
+    s->oidc = o->oidc;
     s->port = o->https_port;
     if (rp_strlcpy(s->domain, o->domain, sizeof(s->domain)) != 0) {
         rc = RP_ETOOBIG;
@@ -2051,13 +4256,25 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
     rc = rp_store_reader_open(s->store, &db);
     if (rc == 0)
         rc = load(s, db, err, errlen);
-    if (rc == 0)
+    if (rc == 0) {
+        owners_repair(s);
         sweep_dirs(s, db);
+        open_live(s);
+    }
     sqlite3_close(db);
     if (rc != 0)
         goto fail;
-    for (app *a = s->apps; a != NULL; a = a->next)
-        sync_process(s, a->name);
+    {
+        rp_appenvs_opts eo = {s->domain, s->iam,    s->vault,        s->kr,
+                              s->store,  env_ready, instance_exists, s};
+        rc = rp_appenvs_open(&eo, &s->envs);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start the app environment thread");
+            goto fail;
+        }
+    }
+    if (s->iam != NULL)
+        rp_iam_set_app_resolver(s->iam, app_known, s);
     *out = s;
     return 0;
 fail:
@@ -2069,6 +4286,10 @@ void rp_sites_close(rp_sites *s)
 {
     if (s == NULL)
         return;
+    if (s->iam != NULL)
+        rp_iam_set_app_resolver(s->iam, NULL, NULL);
+    /* Before the supervisor: a finishing build may still ask it to start a process. */
+    rp_appenvs_close(s->envs);
     rp_procs_close(s->procs);
     while (s->apps != NULL) {
         app *a = s->apps;

@@ -24,12 +24,17 @@
 #include "iam/iam.h"
 #include "net/tls.h"
 #include "store/store.h"
+#include "vault/vault.h"
 
 #include <uv.h>
 
 #define RP_SITES_NAME_MIN      2
 #define RP_SITES_NAME_MAX      60
 #define RP_SITES_KEEP_RELEASES 5
+/* Deployment slots: NAME-SLOT.D, slot names 1-19 of [a-z0-9-] (Azure's limit), at most this
+ * many per app (Azure's Standard tier: 5). */
+#define RP_SITES_SLOT_MAX  19
+#define RP_SITES_SLOTS_MAX 5
 /* App processes run as uid = gid = RP_SITES_UID_BASE + n, one per app (no passwd entry): past
  * the ranges Debian and systemd hand out (subordinate ids, containers up to 0x6FFFFFFF). */
 #define RP_SITES_UID_BASE 1879048192u
@@ -46,6 +51,9 @@ typedef struct rp_sites_opts {
     const char *data_dir; /* the install's data directory: apps live in DATA/apps */
     rp_store *store;      /* borrowed; must outlive the service */
     rp_iam *iam;          /* borrowed */
+    rp_keyring *keyring;  /* borrowed: seals app settings under each app's KEK */
+    rp_vault *vault;      /* borrowed, may be NULL: resolves Key Vault references */
+    struct rp_oidc *oidc; /* borrowed, may be NULL: keys of external OpenID issuers (Easy Auth) */
 } rp_sites_opts;
 
 /*
@@ -57,6 +65,13 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
 void rp_sites_close(rp_sites *s);
 
 void rp_sites_set_port(rp_sites *s, int https_port);
+
+/*
+ * Starts every app's process, once the identity endpoint is known (rp_iam_set_endpoints): each
+ * app's environment is built on the service thread first (settings, Key Vault references, its
+ * managed identity session), then its process starts with it. Main thread, once.
+ */
+void rp_sites_start(rp_sites *s);
 
 /* Per loop thread, after rp_iam_loop_start / before rp_iam_loop_stop. */
 int rp_sites_loop_start(rp_sites *s, uv_loop_t *loop);

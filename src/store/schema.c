@@ -87,6 +87,16 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX apps_uid ON apps (uid);"
     "CREATE TABLE app_secrets (app TEXT PRIMARY KEY REFERENCES apps (name) ON DELETE CASCADE,"
     " wdek BLOB NOT NULL, updated_at INTEGER NOT NULL);",
+    /* 6: deployment slots. A slot is an app named PARENT-SLOT with parent and slot set; sticky
+     * holds the production app's slotConfigNames (the settings that stay with a slot). */
+    "ALTER TABLE apps ADD COLUMN parent TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE apps ADD COLUMN slot TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE apps ADD COLUMN sticky TEXT NOT NULL DEFAULT '{}';"
+    /* rdir names the release directory the app owns (its releases/.owner): a swap exchanges
+     * the directories and these two values in one transaction. */
+    "ALTER TABLE apps ADD COLUMN rdir TEXT NOT NULL DEFAULT '';"
+    "UPDATE apps SET rdir = id;"
+    "CREATE INDEX apps_parent ON apps (parent);",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -15,6 +15,7 @@
 #ifndef RP_VAULT_VAULT_H
 #define RP_VAULT_VAULT_H
 
+#include "base/buf.h"
 #include "crypto/keyring.h"
 #include "http/router.h"
 #include "iam/iam.h"
@@ -57,6 +58,31 @@ void rp_vault_loop_stop(rp_vault *v);
 
 /* Registers the data plane ("*.vault") and the management collection /api/vaults on D. */
 int rp_vault_register(rp_vault *v, rp_router *r);
+
+/* Why a secret could not be read for a Key Vault reference: App Service's ResolveStatus. */
+typedef enum {
+    RP_VAULT_REF_RESOLVED = 0,
+    RP_VAULT_REF_VAULT_NOT_FOUND,
+    RP_VAULT_REF_SECRET_NOT_FOUND,
+    RP_VAULT_REF_VERSION_NOT_FOUND,
+    RP_VAULT_REF_DENIED, /* AccessToKeyVaultDenied: the identity holds no role that reads it */
+    RP_VAULT_REF_OTHER   /* OtherReasons: disabled, expired, not yet valid, key unusable, ... */
+} rp_vault_ref_status;
+
+/*
+ * Reads secret vault/name[/version] (version NULL or "": the latest) on behalf of principal_id
+ * (an app's managed identity) for a Key Vault reference: the same rules as a GET of the
+ * secret by that identity - RBAC (getSecret at the secret's scope), enabled, nbf/exp - and the
+ * same durable audit record before the value is returned. Appends the value to *value (release
+ * it with rp_buf_free_secret) and writes the version read into used_version. Blocking (store
+ * reads, audit sync): the thread pool or a service thread, never a serving loop. 0 with
+ * *status RP_VAULT_REF_RESOLVED; RP_ENOENT / RP_EPERM with *status saying why and *detail a
+ * static English sentence; RP_EDB, RP_ENOMEM, RP_EIO.
+ */
+int rp_vault_secret_for(rp_vault *v, const char *principal_id, const char *vault, const char *name,
+                        const char *version, rp_buf *value, char used_version[33],
+                        rp_vault_ref_status *status, const char **detail);
+const char *rp_vault_ref_status_name(rp_vault_ref_status s);
 
 /* Valid vault name: 3-24 of [a-z0-9-], starting with a letter, ending with a letter or digit,
  * no "--" (Azure's rule; rampart's names are lower case because they are DNS labels). */

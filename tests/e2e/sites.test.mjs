@@ -27,7 +27,8 @@ function deploy(name, zip, { token = srv.token, type = 'application/zip' } = {})
 }
 
 const releasesDir = (name) => join(srv.dataDir, 'apps', name, 'releases');
-const releaseDirs = (name) => readdirSync(releasesDir(name)).sort();
+// The release directories (.owner names the app they belong to: a swap moves them, docs/sites.md).
+const releaseDirs = (name) => readdirSync(releasesDir(name)).filter((d) => d !== '.owner').sort();
 
 async function createApp(name) {
   return apiOk(srv, 'PUT', `/api/apps/${name}`, { body: {} }, 201);
@@ -283,7 +284,7 @@ test('restart: live releases come back; uncommitted release directories are remo
       s3.token = s2.token;
       const p = await request(s3, { host: `${name}.${DOMAIN}` });
       assert.equal(p.text, 'persist');
-      assert.deepEqual(readdirSync(join(s3.dataDir, 'apps', name, 'releases')), ['1']);
+      assert.deepEqual(readdirSync(join(s3.dataDir, 'apps', name, 'releases')).sort(), ['.owner', '1']);
       assert.equal(existsSync(join(s3.dataDir, 'apps', 'ghost')), false);
     } finally {
       await s3.stop({ keepData: true });

@@ -232,3 +232,14 @@ export function cliHas(words) {
   const r = spawnSync(BIN, ['help'], { encoding: 'utf8', timeout: 10000 });
   return r.status === 0 && r.stdout.includes(`rampart ${words.join(' ')}`);
 }
+
+// Every audit record so far (the API pages by 1,000).
+export async function auditAll(srv) {
+  const all = [];
+  for (let after = 0; ;) {
+    const r = await apiOk(srv, 'GET', `/api/audit?after=${after}&limit=1000`, {}, 200);
+    all.push(...r.value);
+    if (r.value.length < 1000 || !r.next) return all;
+    after = r.next;
+  }
+}

@@ -11,6 +11,10 @@
 #include "base/file.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static char scratch[512];
@@ -74,10 +78,49 @@ static void test_write_read_replace(void **state)
     rp_buf_free(&b);
 }
 
+/* A socket is reached through its own inode; a symlink in its place, or a file, is refused. */
+static void test_socket_ref(void **state)
+{
+    char sock[600], link[600], file[600], via[40];
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s, c, fd = -1;
+
+    (void)state;
+    snprintf(sock, sizeof(sock), "%s/app.sock", scratch);
+    snprintf(link, sizeof(link), "%s/evil.sock", scratch);
+    snprintf(file, sizeof(file), "%s/plain", scratch);
+    assert_true(strlen(sock) < sizeof(a.sun_path));
+    memcpy(a.sun_path, sock, strlen(sock) + 1); /* length checked above */
+    s = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s, 4), 0);
+
+    assert_int_equal(rp_file_socket_ref(sock, &fd, via, sizeof(via)), 0);
+    assert_true(fd >= 0);
+    memset(a.sun_path, 0, sizeof(a.sun_path));
+    memcpy(a.sun_path, via, strlen(via));
+    c = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(c);
+    close(fd);
+
+    assert_int_equal(symlink(sock, link), 0);
+    assert_int_equal(rp_file_socket_ref(link, &fd, via, sizeof(via)), RP_EPERM);
+    assert_int_equal(fd, -1);
+    assert_int_equal(rp_file_write_all(c = open(file, O_WRONLY | O_CREAT, 0600), "x", 1), 0);
+    close(c);
+    assert_int_equal(rp_file_socket_ref(file, &fd, via, sizeof(via)), RP_EPERM);
+    assert_int_equal(rp_file_socket_ref("/nonexistent/x.sock", &fd, via, sizeof(via)), RP_ENOENT);
+    assert_string_equal(via, "/proc/self/fd/-1");
+    close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_read_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_ref, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.access_log, "stderr");
     assert_string_equal(c.error_log, "stderr");
     assert_string_equal(c.log_level, "info");
+    assert_null(c.outbound_ca); /* the system's CA store */
     assert_int_equal(rp_config_validate(&c, err, sizeof(err)), 0);
     rp_config_free(&c);
     assert_null(c.access_log);
@@ -99,6 +100,7 @@ static void test_precedence(void **state)
         "RAMPART_WORKERS=8",
         "RAMPART_LISTEN=[::1]:9443",
         "RAMPART_LIMITS_IDLE_TIMEOUT_MS=45000",
+        "RAMPART_OUTBOUND_CA=/etc/rampart/outbound-ca.pem",
         /* client/CLI settings and unknown names are not the server's business */
         "RAMPART_DATA=/should/not/apply",
         "RAMPART_URL=not-a-config-value",
@@ -132,6 +134,7 @@ static void test_precedence(void **state)
     assert_int_equal(c.listen.port, 9443);
     assert_int_equal(c.idle_timeout_ms, 45000);
     assert_string_equal(c.data_dir, "/srv/rampart"); /* RAMPART_DATA skipped */
+    assert_string_equal(c.outbound_ca, "/etc/rampart/outbound-ca.pem");
 
     assert_int_equal(rp_config_set(&c, "workers", "16", "--workers", err, sizeof(err)), 0);
     assert_int_equal(c.workers, 16);
@@ -204,6 +207,7 @@ static void test_bad_values(void **state)
         {"domain", "-x.example.com"},
         {"static", ""},
         {"data", ""},
+        {"outbound_ca", ""},
         {"log.level", "verbose"},
         {"log.level", "INFO"},
         {"log.error", "off"},
@@ -502,6 +506,7 @@ static void test_round_trip(void **state)
         {"listen", "[::1]:0"},
         {"http_listen", "off"},
         {"static", "/srv/www"},
+        {"outbound_ca", "/etc/ssl/corp-ca.pem"},
         {"workers", "3"},
         {"tls.min_version", "1.3"},
         {"tls.ticket_rotation_s", "600"},
@@ -529,6 +534,8 @@ static void test_round_trip(void **state)
     assert_string_equal(json_string_value(json_object_get(ja, "listen")), "[::1]:0");
     assert_string_equal(json_string_value(json_object_get(ja, "http_listen")), "off");
     assert_int_equal(json_integer_value(json_object_get(ja, "workers")), 3);
+    assert_string_equal(json_string_value(json_object_get(ja, "outbound_ca")),
+                        "/etc/ssl/corp-ca.pem");
     tls = json_object_get(ja, "tls");
     limits = json_object_get(ja, "limits");
     log = json_object_get(ja, "log");

@@ -3,7 +3,8 @@
  * stored form (null restores a default), every refusal naming its property, the client
  * certificate decision (modes, exclusion paths, a certificate from the trusted CA, from another
  * CA, none) with certificates made here by OpenSSL, and the access rules wired to the site
- * and scm hosts (scmIpSecurityRestrictionsUseMain).
+ * and scm hosts (scmIpSecurityRestrictionsUseMain), the app process's sandbox (tier, limits
+ * and their bounds, and which changes restart the process) and its health check path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,6 +255,148 @@ static void test_access_hosts(void **state)
     rp_appcfg_unref(c);
 }
 
+static void test_sandbox(void **state)
+{
+    static const struct {
+        const char *patch, *named;
+    } bad[] = {
+        {"{\"sandbox\":\"isolated\"}", "sandbox must be"},
+        {"{\"sandbox\":{\"tier\":\"private\"}}", "sandbox.tier"},
+        {"{\"sandbox\":{\"tier\":1}}", "sandbox.tier"},
+        {"{\"sandbox\":{\"memoryMB\":8}}", "sandbox.memoryMB must be an integer from 16 to 65536"},
+        {"{\"sandbox\":{\"memoryMB\":65537}}", "sandbox.memoryMB"},
+        {"{\"sandbox\":{\"memoryMB\":\"512\"}}", "sandbox.memoryMB"},
+        {"{\"sandbox\":{\"memoryMB\":100.5}}", "sandbox.memoryMB"},
+        {"{\"sandbox\":{\"pids\":7}}", "sandbox.pids must be an integer from 8 to 65536"},
+        {"{\"sandbox\":{\"cpuPercent\":0}}", "sandbox.cpuPercent"},
+        {"{\"sandbox\":{\"cpuPercent\":-5}}", "sandbox.cpuPercent"},
+        {"{\"sandbox\":{\"cpuPercent\":1000000}}", "sandbox.cpuPercent"},
+        {"{\"sandbox\":{\"network\":\"none\"}}", "sandbox: unknown member 'network'"},
+    };
+    rp_appcfg *c = build(NULL, NULL, 0, NULL), *d, *e;
+    json_t *v, *sb;
+
+    (void)state;
+    /* Defaults: the shared tier, 512 MB, 256 tasks, one core; shown in the view. */
+    assert_int_equal(rp_appcfg_tier(c), RP_PROC_SHARED);
+    assert_int_equal(rp_appcfg_memory_mb(c), RP_PROC_MEMORY_MB_DEFAULT);
+    assert_int_equal(rp_appcfg_pids(c), RP_PROC_PIDS_DEFAULT);
+    assert_int_equal(rp_appcfg_cpu_percent(c), RP_PROC_CPU_DEFAULT);
+    v = rp_appcfg_view(c);
+    sb = json_object_get(v, "sandbox");
+    assert_string_equal(json_string_value(json_object_get(sb, "tier")), "shared");
+    assert_int_equal(json_integer_value(json_object_get(sb, "memoryMB")), 512);
+    assert_int_equal(json_integer_value(json_object_get(sb, "pids")), 256);
+    assert_int_equal(json_integer_value(json_object_get(sb, "cpuPercent")), 100);
+    json_decref(v);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(build(NULL, bad[i].patch, RP_EINVAL, bad[i].named));
+    d = build("{\"appCommandLine\":\"node a.js\"}",
+              "{\"sandbox\":{\"tier\":\"isolated\",\"memoryMB\":16,\"pids\":65536,"
+              "\"cpuPercent\":1}}",
+              0, NULL);
+    assert_int_equal(rp_appcfg_tier(d), RP_PROC_ISOLATED);
+    assert_int_equal(rp_appcfg_memory_mb(d), 16);
+    assert_int_equal(rp_appcfg_pids(d), 65536);
+    assert_int_equal(rp_appcfg_cpu_percent(d), 1);
+    v = rp_appcfg_view(d);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "sandbox"), "tier")),
+                        "isolated");
+    json_decref(v);
+    /* A patch replaces the object whole: members it leaves out are defaults again. */
+    e = build("{\"appCommandLine\":\"node a.js\",\"sandbox\":{\"tier\":\"isolated\","
+              "\"pids\":64}}",
+              "{\"sandbox\":{\"pids\":64}}", 0, NULL);
+    assert_int_equal(rp_appcfg_tier(e), RP_PROC_SHARED);
+    assert_int_equal(rp_appcfg_pids(e), 64);
+    /* Whether a change restarts the process: command, tier and limits count, nothing else. */
+    assert_int_equal(rp_appcfg_process_equal(d, d), 1);
+    assert_int_equal(rp_appcfg_process_equal(d, e), 0);
+    rp_appcfg_unref(e);
+    e = build("{\"appCommandLine\":\"node a.js\",\"minTlsVersion\":\"1.3\","
+              "\"sandbox\":{\"tier\":\"isolated\",\"memoryMB\":16,\"pids\":65536,"
+              "\"cpuPercent\":1}}",
+              NULL, 0, NULL);
+    assert_int_equal(rp_appcfg_process_equal(d, e), 1);
+    rp_appcfg_unref(e);
+    e = build("{\"appCommandLine\":\"node b.js\",\"sandbox\":{\"tier\":\"isolated\","
+              "\"memoryMB\":16,\"pids\":65536,\"cpuPercent\":1}}",
+              NULL, 0, NULL);
+    assert_int_equal(rp_appcfg_process_equal(d, e), 0);
+    assert_int_equal(rp_appcfg_process_equal(c, c), 1);
+    assert_int_equal(rp_appcfg_process_equal(c, e), 0);
+    rp_appcfg_unref(e);
+    rp_appcfg_unref(d);
+    rp_appcfg_unref(c);
+}
+
+static void test_health_check_path(void **state)
+{
+    static const char *const bad[] = {
+        "{\"healthCheckPath\":\"health\"}",
+        "{\"healthCheckPath\":\"/a b\"}",
+        "{\"healthCheckPath\":\"/a#b\"}",
+        "{\"healthCheckPath\":\"/a\\u00e9\"}",
+        "{\"healthCheckPath\":\"/a\\tb\"}",
+        "{\"healthCheckPath\":\"/a\\u007f\"}",
+        "{\"healthCheckPath\":1}",
+        "{\"healthCheckPath\":[\"/h\"]}",
+        "{\"healthCheckPath\":\"/a\\r\\nX: y\"}",
+    };
+    char patch[400], path[300];
+    rp_appcfg *c = build(NULL, NULL, 0, NULL), *d, *e;
+    json_t *v;
+
+    (void)state;
+    /* None by default, shown as "". */
+    assert_null(rp_appcfg_health_path(c));
+    v = rp_appcfg_view(c);
+    assert_string_equal(json_string_value(json_object_get(v, "healthCheckPath")), "");
+    json_decref(v);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(build(NULL, bad[i], RP_EINVAL, "healthCheckPath"));
+    /* 256 bytes pass, 257 do not. */
+    memset(path, 'a', sizeof(path));
+    path[0] = '/';
+    path[RP_PROC_HEALTH_PATH_MAX] = '\0';
+    snprintf(patch, sizeof(patch), "{\"healthCheckPath\":\"%s\"}", path);
+    d = build(NULL, patch, 0, NULL);
+    assert_int_equal(strlen(rp_appcfg_health_path(d)), RP_PROC_HEALTH_PATH_MAX);
+    rp_appcfg_unref(d);
+    path[RP_PROC_HEALTH_PATH_MAX] = 'a';
+    path[RP_PROC_HEALTH_PATH_MAX + 1] = '\0';
+    snprintf(patch, sizeof(patch), "{\"healthCheckPath\":\"%s\"}", path);
+    assert_null(build(NULL, patch, RP_EINVAL, "healthCheckPath must be"));
+    d = build("{\"appCommandLine\":\"node a.js\"}",
+              "{\"healthCheckPath\":\"/api/health?deep=1&x=%20\"}", 0, NULL);
+    assert_string_equal(rp_appcfg_health_path(d), "/api/health?deep=1&x=%20");
+    v = rp_appcfg_view(d);
+    assert_string_equal(json_string_value(json_object_get(v, "healthCheckPath")),
+                        "/api/health?deep=1&x=%20");
+    json_decref(v);
+    /* A change of the path restarts the process (it is part of how it is supervised). */
+    e = build("{\"appCommandLine\":\"node a.js\"}", NULL, 0, NULL);
+    assert_int_equal(rp_appcfg_process_equal(d, e), 0);
+    assert_int_equal(rp_appcfg_process_equal(e, d), 0);
+    rp_appcfg_unref(e);
+    e = build("{\"appCommandLine\":\"node a.js\",\"healthCheckPath\":\"/api/health?deep=1&x=%20\"}",
+              NULL, 0, NULL);
+    assert_int_equal(rp_appcfg_process_equal(d, e), 1);
+    rp_appcfg_unref(e);
+    /* "" and null are none again; null leaves nothing stored. */
+    e = build("{\"appCommandLine\":\"node a.js\",\"healthCheckPath\":\"/h\"}",
+              "{\"healthCheckPath\":\"\"}", 0, NULL);
+    assert_null(rp_appcfg_health_path(e));
+    rp_appcfg_unref(e);
+    e = build("{\"appCommandLine\":\"node a.js\",\"healthCheckPath\":\"/h\"}",
+              "{\"healthCheckPath\":null}", 0, NULL);
+    assert_null(rp_appcfg_health_path(e));
+    assert_null(json_object_get(rp_appcfg_stored(e), "healthCheckPath"));
+    rp_appcfg_unref(e);
+    rp_appcfg_unref(d);
+    rp_appcfg_unref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +404,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_access_hosts),
+        cmocka_unit_test(test_sandbox),
+        cmocka_unit_test(test_health_check_path),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,12 +43,11 @@ static void test_names(void **state)
 static int seed(sqlite3 *db, void *arg)
 {
     (void)arg;
-    return rp_store_exec(db,
-                         "INSERT INTO apps (name, id, release, next_release, created_at,"
-                         " updated_at, uid) VALUES ('a', 'id-a', 1, 3, 1, 1, 1879048192),"
-                         " ('b', 'id-b', 4, 5, 1, 1, 1879048193);"
-                         "INSERT INTO app_releases VALUES ('a', 1, 1, 1, 5, 0, 'p'),"
-                         " ('b', 4, 1, 1, 5, 0, 'p');");
+    return rp_store_exec(db, "INSERT INTO apps (name, id, release, next_release, created_at,"
+                             " updated_at, uid) VALUES ('a', 'id-a', 1, 3, 1, 1, 1879048192),"
+                             " ('b', 'id-b', 4, 5, 1, 1, 1879048193);"
+                             "INSERT INTO app_releases VALUES ('a', 1, 1, 1, 5, 0, 'p'),"
+                             " ('b', 4, 1, 1, 5, 0, 'p');");
 }
 
 static void touch(const char *dir, const char *rel, const char *text)
@@ -107,7 +106,7 @@ static void test_open_sweeps_crash_leftovers(void **state)
         assert_int_equal(symlink(target, p), 0);
     }
 
-    rp_sites_opts o = {"rampart.localhost", 8443, dir, store, NULL};
+    rp_sites_opts o = {"rampart.localhost", 8443, dir, store, NULL, NULL, NULL, NULL};
     assert_int_equal(rp_sites_open(&o, &s, err, sizeof(err)), 0);
     assert_true(exists(dir, "apps/a/releases/1/index.html"));
     assert_false(exists(dir, "apps/a/releases/2"));
