@@ -1,7 +1,7 @@
 /*
  * settings.h - an app's app settings and connection strings (docs/sites.md "App settings"):
  * validation of what the API receives, Key Vault reference syntax, and the environment an app
- * process gets (shared/specs/azure-platform-controls.md §5.1-5.3).
+ * process is started with (shared/specs/azure-platform-controls.md §5.1-5.3).
  *
  * The set is one JSON object, sealed as a whole under the app's KEK by the sites service:
  *   {"appSettings": {"NAME": "value", ...},
@@ -47,7 +47,7 @@ int rp_settings_check_all(const json_t *all, char *err, size_t errlen);
 
 /* The environment variable a setting becomes on Linux: '.' -> '_', ':' -> "__". */
 int rp_settings_env_name(const char *name, char *out, size_t cap);
-/* The prefix a connection string type gets ("SQLAZURECONNSTR_"), NULL for an unknown type. */
+/* The prefix of a connection string type's variables ("SQLAZURECONNSTR_"), NULL if unknown. */
 const char *rp_settings_conn_prefix(const char *type);
 
 /* A parsed Key Vault reference. */
