@@ -317,8 +317,8 @@ static void env_rotate_locked(rp_sites *s, app *a)
     rp_appenvs_build(s->envs, a->name, a->id, wants_session(a), 1);
 }
 
-/* Queues a build of app name's environment, if it exists. */
-static void env_build(rp_sites *s, const char *name)
+/* Queues a build of app name's environment: 1, or 0 when there is no such app. */
+static int env_build(rp_sites *s, const char *name)
 {
     app *a;
 
@@ -327,6 +327,7 @@ static void env_build(rp_sites *s, const char *name)
     if (a != NULL)
         env_build_locked(s, a);
     uv_mutex_unlock(&s->mu);
+    return a != NULL;
 }
 
 /* Does the app instance "/apps/NAME/instance/ID" still exist? (rp_appenvs_sweep) */
@@ -1283,19 +1284,13 @@ static void op_written(int status, void *arg)
             /* A changed command starts, restarts or stops the process, changed sandbox settings
              * restart it; other settings leave it alone. Compared under the lock: a delete may
              * free a right after it. */
-            int changed = 0, started = 0;
-            if (old != NULL && a != NULL) {
-                const char *was = rp_appcfg_command(old), *now = rp_appcfg_command(a->cfg);
-                started = (was == NULL) != (now == NULL);
-                changed = !rp_appcfg_process_equal(old, a->cfg);
-            }
+            int changed = old != NULL && a != NULL && !rp_appcfg_process_equal(old, a->cfg);
             int process = a != NULL && rp_appcfg_command(a->cfg) != NULL;
             /* A process that starts or stops (or changes tier) needs its identity session
              * started or ended: the new environment's arrival (re)starts it. */
             if (a != NULL && changed)
                 env_rotate_locked(s, a);
             uv_mutex_unlock(&s->mu);
-            (void)started;
             if (changed && !process)
                 sync_process(s, o->name);
             rp_appcfg_unref(old);
@@ -1374,7 +1369,6 @@ static void op_written(int status, void *arg)
         }
         break;
     case OP_SETTINGS: {
-        int process = 0;
         app *a;
         uv_mutex_lock(&s->mu);
         a = find_locked(s, o->name, strlen(o->name));
@@ -1382,15 +1376,13 @@ static void op_written(int status, void *arg)
             a = NULL; /* another instance of the name: its flag is its own */
         if (a != NULL) {
             a->settings_busy = 0;
-            if (status == 0)
+            /* A settings change restarts the app with them (as in Azure), references re-read. */
+            if (status == 0) {
                 a->updated = o->now;
-            process = rp_appcfg_command(a->cfg) != NULL;
+                env_build_locked(s, a);
+            }
         }
         uv_mutex_unlock(&s->mu);
-        /* A settings change restarts the app with them (as in Azure), references re-read. */
-        (void)process;
-        if (status == 0)
-            env_build(s, o->name);
         break;
     }
     default: break;
@@ -3071,8 +3063,6 @@ static int config_request(rp_sites *s, rp_req *req, const rp_identity *who, cons
         return 1;
     }
     if (strcmp(sub, "/config/configreferences/appsettings/refresh") == 0) {
-        int process = 0, known = 0;
-        app *a;
         if (req->method != RP_METHOD_POST) {
             rp_resp_header(req, "Allow", "POST");
             rp_resp_error(req, 405, "MethodNotAllowed", "use POST");
@@ -3080,20 +3070,11 @@ static int config_request(rp_sites *s, rp_req *req, const rp_identity *who, cons
         }
         if (!allowed(s, req, who, "Microsoft.Web/sites/config/write", name))
             return 1;
-        uv_mutex_lock(&s->mu);
-        a = find_locked(s, name, strlen(name));
-        if (a != NULL) {
-            known = 1;
-            process = rp_appcfg_command(a->cfg) != NULL;
-        }
-        uv_mutex_unlock(&s->mu);
-        if (!known) {
+        /* Re-read now; the app restarts only if a value changed. */
+        if (!env_build(s, name)) {
             rp_resp_error(req, 404, "NotFound", "no such app");
             return 1;
         }
-        /* Re-read now; the app restarts only if a value changed. */
-        (void)process;
-        env_build(s, name);
         rp_resp_json(req, 202, json_pack("{s:s}", "status", "Refreshing"));
         return 1;
     }
@@ -3744,7 +3725,6 @@ static void swap_done(uv_work_t *w, int status)
  * with the swapped commands and settings. */
 static void swap_written(rp_sites *s, op *o, int status)
 {
-    int pa = 0, pb = 0;
     app *a, *b;
 
     uv_mutex_lock(&s->mu);
@@ -3769,9 +3749,9 @@ static void swap_written(rp_sites *s, op *o, int status)
         o->newcfg = ca; /* released with the op */
         o->newcfg2 = cb;
         a->updated = b->updated = o->now;
-        a->must_restart = b->must_restart = 1;
-        pa = rp_appcfg_command(a->cfg) != NULL;
-        pb = rp_appcfg_command(b->cfg) != NULL;
+        /* Another slot's code: new identity headers, processes replaced once built. */
+        env_rotate_locked(s, a);
+        env_rotate_locked(s, b);
     }
     if (status != 0 && o->renamed && a != NULL) {
         /* The rename happened but the transaction did not commit (a later op of its group
@@ -3790,14 +3770,6 @@ static void swap_written(rp_sites *s, op *o, int status)
         b->deploying = b->swapping = 0;
     uv_mutex_unlock(&s->mu);
     if (status == 0) {
-        (void)pa;
-        (void)pb;
-        uv_mutex_lock(&s->mu);
-        if ((a = find_locked(s, o->name, strlen(o->name))) != NULL)
-            env_rotate_locked(s, a);
-        if ((b = find_locked(s, o->other, strlen(o->other))) != NULL)
-            env_rotate_locked(s, b);
-        uv_mutex_unlock(&s->mu);
         o->reply = json_pack("{s:o*,s:o*}", "production", app_json(s, o->name), "slot",
                              app_json(s, o->other));
     }
