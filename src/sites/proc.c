@@ -138,6 +138,7 @@ struct entry {
     inst *insts;                            /* supervisor: every live instance */
     inst *serving, *pending;                /* supervisor: in insts, or NULL */
     inst *after;           /* supervisor: start once this one has gone (it holds the address) */
+    int again;             /* supervisor: a newer start waits for the pending process's probe */
     unsigned fails;        /* failed starts in a row, for the back-off */
     unsigned health_fails; /* failed health checks of the serving process in a row */
     uv_timer_t timer;      /* back-off before a start */
@@ -484,6 +485,7 @@ static void run_remove(const entry *e, int k)
 static void spawn(entry *e, int restart);
 static void probe_result(inst *i, int ok, const char *why);
 static void on_inst_timer(uv_timer_t *t);
+static void replace_pending(entry *e);
 
 static void inst_free(inst *i)
 {
@@ -814,6 +816,12 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
         }
     } else if (e->pending == i) {
         e->pending = NULL;
+        if (e->again) { /* the newer start goes ahead now, not after a back-off */
+            e->again = 0;
+            e->fails = 0;
+            spawn(e, 0);
+            return;
+        }
     }
     start_again(e, what, backoff_ms(e->fails));
 }
@@ -1054,6 +1062,10 @@ static void make_ready(inst *i)
     }
     if (e->s.health[0])
         uv_timer_start(&i->timer, on_inst_timer, RP_PROC_HEALTH_INTERVAL_MS, 0);
+    if (e->again) {
+        e->again = 0;
+        spawn(e, 0);
+    }
 }
 
 /* i was not ready in time: stopped, and its exit counts as a failed start (on_exit_cb). */
@@ -1101,6 +1113,10 @@ static void probe_result(inst *i, int ok, const char *why)
             return;
         }
         rp_strlcpy(i->why, why, sizeof(i->why));
+        if (e->again) {
+            replace_pending(e);
+            return;
+        }
         uv_timer_start(&i->timer, on_inst_timer, READY_POLL_MS, 0);
         return;
     }
@@ -1146,6 +1162,7 @@ static void stop_entry(rp_procs *p, entry *e)
 
     e->wanted = 0;
     e->after = NULL;
+    e->again = 0;
     uv_timer_stop(&e->timer);
     for (inst *i = e->insts; i != NULL; i = i->next)
         retire(i, 0);
@@ -1192,6 +1209,49 @@ static void tune(entry *e)
     }
 }
 
+/* The pending process gives way to a newer start at once. */
+static void replace_pending(entry *e)
+{
+    inst *old = e->pending;
+    char what[128];
+
+    e->again = 0;
+    snprintf(what, sizeof(what), "a newer start replaces pid %d, which was not ready yet",
+             old->pid);
+    log_note(e, what);
+    retire(old, 0);
+    /* Nothing serves: the new process takes the app's address once the old has let go. */
+    if (e->serving == NULL && !old->exited)
+        e->after = old;
+    spawn(e, 0);
+}
+
+/*
+ * A newer start while the first process is still starting: that process has the app's address
+ * and may be answering already (requests reach it before its readiness poll comes round). One
+ * probe decides: ready, it serves and the new one starts beside it with the usual switch; not,
+ * it gives way. Beside a serving process, a pending one gives way at once.
+ */
+static void supersede(entry *e)
+{
+    inst *i = e->pending;
+    char what[128];
+
+    if (e->serving != NULL || i->exited || i->not_ready || i->state != I_STARTING) {
+        replace_pending(e);
+        return;
+    }
+    if (!e->again) {
+        snprintf(what, sizeof(what), "a newer start: asking whether pid %d is ready first", i->pid);
+        log_note(e, what);
+    }
+    e->again = 1;
+    if (i->pstate == P_IDLE) {
+        uv_timer_stop(&i->timer);
+        probe_start(i);
+    } /* else a probe is under way (its answer decides) or closing (the timer is set) */
+}
+
 static void apply(rp_procs *p, msg *m)
 {
     entry *e = find(p, m->s.name);
@@ -1230,18 +1290,10 @@ static void apply(rp_procs *p, msg *m)
     e->fails = 0;
     e->health_fails = 0;
     uv_timer_stop(&e->timer);
-    if (e->pending != NULL) {
-        inst *old = e->pending;
-        char what[128];
-        snprintf(what, sizeof(what), "a newer start replaces pid %d, which was not ready yet",
-                 old->pid);
-        log_note(e, what);
-        retire(old, 0);
-        /* Nothing serves: the new process takes the app's address once the old has let go. */
-        if (e->serving == NULL && !old->exited)
-            e->after = old;
-    }
-    spawn(e, 0);
+    if (e->pending != NULL)
+        supersede(e);
+    else
+        spawn(e, 0);
 }
 
 static void on_kill_timer(uv_timer_t *t)
