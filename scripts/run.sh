@@ -7,6 +7,29 @@ data=$2
 top=$(cd "$(dirname "$0")/.." && pwd)
 domain=${RAMPART_DOMAIN:-rampart.localhost}
 
+site="$top/examples/site"
+
+# Started as root, serve drops to its service user (uid 1879048191 when there is no "rampart"
+# account), which must reach the data directory and the site. A checkout under a directory
+# closed to other users (/root) cannot be: then both live under /var/lib/rampart-dev instead.
+if [ "$(id -u)" = 0 ]; then
+    svc=1879048191
+    if id -u rampart >/dev/null 2>&1; then svc=$(id -u rampart); fi
+    parent=$(dirname "$data")
+    mkdir -p "$parent"
+    if ! setpriv --reuid="$svc" --regid="$svc" --clear-groups test -x "$parent" -a -r "$site"; then
+        dev=/var/lib/rampart-dev
+        echo "run: $parent is closed to the service user (uid $svc): using $dev instead"
+        mkdir -p "$dev"
+        chmod 0755 "$dev"
+        rm -rf "$dev/site"
+        cp -r "$site" "$dev/site"
+        chmod -R a+rX "$dev/site"
+        data="$dev/data"
+        site="$dev/site"
+    fi
+fi
+
 if [ ! -f "$data/install.json" ]; then
     echo "run: initialising $data (the administrator token below is shown only once)"
     "$bin" init --data "$data" --domain "$domain"
@@ -26,6 +49,6 @@ if ! grep -qE "^127\.0\.0\.1[[:space:]].*[[:space:]]$domain([[:space:]]|\$)" /et
     fi
 fi
 
-echo "run: serving $top/examples/site at https://$domain:8443/ (CA: $data/tls/ca.crt)"
+echo "run: serving $site at https://$domain:8443/ (CA: $data/tls/ca.crt)"
 echo "run: try: curl --cacert $data/tls/ca.crt https://$domain:8443/"
-exec "$bin" serve --data "$data" --static "$top/examples/site"
+exec "$bin" serve --data "$data" --static "$site"

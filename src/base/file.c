@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,4 +176,25 @@ int rp_file_socket_ref(const char *path, int *fd, char *via, size_t cap)
     snprintf(via, cap, "/proc/self/fd/%d", f);
     *fd = f;
     return 0;
+}
+
+int rp_file_socket_peer_ok(int sock, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    struct stat st;
+    size_t n;
+
+    if (slash == NULL)
+        return RP_EIO;
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof(dir))
+        return RP_EIO;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || lstat(dir, &st) != 0)
+        return RP_EIO;
+    return cred.uid == st.st_uid ? 0 : RP_EPERM;
 }

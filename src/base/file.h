@@ -34,10 +34,18 @@ int rp_file_read_private(const char *path, rp_buf *out);
  * A unix socket a less trusted process created (an isolated app's app.sock, in a directory it
  * owns), to connect to without following a symlink it could have put there instead: opens path
  * with O_PATH|O_NOFOLLOW, checks it is a socket, and writes "/proc/self/fd/N" into via (cap >=
- * 32) - connect(2) to that reaches exactly this inode. Close *fd once the connect call returned.
- * 0; RP_ENOENT (nothing there yet: via names a path that does not exist either, so a connect
- * fails with ENOENT as it would have); RP_EPERM (a symlink or not a socket); RP_EIO.
+ * 32) - connect(2) to that reaches exactly this inode (a process may always use its own
+ * /proc/self/fd, dumpable or not). Close *fd once the connect call returned. 0; RP_ENOENT
+ * (nothing there yet: via names a path that does not exist either, so a connect fails with
+ * ENOENT as it would have); RP_EPERM (a symlink or not a socket); RP_EIO.
  */
 int rp_file_socket_ref(const char *path, int *fd, char *via, size_t cap);
+
+/*
+ * After connecting sock to path: whoever listens (SO_PEERCRED) must be the owner of path's
+ * directory, so a socket of anyone else reached through a swapped-in link is never used. 0;
+ * RP_EPERM (another uid listens); RP_EIO.
+ */
+int rp_file_socket_peer_ok(int sock, const char *path);
 
 #endif

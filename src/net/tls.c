@@ -20,7 +20,9 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 /* TLS 1.2: ECDHE key exchange and AEAD only; TLS 1.3 suites are all AEAD. */
@@ -477,7 +479,9 @@ static int load_one(rp_tls *t, const rp_tls_opts *o, const rp_tls_cert_source *s
     } else {
         FILE *f = fopen(src->key_file, "r");
         if (f == NULL) {
-            snprintf(err, errlen, "tls: cannot open private key %s", src->key_file);
+            /* Read as the service user (rampart serve drops root before it loads anything). */
+            snprintf(err, errlen, "tls: cannot open private key %s: %s (read as uid %u)",
+                     src->key_file, strerror(errno), (unsigned)geteuid());
             goto out;
         }
         /* No passphrase callback prompt: an encrypted key must fail, not block on a tty. */

@@ -122,16 +122,14 @@ int rp_sandbox_argv(const rp_sandbox_spec *s, char *buf, size_t cap, char **argv
         used += (size_t)n_ + 1;                                                                    \
     } while (0)
 
-    if (s->bwrap[0] != '/' || s->release[0] != '/' || (s->run_dir && s->run_dir[0] != '/') ||
-        s->leaf[0] == '\0' || strchr(s->leaf, '/') != NULL)
+    if (s->bwrap[0] != '/' || s->leaf[0] == '\0' || strchr(s->leaf, '/') != NULL)
         return RP_EINVAL;
     ARG("rampart");
     ARG(RP_SANDBOX_VERB);
     ARG("launch");
     ARG("bwrap=%s", s->bwrap);
-    ARG("release=%s", s->release);
-    if (s->run_dir != NULL)
-        ARG("run=%s", s->run_dir);
+    if (s->isolated)
+        ARG("isolated=1");
     ARG("leaf=%s", s->leaf);
     ARG("uid=%u", s->uid);
     ARG("mem=%u", s->lim.memory_mb);
@@ -175,8 +173,8 @@ fail:
 /* ---------------------------------------------------------------- the launcher */
 
 typedef struct launch {
-    const char *bwrap, *release, *run, *leaf;
-    uint64_t uid, mem, pids, cpu, layers, require;
+    const char *bwrap, *leaf;
+    uint64_t isolated, uid, mem, pids, cpu, layers, require;
 } launch;
 
 static int parse_launch(int argc, char **argv, launch *l)
@@ -191,10 +189,8 @@ static int parse_launch(int argc, char **argv, launch *l)
         k = (rp_str){a, (size_t)(eq - a)};
         if (rp_str_eq(k, "bwrap"))
             l->bwrap = eq + 1;
-        else if (rp_str_eq(k, "release"))
-            l->release = eq + 1;
-        else if (rp_str_eq(k, "run"))
-            l->run = eq + 1;
+        else if (rp_str_eq(k, "isolated"))
+            num = &l->isolated;
         else if (rp_str_eq(k, "leaf"))
             l->leaf = eq + 1;
         else if (rp_str_eq(k, "uid"))
@@ -214,8 +210,7 @@ static int parse_launch(int argc, char **argv, launch *l)
         if (num != NULL && rp_parse_u64(eq + 1, strlen(eq + 1), max, num) != 0)
             return RP_EINVAL;
     }
-    if (l->bwrap == NULL || l->release == NULL || l->leaf == NULL || l->bwrap[0] != '/' ||
-        l->release[0] != '/' || (l->run != NULL && l->run[0] != '/') || l->uid == 0)
+    if (l->bwrap == NULL || l->leaf == NULL || l->bwrap[0] != '/' || l->uid == 0 || l->isolated > 1)
         return RP_EINVAL;
     return 0;
 }
@@ -228,29 +223,6 @@ static int layer_failed(const launch *l, unsigned bit, const char *what)
         return 1;
     }
     complain("%s (starting without it)", what);
-    return 0;
-}
-
-/* The isolated tier's socket directory: the app's own, nobody else's. */
-static int prepare_run(const launch *l)
-{
-    int fd;
-
-    if (mkdir(l->run, 0700) != 0 && errno != EEXIST) {
-        complain("cannot create %s: %s", l->run, strerror(errno));
-        return -1;
-    }
-    fd = open(l->run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 || fchown(fd, (uid_t)l->uid, (gid_t)l->uid) != 0 || fchmod(fd, 0700) != 0) {
-        complain("cannot prepare %s: %s", l->run, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    /* A socket left by the last run would make the app's bind fail. The directory is the app's,
-     * so whatever is there is a name only: unlinkat never follows it. */
-    (void)unlinkat(fd, "app.sock", 0);
-    close(fd);
     return 0;
 }
 
@@ -277,7 +249,7 @@ static int run_launch(int argc, char **argv)
 {
     static char *const noenv[] = {NULL};
     const char *args[BWRAP_ARGS];
-    char sfd[16], efd[16], tmpsize[32], uidarg[32];
+    char sfd[16], efd[16], rfd[16], runfd[16], tmpsize[32], uidarg[32];
     struct rlimit core = {0, 0};
     launch l;
     int n = 0, scfd = -1, exefd, root = geteuid() == 0;
@@ -288,6 +260,11 @@ static int run_launch(int argc, char **argv)
     }
     if (!root && (l.layers & RP_SANDBOX_UID)) {
         complain("the launcher is not root");
+        return 126;
+    }
+    if (root && !(l.layers & RP_SANDBOX_UID)) {
+        /* An app with uid 0 owns every root file it can reach: never. */
+        complain("a root launcher always gives the app its own uid");
         return 126;
     }
     (void)setrlimit(RLIMIT_CORE, &core);
@@ -321,11 +298,15 @@ static int run_launch(int argc, char **argv)
             if (layer_failed(&l, lost, err))
                 return 126;
         }
-        if (l.run != NULL && prepare_run(&l) != 0)
+    }
+    {
+        /* The helper opened them (never through a link); bubblewrap binds them by descriptor. */
+        struct stat st;
+        if (fstat(RP_SANDBOX_RELEASE_FD, &st) != 0 || !S_ISDIR(st.st_mode) ||
+            (l.isolated && (fstat(RP_SANDBOX_RUN_FD, &st) != 0 || !S_ISDIR(st.st_mode)))) {
+            complain("the release or run directory was not handed over");
             return 126;
-    } else if (l.run != NULL && mkdir(l.run, 0700) != 0 && errno != EEXIST) {
-        complain("cannot create %s: %s", l.run, strerror(errno));
-        return 126;
+        }
     }
     if (l.layers & RP_SANDBOX_SECCOMP) {
         scfd = seccomp_fd();
@@ -341,6 +322,8 @@ static int run_launch(int argc, char **argv)
     }
     snprintf(sfd, sizeof(sfd), "%d", scfd);
     snprintf(efd, sizeof(efd), "%d", exefd);
+    snprintf(rfd, sizeof(rfd), "%d", RP_SANDBOX_RELEASE_FD);
+    snprintf(runfd, sizeof(runfd), "%d", RP_SANDBOX_RUN_FD);
     /* /tmp is memory: no larger than the app may use (it is charged to its cgroup too). */
     snprintf(tmpsize, sizeof(tmpsize), "%llu", (unsigned long long)(l.mem ? l.mem : 512) << 20);
     if (l.layers & RP_SANDBOX_UID)
@@ -355,7 +338,7 @@ static int run_launch(int argc, char **argv)
     A("--unshare-ipc");
     A("--unshare-uts");
     A("--unshare-cgroup-try");
-    if (l.run != NULL)
+    if (l.isolated)
         A("--unshare-net"); /* only its own loopback: no egress, no host ports */
     A("--cap-drop");
     A("ALL");
@@ -423,12 +406,12 @@ static int run_launch(int argc, char **argv)
     A("--ro-bind-try");
     A("/etc/nsswitch.conf");
     A("/etc/nsswitch.conf");
-    A("--ro-bind");
-    A(l.release);
+    A("--ro-bind-fd");
+    A(rfd);
     A("/home/site/wwwroot");
-    if (l.run != NULL) {
-        A("--bind");
-        A(l.run);
+    if (l.isolated) {
+        A("--bind-fd");
+        A(runfd);
         A("/home/site/run");
     }
     A("--perms");
@@ -503,6 +486,10 @@ static int run_init(int argc, char **argv)
         return 2;
     }
     switching = strcmp(argv[0], "uid=-") != 0;
+    if (!switching && getuid() == 0) {
+        complain("an app never runs as root");
+        return 126;
+    }
     if (switching &&
         (rp_parse_u64(argv[0] + 4, strlen(argv[0] + 4), UINT32_MAX, &uid) != 0 || uid == 0)) {
         complain("bad init arguments");
@@ -547,7 +534,10 @@ static int run_init(int argc, char **argv)
         complain("cannot drop every capability: %s", strerror(errno));
         return 126;
     }
-    umask(077);
+    /* Group bits stay: the isolated tier's socket must be writable by the front door, whose
+     * group owns the socket directory (the helper made it so). Nobody else is in that group or
+     * the app's own. */
+    umask(007);
     cmd = blob;
     for (size_t i = strlen(cmd) + 1; i < len; i += strlen(blob + i) + 1)
         nenv++;

@@ -5,15 +5,16 @@
  *
  * For each start the supervisor spawns rampart's own binary (/proc/self/exe) as
  *     rampart __sandbox launch key=value ...     (rp_sandbox_argv: nothing secret in it)
- * with an empty environment, stdout/stderr to the app's log and on fd RP_SANDBOX_BLOB_FD a
- * sealed memfd holding the command and the app's environment ("CMD\0K=V\0K=V\0..."). Still
- * root, the launcher:
+ * with an empty environment, stdout/stderr to the app's log, on fd RP_SANDBOX_BLOB_FD a sealed
+ * memfd holding the command and the app's environment ("CMD\0K=V\0K=V\0..."), on
+ * RP_SANDBOX_RELEASE_FD the release directory and (isolated tier) on RP_SANDBOX_RUN_FD the
+ * socket directory, both opened by the privileged helper (helper.h) without following a link.
+ * Still root, the launcher:
  *   1. moves itself into the app's cgroup with the memory, task and CPU limits written
  *      (sandbox/cgroup.h), sets RLIMIT_CORE 0 (no core dumps: secrets) and RLIMIT_NPROC (the
  *      task limit again, per uid, so a fork bomb is stopped even without cgroups);
- *   2. isolated tier: makes DATA/apps/NAME/run (0700, owned by the app's uid) for its socket;
- *   3. writes the seccomp filter (sandbox/seccomp.h) to a memfd;
- *   4. executes bubblewrap, which builds the namespaces and mounts (new mount, pid, ipc, uts and
+ *   2. writes the seccomp filter (sandbox/seccomp.h) to a memfd;
+ *   3. executes bubblewrap, which builds the namespaces and mounts (new mount, pid, ipc, uts and
  *      cgroup namespaces; isolated: a network namespace too) and runs, as the sandbox's first
  *      process, rampart's binary again (bound read-only at /run/rampart/init) as
  *          rampart __sandbox init uid=UID
@@ -33,11 +34,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RP_SANDBOX_VERB     "__sandbox" /* argv[1] that main() hands to rp_sandbox_main */
-#define RP_SANDBOX_BLOB_FD  3
-#define RP_SANDBOX_BLOB_MAX (512u << 10)              /* command and environment, bytes */
-#define RP_SANDBOX_SOCKET   "/home/site/run/app.sock" /* PORT of an isolated app */
-#define RP_SANDBOX_ARGV_MAX 32
+#define RP_SANDBOX_VERB       "__sandbox" /* argv[1] that main() hands to rp_sandbox_main */
+#define RP_SANDBOX_BLOB_FD    3
+#define RP_SANDBOX_RELEASE_FD 4            /* a directory: read-only at /home/site/wwwroot */
+#define RP_SANDBOX_RUN_FD     5            /* isolated tier: a directory, at /home/site/run */
+#define RP_SANDBOX_BLOB_MAX   (512u << 10) /* command and environment, bytes */
+#define RP_SANDBOX_SOCKET     "/home/site/run/app.sock" /* PORT of an isolated app */
+#define RP_SANDBOX_ARGV_MAX   32
 
 /* Layers a machine may lack (rp_sandbox_probe); the rest (namespaces, no capabilities, no new
  * privileges, read-only code, a private /tmp) are bubblewrap's and always there. */
@@ -59,13 +62,12 @@ enum {
  */
 unsigned rp_sandbox_probe(const char *bwrap, int *cgroup_mode, char *missing, size_t cap);
 
-/* One start, as the supervisor asks for it. */
+/* One start, as the privileged helper asks for it (the directories travel as descriptors). */
 typedef struct rp_sandbox_spec {
-    const char *bwrap;   /* absolute */
-    const char *release; /* the app's release directory, absolute: read-only in the sandbox */
-    const char *run_dir; /* isolated tier: DATA/apps/NAME/run; NULL: shared tier */
-    const char *leaf;    /* the app's cgroup (rp_cgroup_leaf) */
-    uint32_t uid;        /* = gid */
+    const char *bwrap; /* absolute */
+    int isolated;      /* its own network namespace and RP_SANDBOX_RUN_FD for its socket */
+    const char *leaf;  /* the app's cgroup (rp_cgroup_leaf) */
+    uint32_t uid;      /* = gid */
     rp_cgroup_limits lim;
     unsigned layers;  /* what to use: rp_sandbox_probe's answer (minus what is not wanted) */
     unsigned require; /* layers whose failure must stop the start, RP_SANDBOX_* bits */
@@ -73,7 +75,7 @@ typedef struct rp_sandbox_spec {
 
 /*
  * The launcher's argv (argv[0] "rampart", argv[1] RP_SANDBOX_VERB, NULL-terminated) for s, its
- * strings in buf[cap]. 0, RP_ETOOBIG, RP_EINVAL (a path that is not absolute).
+ * strings in buf[cap]. 0, RP_ETOOBIG, RP_EINVAL (bwrap not absolute, a bad leaf).
  */
 int rp_sandbox_argv(const rp_sandbox_spec *s, char *buf, size_t cap, char **argv, size_t nargv);
 

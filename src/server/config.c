@@ -36,7 +36,8 @@ typedef enum {
     K_CERTS,           /* array of {"cert","key"} */
     K_ACCESS_LOG,      /* "off" | "stderr" | "stdout" | path */
     K_ERROR_LOG,       /* "stderr" | path */
-    K_LOG_LEVEL        /* debug | info | warn | error */
+    K_LOG_LEVEL,       /* debug | info | warn | error */
+    K_USER             /* a user name or a numeric uid, never root */
 } key_kind;
 
 typedef enum { W_INT, W_UNSIGNED, W_SIZE } int_width;
@@ -85,6 +86,7 @@ static const key_def keys[] = {
     {"keys.pkcs11_pin_file", K_PATH, F(pkcs11_pin_file), W_INT, 0, 0, 1},
     {"keys.passphrase_file", K_PATH, F(passphrase_file), W_INT, 0, 0, 1},
     {"outbound_ca", K_PATH, F(outbound_ca), W_INT, 0, 0, 1},
+    {"user", K_USER, F(user), W_INT, 0, 0, 1},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -415,6 +417,17 @@ static int apply_string(rp_config *c, const key_def *k, const char *v, const cha
                         "must be debug, info, warn or error, not %s", q);
         break;
     }
+    case K_USER: {
+        size_t n = strlen(v);
+        int ok = n > 0 && n <= 32 && strcmp(v, "root") != 0 && strcmp(v, "0") != 0;
+        for (size_t i = 0; i < n && ok; i++)
+            ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ||
+                 (v[i] == '-' && i > 0);
+        if (!ok)
+            return fail(err, errlen, RP_EINVAL, source, k->name,
+                        "must be a user name or uid other than root, not %s", q);
+        break;
+    }
     case K_INT:
     case K_CERTS: return RP_EINVAL; /* not reached: callers route these elsewhere */
     }
@@ -599,6 +612,7 @@ static int apply_json(rp_config *c, const key_def *k, json_t *v, int reals, cons
         break;
     case K_PATH:
     case K_DOMAIN:
+    case K_USER:
         if (json_is_null(v) && k->nullable) {
             char **field = (char **)((char *)c + k->off);
             rp_free(*field);
@@ -661,6 +675,7 @@ void rp_config_free(rp_config *c)
     rp_free(c->pkcs11_pin_file);
     rp_free(c->passphrase_file);
     rp_free(c->outbound_ca);
+    rp_free(c->user);
     free_certs(c->certs, c->ncerts);
     rp_free(c->access_log);
     rp_free(c->error_log);
@@ -956,6 +971,7 @@ json_t *rp_config_to_json(const rp_config *c)
         rc |= put_str(root, "identity_listen", "off");
     rc |= put_str(root, "static", c->static_root);
     rc |= put_str(root, "outbound_ca", c->outbound_ca);
+    rc |= put_str(root, "user", c->user);
     rc |= put_int(root, "workers", (uint64_t)c->workers);
     {
         json_t *keys_obj = json_object();

@@ -47,6 +47,10 @@ typedef struct rp_certpair {
     char *key;
 } rp_certpair;
 
+/* Who rampart serve runs as when started as root and neither "user" is set nor a "rampart"
+ * account exists: a uid (= gid) with no account, next below the apps' (RP_SITES_UID_BASE). */
+#define RP_SERVICE_UID 1879048191u
+
 typedef struct rp_config {
     char *data_dir;     /* "data": where init put everything; default NULL (the CLI fills it) */
     char *domain;       /* "domain", default NULL = take it from the data dir's install.json;
@@ -83,6 +87,9 @@ typedef struct rp_config {
     char *outbound_ca;     /* "outbound_ca": PEM bundle of the CAs trusted for outbound TLS
                               (OIDC keys of external issuers, ...), replacing the system's
                               store; default NULL: the system's store */
+    char *user; /* "user": who rampart serve runs as after start-up when started as root (a
+                   name or a uid, never root); default NULL: "rampart" when that account
+                   exists, else uid = gid = RP_SERVICE_UID (docs/security-model.md) */
 } rp_config;
 
 /*

@@ -31,14 +31,19 @@
 #include "server/unseal.h"
 #include "store/store.h"
 #include "iam/oidc.h"
+#include "sandbox/helper.h"
 #include "sites/sites.h"
 #include "vault/vault.h"
 
 #include <openssl/crypto.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -48,6 +53,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -97,7 +103,9 @@ struct server {
     rp_iam *iam;
     rp_vault *vault;
     rp_sites *sites;
-    rp_oidc *oidc; /* external OpenID issuers' keys, for Easy Auth */
+    rp_oidc *oidc;              /* external OpenID issuers' keys, for Easy Auth */
+    rp_helper *helper;          /* the privileged helper (sandbox/helper.h): outlives sites */
+    char data_abs[RP_PATH_MAX]; /* the data directory, absolute (the helper's paths are) */
     rp_keysapi keysapi;
     rp_router *local_router;
     uv_timer_t key_timer;
@@ -500,6 +508,8 @@ static void server_free(server *s)
     rp_keyring_close(s->kr);
     rp_free(s->srcs);
     rp_free(s->workers);
+    rp_helper_stop(s->helper); /* after the sites: their processes are the helper's children */
+    s->helper = NULL;
     if (s->access_fd > 2)
         close(s->access_fd);
     if (s->error_fd > 2)
@@ -609,9 +619,18 @@ static int keyring_opts(const rp_config *cfg, const char *keys_dir, rp_keyring_o
     return 0;
 }
 
+/* What serve prepares before it loads anything (as root, when started as root). */
+typedef struct prepared {
+    rp_helper *helper;         /* moves into the server (freed with it) */
+    const char *data_abs;      /* the data directory, absolute */
+    const rp_keyring_opts *ko; /* the root key's options, files read; NULL: read in server_load */
+    const char *hsm_pin;       /* the PKCS#11 PIN for -HSM keys; NULL: read in server_load */
+} prepared;
+
 /* Everything up to (not including) binding: shared by serve and --check-config. kr, when not
  * NULL, is a keyring already opened by the sealed state (ownership passes to s). */
-static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *err, size_t errlen)
+static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, const prepared *pre,
+                       char *err, size_t errlen)
 {
     char install_id[37];
     rp_admin_creds *creds = NULL;
@@ -620,6 +639,8 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     s->kr = kr;
+    s->helper = pre->helper;
+    rp_strlcpy(s->data_abs, pre->data_abs, sizeof(s->data_abs));
     s->access_fd = s->error_fd = -1;
     if (cfg->data_dir == NULL) {
         snprintf(err, errlen, "no data directory: pass --data DIR or set RAMPART_DATA");
@@ -644,9 +665,12 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
     if (s->kr == NULL) {
         rp_keyring_opts ko;
         char pin[256], pass[RP_UNSEAL_PASSPHRASE_MAX + 1];
-        int sealed;
-        rc = keyring_opts(cfg, s->paths[0], &ko, pin, sizeof(pin), pass, sizeof(pass), &sealed, err,
-                          errlen);
+        int sealed = 0;
+        if (pre->ko != NULL)
+            ko = *pre->ko, rc = 0;
+        else
+            rc = keyring_opts(cfg, s->paths[0], &ko, pin, sizeof(pin), pass, sizeof(pass), &sealed,
+                              err, errlen);
         if (rc == 0 && sealed) {
             snprintf(err, errlen, "the root key is sealed by a passphrase (rampart unseal)");
             rc = RP_EPERM;
@@ -715,7 +739,10 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
                 snprintf(err, errlen, "keys.pkcs11_module is set: set keys.pkcs11_token too");
                 return RP_EINVAL;
             }
-            rc = read_pin(cfg, pin, sizeof(pin), err, errlen);
+            if (pre->hsm_pin != NULL)
+                rc = rp_strlcpy(pin, pre->hsm_pin, sizeof(pin));
+            else
+                rc = read_pin(cfg, pin, sizeof(pin), err, errlen);
             if (rc != 0)
                 return rc;
             vo.hsm_module = cfg->pkcs11_module;
@@ -728,8 +755,8 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
             return rc;
     }
     {
-        rp_sites_opts so = {s->domain, cfg->listen.port, cfg->data_dir, s->store, s->iam,
-                            s->kr,     s->vault,         NULL};
+        rp_sites_opts so = {s->domain, cfg->listen.port, s->data_abs, s->store, s->iam,
+                            s->kr,     s->vault,         NULL,        s->helper};
         /* Outbound TLS to OpenID issuers (Easy Auth) trusts outbound_ca, else the system's. */
         rc = rp_oidc_open(cfg->outbound_ca, &s->oidc);
         if (rc != 0) {
@@ -802,11 +829,233 @@ static int server_load(server *s, const rp_config *cfg, rp_keyring *kr, char *er
     return 0;
 }
 
+/* ---------------------------------------------------------------- privilege separation */
+
+/*
+ * The service user's ids must be its own: not root's, not an app's (an app that escaped its
+ * sandbox would own the data directory), and a group nobody else is in (it is the group of
+ * isolated apps' socket directories and sockets).
+ */
+static int service_ids_ok(const char *name, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    struct group gr, *res = NULL;
+    char buf[8192];
+
+    if (uid == 0 || gid == 0) {
+        snprintf(err, errlen, "user: %s is root (uid or gid 0)", name);
+        return RP_EINVAL;
+    }
+    if ((uid >= RP_SITES_UID_BASE && uid <= RP_SITES_UID_BASE + 0xFFFFFF) ||
+        (gid >= RP_SITES_UID_BASE && gid <= RP_SITES_UID_BASE + 0xFFFFFF)) {
+        snprintf(err, errlen, "user: %s has an app's uid or gid (from %u up)", name,
+                 RP_SITES_UID_BASE);
+        return RP_EINVAL;
+    }
+    if (getgrgid_r(gid, &gr, buf, sizeof(buf), &res) == 0 && res != NULL && res->gr_mem != NULL &&
+        res->gr_mem[0] != NULL) {
+        snprintf(err, errlen,
+                 "user: %s's group %s has other members (%s ...): give it a group of its own", name,
+                 res->gr_name, res->gr_mem[0]);
+        return RP_EINVAL;
+    }
+    return 0;
+}
+
+/* Who serve runs as after start-up: cfg->user, else "rampart", else RP_SERVICE_UID. */
+static int service_user(const rp_config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    const char *name = cfg->user != NULL ? cfg->user : "rampart";
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    uint64_t n;
+
+    if (rp_parse_u64(name, strlen(name), UINT32_MAX - 1, &n) == 0) {
+        *uid = (uid_t)n;
+        *gid = (gid_t)n;
+        if (getpwuid_r((uid_t)n, &pw, buf, sizeof(buf), &res) == 0 && res != NULL)
+            *gid = res->pw_gid;
+    } else if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res != NULL) {
+        *uid = res->pw_uid;
+        *gid = res->pw_gid;
+    } else if (cfg->user != NULL) {
+        snprintf(err, errlen, "user: no account named %s", name);
+        return RP_EINVAL;
+    } else {
+        *uid = *gid = RP_SERVICE_UID;
+    }
+    return service_ids_ok(name, *uid, *gid, err, errlen);
+}
+
+/* An app's run directories (apps/NAME/run, run.N) are its own uid's: left as they are. */
+static int is_run_dir(const char *name)
+{
+    return strcmp(name, "run") == 0 ||
+           (strncmp(name, "run.", 4) == 0 && name[4] >= '1' && name[4] <= '9' && name[5] == '\0');
+}
+
+/*
+ * Gives name in dir, and everything below it, to uid:gid, never following a link. level counts
+ * from the data directory (0) so that apps/NAME/run* (level 2) is skipped. Only what differs is
+ * changed: a restart walks the tree and changes nothing. Root does this in a tree the service
+ * user (a compromised one, say) may have changed, so only directories and regular files with
+ * one link, on the data directory's file system, change hands: a hard link to a file outside
+ * (/etc/shadow where protected_hardlinks is off), a device, a mount point are left alone.
+ */
+static int own_tree(int dir, const char *name, uid_t uid, gid_t gid, int level, dev_t dev)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int fd, rc = 0;
+
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : RP_EIO;
+    if (st.st_dev != dev || !(S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink == 1)))
+        return 0;
+    if ((st.st_uid != uid || st.st_gid != gid) &&
+        fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+        return RP_EIO;
+    if (!S_ISDIR(st.st_mode) || level > 64)
+        return 0; /* nothing of rampart's is that deep */
+    fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return RP_EIO;
+    d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return RP_EIO;
+    }
+    while ((de = readdir(d)) != NULL && rc == 0) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (level == 0 && strcmp(de->d_name, "apps") == 0)
+            rc = own_tree(dirfd(d), de->d_name, uid, gid, 1, dev);
+        else if (level == 1)
+            rc = own_tree(dirfd(d), de->d_name, uid, gid, 2, dev);
+        else if (level == 2 && is_run_dir(de->d_name))
+            continue;
+        else
+            rc = own_tree(dirfd(d), de->d_name, uid, gid, level >= 3 ? level + 1 : 3, dev);
+    }
+    closedir(d);
+    return rc;
+}
+
+/*
+ * No directory above DATA may be the service user's to change: root resolves DATA's path at
+ * every start, and a directory the service user could swap for a link would point root's walk
+ * (own_tree) and the helper anywhere. A sticky directory (/tmp) is fine: only DATA's own entry
+ * is the service user's there, and DATA is opened without following a link.
+ */
+static int ancestors_safe(const char *abs, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    char p[RP_PATH_MAX];
+
+    if (rp_strlcpy(p, abs, sizeof(p)) != 0)
+        return RP_ETOOBIG;
+    for (char *slash = strrchr(p, '/'); slash != NULL; slash = strrchr(p, '/')) {
+        struct stat st;
+        if (slash == p)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "cannot check %s: %s", p, strerror(errno));
+            return RP_EIO;
+        }
+        if (st.st_uid == uid || ((st.st_mode & S_IWGRP) && st.st_gid == gid) ||
+            ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))) {
+            snprintf(err, errlen,
+                     "%s, above the data directory, can be changed by the service user (uid "
+                     "%u): keep the data directory below directories only root can change",
+                     p, (unsigned)uid);
+            return RP_EPERM;
+        }
+        if (slash == p)
+            break;
+    }
+    return 0;
+}
+
+/* Root gives way to uid:gid for good: no groups, no capabilities, no way back. */
+static int drop_root(uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+
+    if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) {
+        snprintf(err, errlen, "cannot switch to uid %u: %s", (unsigned)uid, strerror(errno));
+        return RP_EPERM;
+    }
+    if (getresuid(&ru, &eu, &su) != 0 || getresgid(&rg, &eg, &sg) != 0 || ru != uid || eu != uid ||
+        su != uid || rg != gid || eg != gid || sg != gid || getgroups(0, NULL) != 0 ||
+        setresuid(0, 0, 0) == 0) {
+        snprintf(err, errlen, "the switch to uid %u did not hold", (unsigned)uid);
+        return RP_EPERM;
+    }
+    /* A uid change resets these; the keys are loaded after this point. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    return 0;
+}
+
+/* The data directory, absolute: the helper only acts on paths below DATA/apps. */
+static int data_absolute(const rp_config *cfg, char *out, size_t cap, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+
+    if (cfg->data_dir == NULL) {
+        snprintf(err, errlen, "no data directory: pass --data DIR or set RAMPART_DATA");
+        return RP_EINVAL;
+    }
+    if (realpath(cfg->data_dir, buf) == NULL) {
+        snprintf(err, errlen, "%s is not an initialised data directory (run rampart init): %s",
+                 cfg->data_dir, strerror(errno));
+        return RP_ENOENT;
+    }
+    if (rp_strlcpy(out, buf, cap) != 0 || strlen(buf) + 16 >= cap) {
+        snprintf(err, errlen, "data directory path too long");
+        return RP_ETOOBIG;
+    }
+    return 0;
+}
+
+/* Forks the privileged helper (before any thread exists). */
+static int helper_start(const char *data_abs, gid_t group, int apps_fd, rp_helper **out, char *err,
+                        size_t errlen)
+{
+    char apps[RP_PATH_MAX + 8];
+    rp_helper_opts ho;
+    int rc;
+
+    memset(&ho, 0, sizeof(ho));
+    snprintf(apps, sizeof(apps), "%s/apps", data_abs);
+    ho.apps_dir = apps;
+    ho.uid_min = RP_SITES_UID_BASE;
+    ho.uid_max = RP_SITES_UID_BASE + 0xFFFFFF;
+    ho.group = (uint32_t)group;
+    ho.apps_fd = apps_fd;
+    rc = rp_helper_start(&ho, out);
+    if (rc != 0)
+        snprintf(err, errlen, "cannot start the privileged helper: %s", rp_strerror(rc));
+    return rc;
+}
+
 int rp_server_check(const rp_config *cfg, char *err, size_t errlen)
 {
     server s;
-    int rc = server_load(&s, cfg, NULL, err, errlen);
+    prepared pre = {0};
+    char data_abs[RP_PATH_MAX];
+    int rc = data_absolute(cfg, data_abs, sizeof(data_abs), err, errlen);
 
+    memset(&s, 0, sizeof(s));
+    if (rc != 0)
+        return rc;
+    rc = helper_start(data_abs, getegid(), -1, &pre.helper, err, errlen);
+    if (rc != 0)
+        return rc;
+    pre.data_abs = data_abs;
+    rc = server_load(&s, cfg, NULL, &pre, err, errlen);
     server_free(&s);
     return rc;
 }
@@ -818,32 +1067,165 @@ static long ncpu(void)
     return n < 1 ? 1 : (n > 256 ? 256 : n);
 }
 
+/*
+ * Everything that needs root, done before anything is loaded: the helper forked (no thread
+ * yet), secret files read, the data directory given to the service user, the listeners bound
+ * (ports below 1024). Then root is dropped for good, before any key, request or thread.
+ */
+static int prepare_root(const rp_config *cfg, server *s, prepared *pre, int nworkers, int (*lfd)[3],
+                        char *keys_dir, char *pin, char *pass, char *hsm_pin, rp_keyring_opts *ko,
+                        int *sealed, char *err, size_t errlen)
+{
+    char domain[256], install_id[37];
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    int root = uid == 0, rc, dfd = -1, afd;
+
+    rc = data_absolute(cfg, s->data_abs, sizeof(s->data_abs), err, errlen);
+    if (rc == 0) {
+        rc = rp_datadir_read(s->data_abs, domain, sizeof(domain), install_id);
+        if (rc != 0)
+            snprintf(err, errlen, "%s is not an initialised data directory (run rampart init): %s",
+                     cfg->data_dir, rp_strerror(rc));
+    }
+    if (rc == 0 && root)
+        rc = service_user(cfg, &uid, &gid, err, errlen);
+    if (rc == 0 && root)
+        rc = ancestors_safe(s->data_abs, uid, gid, err, errlen);
+    if (rc != 0)
+        return rc;
+    /* DATA and DATA/apps by descriptor from here on: the walk below and the helper work in
+     * what was checked, whatever is renamed later. */
+    dfd = open(s->data_abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0 && mkdirat(dfd, "apps", 0711) != 0 && errno != EEXIST) {
+        close(dfd);
+        dfd = -1;
+    }
+    afd = dfd >= 0 ? openat(dfd, "apps", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (afd < 0) {
+        snprintf(err, errlen, "cannot open %s/apps: %s", s->data_abs, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return RP_EIO;
+    }
+    rc = helper_start(s->data_abs, gid, afd, &pre->helper, err, errlen);
+    close(afd);
+    if (rc != 0) {
+        close(dfd);
+        return rc;
+    }
+    pre->data_abs = s->data_abs;
+    /* Secret files (PIN, passphrase) are root's own, mode 0600: read now. */
+    if (rp_datadir_path(s->data_abs, RP_DATADIR_KEYS, keys_dir, RP_PATH_MAX) != 0) {
+        snprintf(err, errlen, "data directory path too long");
+        close(dfd);
+        return RP_ETOOBIG;
+    }
+    rc = keyring_opts(cfg, keys_dir, ko, pin, 256, pass, RP_UNSEAL_PASSPHRASE_MAX + 1, sealed, err,
+                      errlen);
+    if (rc == 0 && cfg->pkcs11_module != NULL && cfg->pkcs11_token != NULL) {
+        rc = read_pin(cfg, hsm_pin, 256, err, errlen);
+        if (rc == 0)
+            pre->hsm_pin = hsm_pin;
+    }
+    if (rc == 0)
+        pre->ko = ko;
+    if (rc == 0 && root) {
+        struct stat st;
+        rc = fstat(dfd, &st) != 0 ? RP_EIO : own_tree(dfd, ".", uid, gid, 0, st.st_dev);
+        if (rc != 0)
+            snprintf(err, errlen, "cannot give %s to uid %u: %s", s->data_abs, (unsigned)uid,
+                     rp_strerror(rc));
+    }
+    close(dfd);
+    if (rc != 0)
+        return rc;
+    s->https_port = cfg->listen.port;
+    s->http_port = cfg->http_listen.port;
+    s->identity_port = cfg->identity_listen.port;
+    for (int i = 0; i < nworkers; i++) {
+        lfd[i][0] = rp_listen_tcp(cfg->listen.host, &s->https_port, RP_LISTEN_BACKLOG, err, errlen);
+        if (lfd[i][0] < 0)
+            return lfd[i][0];
+        if (cfg->http_enabled) {
+            lfd[i][1] =
+                rp_listen_tcp(cfg->http_listen.host, &s->http_port, RP_LISTEN_BACKLOG, err, errlen);
+            if (lfd[i][1] < 0)
+                return lfd[i][1];
+        }
+        if (cfg->identity_enabled) {
+            lfd[i][2] = rp_listen_tcp(cfg->identity_listen.host, &s->identity_port,
+                                      RP_LISTEN_BACKLOG, err, errlen);
+            if (lfd[i][2] < 0)
+                return lfd[i][2];
+        }
+    }
+    if (!root)
+        return 0;
+    rc = drop_root(uid, gid, err, errlen);
+    if (rc == 0 && access(s->data_abs, R_OK | W_OK | X_OK) != 0) {
+        snprintf(err, errlen,
+                 "the service user (uid %u) cannot reach %s: %s (a directory above it is closed "
+                 "to that user; keep the data directory where it can, e.g. /var/lib/rampart)",
+                 (unsigned)uid, s->data_abs, strerror(errno));
+        rc = RP_EPERM;
+    }
+    return rc;
+}
+
+static void close_listeners(int (*lfd)[3], int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            if (lfd[i][k] >= 0) {
+                close(lfd[i][k]);
+                lfd[i][k] = -1;
+            }
+}
+
 int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
 {
     server s;
     rp_log_level lvl = RP_LOG_INFO;
-    int rc, i;
+    int rc, i, nworkers = cfg->workers > 0 ? cfg->workers : (int)ncpu();
+    int(*lfd)[3] = rp_calloc((size_t)nworkers, sizeof(*lfd));
+    int https_port = 0, http_port = 0, identity_port = 0;
 
     harden_process();
+    memset(&s, 0, sizeof(s));
+    if (lfd == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return RP_ENOMEM;
+    }
+    for (i = 0; i < nworkers; i++)
+        lfd[i][0] = lfd[i][1] = lfd[i][2] = -1;
     {
-        /* A passphrase-sealed root key: serve only health and unseal until it is opened. */
-        char keys_dir[RP_PATH_MAX], pin[256], pass[RP_UNSEAL_PASSPHRASE_MAX + 1];
+        char pin[256] = "", pass[RP_UNSEAL_PASSPHRASE_MAX + 1] = "", hsm_pin[256] = "";
+        char keys_dir[RP_PATH_MAX]; /* ko points here */
         rp_keyring_opts ko;
         rp_keyring *kr = NULL;
+        prepared pre = {0};
         int sealed = 0;
-        memset(&s, 0, sizeof(s));
-        if (cfg->data_dir != NULL &&
-            rp_datadir_path(cfg->data_dir, RP_DATADIR_KEYS, keys_dir, sizeof(keys_dir)) == 0 &&
-            keyring_opts(cfg, keys_dir, &ko, pin, sizeof(pin), pass, sizeof(pass), &sealed, err,
-                         errlen) == 0 &&
-            sealed) {
+        server tmp;
+        memset(&tmp, 0, sizeof(tmp));
+        rc = prepare_root(cfg, &tmp, &pre, nworkers, lfd, keys_dir, pin, pass, hsm_pin, &ko,
+                          &sealed, err, errlen);
+        https_port = tmp.https_port;
+        http_port = tmp.http_port;
+        identity_port = tmp.identity_port;
+        /* A passphrase-sealed root key: serve only health and unseal until it is opened. */
+        if (rc == 0 && sealed) {
             rc = rp_unseal_serve(cfg, &ko, &kr, err, errlen);
-            if (rc != 0)
-                return rc;
+            pre.ko = NULL; /* opened: server_load takes kr */
         }
+        if (rc == 0)
+            rc = server_load(&s, cfg, kr, &pre, err, errlen);
+        else
+            rp_helper_stop(pre.helper);
         OPENSSL_cleanse(pin, sizeof(pin));
         OPENSSL_cleanse(pass, sizeof(pass));
-        rc = server_load(&s, cfg, kr, err, errlen);
+        OPENSSL_cleanse(hsm_pin, sizeof(hsm_pin));
+        OPENSSL_cleanse(&ko, sizeof(ko));
     }
     if (rc != 0)
         goto out;
@@ -859,54 +1241,23 @@ int rp_server_run(const rp_config *cfg, char *err, size_t errlen)
         goto out;
     }
     s.exit_lock_init = 1;
-    s.nworkers = cfg->workers > 0 ? cfg->workers : (int)ncpu();
+    s.nworkers = nworkers;
     s.workers = rp_calloc((size_t)s.nworkers, sizeof(*s.workers));
     if (s.workers == NULL) {
         rc = RP_ENOMEM;
         goto out;
     }
-    s.https_port = cfg->listen.port;
-    s.http_port = cfg->http_listen.port;
-    s.identity_port = cfg->identity_listen.port;
+    s.https_port = https_port;
+    s.http_port = http_port;
+    s.identity_port = identity_port;
     for (i = 0; i < s.nworkers; i++) {
-        int hfd, pfd = -1, ifd = -1;
-        hfd = rp_listen_tcp(cfg->listen.host, &s.https_port, RP_LISTEN_BACKLOG, err, errlen);
-        if (hfd < 0) {
-            rc = hfd;
-            goto out_workers;
-        }
-        if (cfg->http_enabled) {
-            pfd =
-                rp_listen_tcp(cfg->http_listen.host, &s.http_port, RP_LISTEN_BACKLOG, err, errlen);
-            if (pfd < 0) {
-                close(hfd);
-                rc = pfd;
-                goto out_workers;
-            }
-        }
-        if (cfg->identity_enabled) {
-            ifd = rp_listen_tcp(cfg->identity_listen.host, &s.identity_port, RP_LISTEN_BACKLOG, err,
-                                errlen);
-            if (ifd < 0) {
-                close(hfd);
-                if (pfd >= 0)
-                    close(pfd);
-                rc = ifd;
-                goto out_workers;
-            }
-        }
         s.workers[i].max_conns =
             (cfg->max_connections + (size_t)s.nworkers - 1) / (size_t)s.nworkers;
         atomic_init(&s.workers[i].cmd, CMD_NONE);
-        rc = worker_init(&s, &s.workers[i], hfd, pfd, ifd, err, errlen);
-        if (rc != 0) {
-            close(hfd);
-            if (pfd >= 0)
-                close(pfd);
-            if (ifd >= 0)
-                close(ifd);
+        rc = worker_init(&s, &s.workers[i], lfd[i][0], lfd[i][1], lfd[i][2], err, errlen);
+        if (rc != 0)
             goto out_workers;
-        }
+        lfd[i][0] = lfd[i][1] = lfd[i][2] = -1; /* the worker's now */
         s.workers[i].started = 1;
     }
     if (uv_loop_init(&s.loop) != 0 || uv_signal_init(&s.loop, &s.sig_term) != 0 ||
@@ -986,6 +1337,8 @@ out_workers:
         uv_loop_close(&w->loop);
     }
 out:
+    close_listeners(lfd, nworkers);
+    rp_free(lfd);
     server_free(&s);
     return rc;
 }

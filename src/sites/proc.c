@@ -7,9 +7,12 @@
  * guards what loop threads and the API read: each entry's target (port, socket path), whether
  * it is ready, and its rp_proc_state.
  *
- * A start spawns rampart's own binary as the sandbox launcher (sandbox/sandbox.h) with an empty
- * environment and the command and variables in a sealed memfd on fd 3; the launcher executes
- * bubblewrap in place, so the child's pid is bubblewrap's and its exit is the app's.
+ * A start asks the privileged helper (sandbox/helper.h) to spawn rampart's own binary as the
+ * sandbox launcher (sandbox/sandbox.h) with an empty environment, the command and variables in
+ * a sealed memfd and the app's log pipes; the launcher executes bubblewrap in place, so the
+ * helper's child is bubblewrap and its exit, which the helper reports on its exit channel
+ * (polled here), is the app's. Signals, cgroup leaves and run directories go through the
+ * helper too: the supervisor runs as the unprivileged service user.
  *
  * Instances: an app (entry) has at most one serving process, at most one starting one
  * (pending) and any number being stopped (retiring), each an `inst` in a slot 0-9 of its own.
@@ -33,6 +36,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/str.h"
+#include "sandbox/helper.h"
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -96,16 +100,14 @@ struct inst {
     int port;                          /* shared tier */
     char sock[RP_PROC_SOCKET_MAX + 1]; /* isolated tier: the socket's host path */
     char run[PATH_CAP];                /* isolated tier: the slot's run directory */
-    char leaf[RP_CGROUP_LEAF_MAX];
-    int state;     /* I_* */
+    int state;                         /* I_* */
     int not_ready; /* being stopped for not becoming ready in time: its exit is a failure */
-    int spawned;   /* proc is initialised (uv_spawn was called) */
+    int spawned;   /* the helper started it: pid is its */
     int exited;    /* reaped: never signal its pid again */
     int pid;
     int handles; /* open handles; the instance is freed when the last one has closed */
     uint64_t started_ms;
     char why[RP_PROC_REASON_MAX]; /* the last probe's failure */
-    uv_process_t proc;
     uv_pipe_t out, err;
     uv_timer_t timer;  /* readiness polls, health checks, drain, SIGKILL */
     uv_timer_t ptimer; /* the running probe's deadline */
@@ -175,8 +177,10 @@ struct rp_procs {
     int closing;
     entry *entries;     /* list owned by the thread; the guarded fields read under mu */
     reserved *reserved; /* under mu */
-    char bwrap[PATH_CAP];
-    unsigned layers;  /* what the machine offers (probed at open; constant) */
+    rp_helper *helper;  /* borrowed: starts, signals and cleans up for us */
+    uv_poll_t exits;    /* the helper's exit channel */
+    int exits_open;
+    unsigned layers;  /* what the machine offers (the helper's probe; constant) */
     unsigned require; /* layers a start must have */
     char missing[512];
     int started;
@@ -431,7 +435,7 @@ static int slot_busy(const entry *e, int k)
 static void on_reap_timer(uv_timer_t *t)
 {
     entry *e = t->data;
-    char run[PATH_CAP], leaf[RP_CGROUP_LEAF_MAX];
+    char run[PATH_CAP];
 
     for (int k = 0; k < SLOTS; k++) {
         if (!(e->reap_mask & (1u << k)))
@@ -439,8 +443,7 @@ static void on_reap_timer(uv_timer_t *t)
         /* A new instance in the slot owns the leaf again: its end removes it. */
         if (slot_busy(e, k) || !(e->p->layers & RP_SANDBOX_UID) ||
             slot_run(e, k, run, sizeof(run)) != 0 ||
-            rp_cgroup_leaf(e->s.name, run, leaf, sizeof(leaf)) != 0 ||
-            rp_cgroup_remove(RP_CGROUP_ROOT, leaf) != RP_EAGAIN)
+            rp_helper_uncgroup(e->p->helper, e->s.name, run) != RP_EAGAIN)
             e->reap_mask &= ~(1u << k);
     }
     /* Tasks may take a moment to go after bubblewrap has exited: a few seconds of tries. */
@@ -461,23 +464,16 @@ static void reap(entry *e, unsigned slots)
 }
 
 /*
- * The run directory of an ended instance in slot k > 0 (isolated tier): its socket and then
- * the directory go, when the app left nothing else there. The directory is the app's, so only
- * names in it are removed, never followed.
+ * The run directory of an ended instance in slot k > 0 (isolated tier) goes with all in it.
+ * The directory is the app's uid's: the helper removes it, never following a link.
  */
 static void run_remove(const entry *e, int k)
 {
     char run[PATH_CAP];
-    int fd;
 
-    if (k == 0 || slot_run(e, k, run, sizeof(run)) != 0)
+    if (k == 0 || e->s.tier != RP_PROC_ISOLATED || slot_run(e, k, run, sizeof(run)) != 0)
         return;
-    fd = open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    (void)unlinkat(fd, SOCK_NAME + 1, 0);
-    close(fd);
-    (void)rmdir(run);
+    (void)rp_helper_rmrun(e->p->helper, run);
 }
 
 /* ---------------------------------------------------------------- instances */
@@ -616,6 +612,13 @@ static void on_probe_connect(uv_connect_t *c, int status)
                          : uv_strerror(status));
         return;
     }
+    if (i->tier == RP_PROC_ISOLATED) {
+        uv_os_fd_t fd;
+        if (uv_fileno(&i->ph.h, &fd) != 0 || rp_file_socket_peer_ok(fd, i->sock) != 0) {
+            probe_finish(i, 0, "the app's socket is not the app's");
+            return;
+        }
+    }
     if (!i->e->s.health[0]) {
         probe_finish(i, 1, "");
         return;
@@ -663,7 +666,8 @@ static void probe_start(inst *i)
     i->pstate = P_BUSY;
     uv_timer_start(&i->ptimer, on_probe_timeout, RP_PROC_HEALTH_TIMEOUT_MS, 0);
     if (i->tier == RP_PROC_ISOLATED) {
-        /* Not through a symlink the app may have put in its own directory (we are root). */
+        /* Not through a symlink the app may have put in its own directory; whoever listens is
+         * checked once connected. */
         char via[40];
         int fd = -1;
         if (rp_file_socket_ref(i->sock, &fd, via, sizeof(via)) == RP_EPERM) {
@@ -711,7 +715,7 @@ static void on_kill(uv_timer_t *t)
     snprintf(what, sizeof(what), "pid %d did not stop within %d s: killing it", i->pid,
              RP_PROC_GRACE_MS / 1000);
     log_note(i->e, what);
-    uv_process_kill(&i->proc, SIGKILL);
+    (void)rp_helper_kill(i->e->p->helper, i->pid, SIGKILL);
 }
 
 /* SIGTERM now, SIGKILL after the grace period. */
@@ -719,7 +723,7 @@ static void terminate(inst *i)
 {
     if (!i->spawned || i->exited)
         return;
-    uv_process_kill(&i->proc, SIGTERM);
+    (void)rp_helper_kill(i->e->p->helper, i->pid, SIGTERM);
     uv_timer_start(&i->timer, on_kill, RP_PROC_GRACE_MS, 0);
 }
 
@@ -759,8 +763,6 @@ static void teardown(inst *i)
     close_handle((uv_handle_t *)&i->ptimer);
     close_handle((uv_handle_t *)&i->out);
     close_handle((uv_handle_t *)&i->err);
-    if (i->spawned)
-        close_handle((uv_handle_t *)&i->proc);
 }
 
 /*
@@ -787,9 +789,8 @@ static void start_again(entry *e, const char *why, uint64_t delay)
     uv_timer_start(&e->timer, on_timer, delay, 0);
 }
 
-static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
+static void on_exit_cb(inst *i, int64_t status, int sig)
 {
-    inst *i = proc->data;
     entry *e = i->e;
     char what[RP_PROC_REASON_MAX];
     uint64_t ran = now_ms() - i->started_ms;
@@ -912,12 +913,27 @@ static int place(entry *e, inst *i)
     i->slot = k;
     i->tier = e->s.tier;
     i->port = e->s.tier == RP_PROC_SHARED ? (port != 0 ? port : free_port()) : 0;
-    if (slot_run(e, k, i->run, sizeof(i->run)) != 0 ||
-        rp_cgroup_leaf(e->s.name, i->run, i->leaf, sizeof(i->leaf)) != 0)
-        i->leaf[0] = '\0'; /* rp_sandbox_argv refuses it: the start fails with a reason */
+    if (slot_run(e, k, i->run, sizeof(i->run)) != 0)
+        i->run[0] = '\0'; /* the helper refuses it: the start fails with a reason */
     if (e->s.tier == RP_PROC_ISOLATED &&
         (size_t)snprintf(i->sock, sizeof(i->sock), "%s%s", i->run, SOCK_NAME) >= sizeof(i->sock))
-        i->leaf[0] = '\0';
+        i->run[0] = '\0';
+    return 0;
+}
+
+/* A pipe whose read end h takes over (it closes it); *wr gets the write end, for the process. */
+static int log_pipe(uv_pipe_t *h, int *wr)
+{
+    int fds[2];
+
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    if (uv_pipe_open(h, fds[0]) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    *wr = fds[1];
     return 0;
 }
 
@@ -928,12 +944,9 @@ static int place(entry *e, inst *i)
  */
 static void spawn(entry *e, int restart)
 {
-    static char *const noenv[] = {NULL};
-    char argbuf[3 * PATH_CAP + 1024], *args[RP_SANDBOX_ARGV_MAX];
-    uv_stdio_container_t stdio[4];
-    uv_process_options_t o;
-    rp_sandbox_spec ss;
-    int rc, blob;
+    rp_helper_spawn hs;
+    char why[RP_HELPER_WHY_MAX];
+    int rc, blob, po[2] = {-1, -1}, pe[2] = {-1, -1}, pid = 0; /* [1]: the process's ends */
     unsigned require;
     rp_procs *ps = e->p;
     inst *i;
@@ -960,7 +973,7 @@ static void spawn(entry *e, int restart)
         uv_timer_init(&ps->loop, &i->timer) != 0 || uv_timer_init(&ps->loop, &i->ptimer) != 0)
         abort(); /* cannot fail on Linux (no allocation); a failure would leave handles open */
     i->handles = 4;
-    i->out.data = i->err.data = i->proc.data = i->timer.data = i->ptimer.data = i;
+    i->out.data = i->err.data = i->timer.data = i->ptimer.data = i;
     i->state = I_STARTING;
     i->next = e->insts;
     e->insts = i;
@@ -973,51 +986,41 @@ static void spawn(entry *e, int restart)
     uv_mutex_lock(&ps->mu);
     require = ps->require;
     uv_mutex_unlock(&ps->mu);
-    memset(&ss, 0, sizeof(ss));
-    ss.bwrap = ps->bwrap;
-    ss.release = e->s.dir;
-    ss.run_dir = i->tier == RP_PROC_ISOLATED ? i->run : NULL;
-    ss.leaf = i->leaf;
-    ss.uid = e->s.uid;
-    ss.lim = (rp_cgroup_limits){e->s.memory_mb, e->s.pids, e->s.cpu_percent};
-    ss.layers = ps->layers;
-    ss.require = require;
-    if (rp_sandbox_argv(&ss, argbuf, sizeof(argbuf), args, RP_SANDBOX_ARGV_MAX) != 0) {
-        start_failed(i, "bad paths");
-        return;
-    }
     blob = make_blob(e, i->port);
     if (blob < 0) {
         start_failed(i, "cannot hand over the environment");
         return;
     }
-    memset(&o, 0, sizeof(o));
-    memset(stdio, 0, sizeof(stdio));
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[1].data.stream = (uv_stream_t *)&i->out;
-    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    stdio[2].data.stream = (uv_stream_t *)&i->err;
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = blob;
-    /* Our own binary, whichever file it was started from (an upgrade may have replaced it). */
-    o.file = "/proc/self/exe";
-    o.args = args;
-    o.env = (char **)noenv; /* nothing of rampart's environment, for root processes or the app */
-    o.stdio = stdio;
-    o.stdio_count = 4;
-    o.exit_cb = on_exit_cb;
-    rc = uv_spawn(&ps->loop, &i->proc, &o);
+    if (log_pipe(&i->out, &po[1]) != 0 || log_pipe(&i->err, &pe[1]) != 0) {
+        if (po[1] >= 0)
+            close(po[1]);
+        close(blob);
+        start_failed(i, "cannot make the log pipes");
+        return;
+    }
+    memset(&hs, 0, sizeof(hs));
+    hs.name = e->s.name;
+    hs.release = e->s.dir;
+    hs.run = i->run;
+    hs.isolated = i->tier == RP_PROC_ISOLATED;
+    hs.uid = e->s.uid;
+    hs.memory_mb = e->s.memory_mb;
+    hs.pids = e->s.pids;
+    hs.cpu_percent = e->s.cpu_percent;
+    hs.layers = ps->layers;
+    hs.require = require;
+    rc = rp_helper_spawn_process(ps->helper, &hs, blob, po[1], pe[1], &pid, why, sizeof(why));
     close(blob);
-    i->spawned = 1; /* the handle is initialised even when the spawn failed */
-    i->handles++;
+    close(po[1]);
+    close(pe[1]);
     if (rc != 0) {
-        char what[200];
-        snprintf(what, sizeof(what), "the sandbox launcher: %s", uv_strerror(rc));
+        char what[RP_HELPER_WHY_MAX + 64];
+        snprintf(what, sizeof(what), "the privileged helper: %s", why);
         start_failed(i, what);
         return;
     }
-    i->pid = i->proc.pid;
+    i->spawned = 1;
+    i->pid = pid;
     if (uv_read_start((uv_stream_t *)&i->out, on_alloc, on_output) != 0 ||
         uv_read_start((uv_stream_t *)&i->err, on_alloc, on_output) != 0)
         log_note(e, "cannot read the process's output");
@@ -1303,9 +1306,63 @@ static void on_kill_timer(uv_timer_t *t)
     for (entry *e = p->entries; e != NULL; e = e->next)
         for (inst *i = e->insts; i != NULL; i = i->next)
             if (i->spawned && !i->exited)
-                uv_process_kill(&i->proc, SIGKILL);
+                (void)rp_helper_kill(p->helper, i->pid, SIGKILL);
     if (!uv_is_closing((uv_handle_t *)t))
         uv_close((uv_handle_t *)t, NULL);
+}
+
+/* Closing: the exit channel goes once no process of ours is left to report. */
+static void exits_close_if_done(rp_procs *p)
+{
+    if (!p->closing || !p->exits_open)
+        return;
+    for (entry *e = p->entries; e != NULL; e = e->next)
+        for (inst *i = e->insts; i != NULL; i = i->next)
+            if (i->spawned && !i->exited)
+                return;
+    p->exits_open = 0;
+    uv_close((uv_handle_t *)&p->exits, NULL);
+}
+
+static inst *find_pid(rp_procs *p, int pid)
+{
+    for (entry *e = p->entries; e != NULL; e = e->next)
+        for (inst *i = e->insts; i != NULL; i = i->next)
+            if (i->spawned && !i->exited && i->pid == pid)
+                return i;
+    return NULL;
+}
+
+/* The helper reports ended processes: each is the exit of one of our instances. */
+static void on_exits(uv_poll_t *h, int status, int events)
+{
+    rp_procs *p = h->data;
+    int pid, sig, rc;
+    int64_t code;
+
+    (void)status;
+    (void)events;
+    while ((rc = rp_helper_next_exit(p->helper, &pid, &code, &sig)) == 0) {
+        inst *i = find_pid(p, pid);
+        if (i != NULL)
+            on_exit_cb(i, code, sig);
+    }
+    if (rc == RP_ECLOSED && p->exits_open) {
+        /* The helper has gone (it kills what it started when it goes): all ended. */
+        rp_log_msg(RP_LOG_ERROR, "sites.helper", "the privileged helper has gone");
+        uv_poll_stop(&p->exits);
+        for (entry *e = p->entries; e != NULL; e = e->next) {
+            for (inst *i = e->insts, *next; i != NULL; i = next) {
+                next = i->next;
+                if (i->spawned && !i->exited)
+                    on_exit_cb(i, 0, SIGKILL);
+            }
+        }
+        p->exits_open = 0;
+        uv_close((uv_handle_t *)&p->exits, NULL);
+        return;
+    }
+    exits_close_if_done(p);
 }
 
 static void on_wake(uv_async_t *a)
@@ -1341,11 +1398,12 @@ static void on_wake(uv_async_t *a)
                 close_handle((uv_handle_t *)&i->timer);
                 close_handle((uv_handle_t *)&i->ptimer);
                 if (i->spawned && !i->exited)
-                    uv_process_kill(&i->proc, SIGTERM);
+                    (void)rp_helper_kill(p->helper, i->pid, SIGTERM);
             }
             e->serving = e->pending = NULL;
         }
         uv_close((uv_handle_t *)&p->wake, NULL);
+        exits_close_if_done(p);
         if (uv_timer_init(&p->loop, &p->kill_timer) == 0) {
             p->kill_timer.data = p;
             uv_timer_start(&p->kill_timer, on_kill_timer, 3000, 0);
@@ -1601,15 +1659,17 @@ void rp_procs_require(rp_procs *p, unsigned layers)
     uv_mutex_unlock(&p->mu);
 }
 
-int rp_procs_open(const char *bwrap, rp_procs **out)
+int rp_procs_open(rp_helper *helper, rp_procs **out)
 {
-    rp_procs *p = rp_calloc(1, sizeof(*p));
-    int mode;
+    rp_procs *p;
 
+    if (helper == NULL)
+        return RP_EINVAL;
+    p = rp_calloc(1, sizeof(*p));
     if (p == NULL)
         return RP_ENOMEM;
-    rp_strlcpy(p->bwrap, bwrap ? bwrap : "/usr/bin/bwrap", sizeof(p->bwrap));
-    p->layers = rp_sandbox_probe(p->bwrap, &mode, p->missing, sizeof(p->missing));
+    p->helper = helper;
+    p->layers = rp_helper_layers(helper, p->missing, sizeof(p->missing));
     if (p->missing[0]) {
         char line[700];
         snprintf(line, sizeof(line), "app processes start without: %s", p->missing);
@@ -1625,17 +1685,25 @@ int rp_procs_open(const char *bwrap, rp_procs **out)
         return RP_EIO;
     }
     p->wake.data = p;
-    if (uv_thread_create(&p->thread, thread_main, p) != 0) {
-        uv_close((uv_handle_t *)&p->wake, NULL);
-        uv_run(&p->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&p->loop);
-        uv_mutex_destroy(&p->mu);
-        rp_free(p);
-        return RP_EIO;
-    }
+    if (uv_poll_init(&p->loop, &p->exits, rp_helper_event_fd(helper)) != 0)
+        goto fail_wake;
+    p->exits.data = p;
+    p->exits_open = 1;
+    if (uv_poll_start(&p->exits, UV_READABLE, on_exits) != 0 ||
+        uv_thread_create(&p->thread, thread_main, p) != 0)
+        goto fail_poll;
     p->started = 1;
     *out = p;
     return 0;
+fail_poll:
+    uv_close((uv_handle_t *)&p->exits, NULL);
+fail_wake:
+    uv_close((uv_handle_t *)&p->wake, NULL);
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&p->loop);
+    uv_mutex_destroy(&p->mu);
+    rp_free(p);
+    return RP_EIO;
 }
 
 void rp_procs_close(rp_procs *p)
@@ -1654,10 +1722,9 @@ void rp_procs_close(rp_procs *p)
         int busy = 0;
         for (entry *e = p->entries; e != NULL; e = e->next) {
             for (int k = 0; k < SLOTS; k++) {
-                char run[PATH_CAP], leaf[RP_CGROUP_LEAF_MAX];
-                if (slot_run(e, k, run, sizeof(run)) == 0 &&
-                    rp_cgroup_leaf(e->s.name, run, leaf, sizeof(leaf)) == 0)
-                    busy |= rp_cgroup_remove(RP_CGROUP_ROOT, leaf) != 0;
+                char run[PATH_CAP];
+                if (slot_run(e, k, run, sizeof(run)) == 0)
+                    busy |= rp_helper_uncgroup(p->helper, e->s.name, run) == RP_EAGAIN;
             }
         }
         if (!busy)

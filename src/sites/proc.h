@@ -39,6 +39,8 @@
 #ifndef RP_SITES_PROC_H
 #define RP_SITES_PROC_H
 
+#include "sandbox/helper.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,9 +112,10 @@ typedef struct rp_proc_state {
     char last_failure[RP_PROC_REASON_MAX]; /* the latest of those reasons, "" when none */
 } rp_proc_state;
 
-/* Starts the supervisor thread; bwrap is the sandbox binary (NULL: /usr/bin/bwrap). Probes the
- * machine's sandbox layers once and logs the missing ones (a warning). */
-int rp_procs_open(const char *bwrap, rp_procs **out);
+/* Starts the supervisor thread, which has helper (borrowed: it must outlive the supervisor)
+ * start, signal and clean up after every process. Logs the sandbox layers the helper found
+ * missing (a warning). 0, RP_EINVAL (no helper), RP_ENOMEM, RP_EIO. */
+int rp_procs_open(rp_helper *helper, rp_procs **out);
 /* Stops every process (SIGTERM, SIGKILL after 3 s) and the thread. Accepts NULL. */
 void rp_procs_close(rp_procs *p);
 

@@ -1110,6 +1110,14 @@ static void on_connect(uv_connect_t *c, int status)
         px_close(p);
         return;
     }
+    if (u->path != NULL) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&u->io.pipe, &fd) != 0 ||
+            rp_file_socket_peer_ok(fd, u->path) != 0) {
+            px_fail(p, 502, "BadGateway", "the app's socket is not the app's");
+            return;
+        }
+    }
     if (u->path == NULL)
         (void)uv_tcp_nodelay(&u->io.tcp, 1); /* a head and a body write must not wait for ACKs */
     start_exchange(p);
@@ -1138,7 +1146,7 @@ static void connect_new(px *p)
                    waited < RP_PROXY_CONNECT_MS ? RP_PROXY_CONNECT_MS - waited : 1, 0);
     if (p->path != NULL) {
         /* The app owns the socket's directory: never follow what it may have put there in the
-         * socket's place (this process is root). */
+         * socket's place; and on_connect checks that the app's uid is who listens. */
         char via[40];
         int fd = -1;
         if (rp_file_socket_ref(p->path, &fd, via, sizeof(via)) == RP_EPERM) {

@@ -90,6 +90,7 @@ struct rp_sites {
     rp_store *store;
     rp_iam *iam;
     char apps_path[PATH_CAP]; /* DATA/apps */
+    rp_helper *helper;        /* borrowed: the privileged helper (sandbox/helper.h) */
     int apps_fd;
     rp_procs *procs;  /* app processes */
     rp_appenvs *envs; /* builds app environments (settings, references, identity) */
@@ -756,6 +757,22 @@ typedef struct chore {
     char rdir[37];      /* when set: only if the parent directory's .owner still says this */
 } chore;
 
+/*
+ * The run directories in apps/<dir> (isolated apps' socket directories) belong to the app's
+ * uid, which the service user cannot empty: the privileged helper removes them first.
+ */
+static void runs_remove(rp_sites *s, const char *dir)
+{
+    char path[PATH_CAP];
+
+    for (int k = 0; k < 10; k++) {
+        int n = k == 0 ? snprintf(path, sizeof(path), "%s/%s/run", s->apps_path, dir)
+                       : snprintf(path, sizeof(path), "%s/%s/run.%d", s->apps_path, dir, k);
+        if (n > 0 && (size_t)n < sizeof(path))
+            (void)rp_helper_rmrun(s->helper, path);
+    }
+}
+
 static void chore_work(uv_work_t *w)
 {
     chore *c = w->data;
@@ -782,6 +799,8 @@ static void chore_work(uv_work_t *w)
             }
         }
     }
+    if (slash == NULL)
+        runs_remove(c->s, c->dir);
     rc = rp_unzip_rmtree(fd, slash != NULL ? slash + 1 : c->dir);
     if (fd != c->s->apps_fd)
         close(fd);
@@ -896,6 +915,7 @@ static int make_app_dirs(rp_sites *s, const char *name, const char *id)
     if (mkdirat(s->apps_fd, name, 0700) != 0) {
         if (errno != EEXIST)
             return RP_EIO;
+        runs_remove(s, name);
         if (rp_unzip_rmtree(s->apps_fd, name) != 0 || mkdirat(s->apps_fd, name, 0700) != 0)
             return RP_EIO;
     }
@@ -4071,6 +4091,7 @@ static void sweep_dirs(rp_sites *s, sqlite3 *db)
         a = find_locked(s, e->d_name, strlen(e->d_name));
         uv_mutex_unlock(&s->mu);
         if (a == NULL) {
+            runs_remove(s, e->d_name);
             if (rp_unzip_rmtree(s->apps_fd, e->d_name) != 0)
                 rp_log_msg(RP_LOG_WARN, "sites.sweep", "a stale app directory stays");
             continue;
@@ -4193,6 +4214,7 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
     s->kr = o->keyring;
     s->vault = o->vault;
     s->oidc = o->oidc;
+    s->helper = o->helper;
     s->port = o->https_port;
     if (rp_strlcpy(s->domain, o->domain, sizeof(s->domain)) != 0) {
         rc = RP_ETOOBIG;
@@ -4220,7 +4242,7 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         rc = RP_EIO;
         goto fail;
     }
-    rc = rp_procs_open(NULL, &s->procs);
+    rc = rp_procs_open(s->helper, &s->procs);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the app process supervisor");
         goto fail;

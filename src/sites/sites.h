@@ -23,6 +23,7 @@
 #include "http/router.h"
 #include "iam/iam.h"
 #include "net/tls.h"
+#include "sandbox/helper.h"
 #include "store/store.h"
 #include "vault/vault.h"
 
@@ -54,6 +55,7 @@ typedef struct rp_sites_opts {
     rp_keyring *keyring;  /* borrowed: seals app settings under each app's KEK */
     rp_vault *vault;      /* borrowed, may be NULL: resolves Key Vault references */
     struct rp_oidc *oidc; /* borrowed, may be NULL: keys of external OpenID issuers (Easy Auth) */
+    rp_helper *helper;    /* borrowed: starts app processes (sandbox/helper.h); outlives sites */
 } rp_sites_opts;
 
 /*

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
 import {
-  startServer, tmpDir, openssl, DOMAIN, readFileSync, writeFileSync, rmSync, join,
+  startServer, tmpDir, openssl, serviceReadable, DOMAIN, readFileSync, writeFileSync, rmSync, join,
 } from './lib/harness.mjs';
 
 // A self-signed EC P-256 certificate and key (PEM files under dir/name.{crt,key}).
@@ -17,6 +17,7 @@ function makeCert(dir, name, cn, sans) {
     '-keyout', key, '-out', crt, '-days', '2', '-subj', `/CN=${cn}`,
     '-addext', `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}`]);
   if (r.status !== 0) throw new Error(`openssl req: ${r.stderr}`);
+  serviceReadable(key);
   const fp = new X509Certificate(readFileSync(crt)).fingerprint256;
   return { crt, key, fp };
 }
@@ -97,6 +98,7 @@ test('SIGHUP reloads operator certificates without dropping connections', async 
   const live = { crt: join(dir, 'live.crt'), key: join(dir, 'live.key') };
   copyFileSync(a.crt, live.crt);
   copyFileSync(a.key, live.key);
+  serviceReadable(live.key);
   const srv = await startServer({ args: ['--config', writeConfig(dir, [live])] });
   const conns = [];
   try {

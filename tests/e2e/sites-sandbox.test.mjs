@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, request, DOMAIN, SCALE, sleep } from './lib/harness.mjs';
+import { startServer, request, DOMAIN, SCALE, sleep, processIds } from './lib/harness.mjs';
 import { api, apiOk, uniq } from './lib/iam.mjs';
 import { makeZip } from './lib/zip.mjs';
 
@@ -62,7 +62,10 @@ const routes = {
       const r = await new Promise((res) => { c.once('spawn', () => res(null)); c.once('error', (e) => res(e)); });
       if (r) error = code(r); else kids.push(c);
     }
+    // Reaped before the answer, so that a second bomb finds the limit free again.
+    const gone = kids.map((c) => new Promise((res) => c.once('exit', res)));
     for (const c of kids) c.kill('SIGKILL');
+    await Promise.all(gone);
     return { count: kids.length, error };
   },
   '/alloc': (q) => {
@@ -264,9 +267,12 @@ test('a memory bomb past memoryMB is killed in its cgroup and the app restarted'
 test('isolated tier: a unix socket for PORT, no way out to rampart or other apps', async () => {
   const id = (await onSocket(apps.isoSocket, '/id')).json;
   assert.equal(id.port, '/home/site/run/app.sock');
+  // The app's directory; the front door's group may enter it (setgid: the socket gets that
+  // group too, and the app's umask leaves it group-writable), nobody else.
   const st = statSync(join(srv.dataDir, 'apps', apps.iso, 'run'));
   assert.equal(st.uid, id.uid);
-  assert.equal(st.mode & 0o777, 0o700);
+  assert.equal(st.mode & 0o7777, 0o2750);
+  assert.equal(st.gid, processIds(srv.proc.pid).gid[0]);
   const bPort = (await probe(apps.b, '/id')).port;
   for (const port of [srv.port, srv.httpPort, Number(bPort)]) {
     const c = (await onSocket(apps.isoSocket, `/connect?port=${port}`)).json;

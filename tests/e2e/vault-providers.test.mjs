@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
-import { startServer, tmpDir, BIN, SCALE } from './lib/harness.mjs';
+import { startServer, tmpDir, BIN, SCALE, SERVICE_UID } from './lib/harness.mjs';
 import { uniq, cliAsync, clientToken } from './lib/iam.mjs';
 import { createVault, kvPrincipal, kv, runKv, vaultName } from './lib/vault.mjs';
 
@@ -44,6 +44,11 @@ test('PKCS#11 root key and -HSM keys in SoftHSM2: no root key file, online rotat
   const report = JSON.parse(r.stdout);
   // No key file: the root key is an object in the token.
   assert.deepEqual(readdirSync(join(dataDir, 'keys')).filter((f) => f.startsWith('root')), []);
+  // serve uses the token as the service user (init ran as root): SoftHSM2's files become its.
+  if (process.getuid() === 0) {
+    const c = spawnSync('chown', ['-R', `${SERVICE_UID}:${SERVICE_UID}`, join(dir, 'tokens')], { encoding: 'utf8' });
+    assert.equal(c.status, 0, c.stderr);
+  }
   const srvEnv = { SOFTHSM2_CONF: conf, RAMPART_PKCS11_PIN: PIN, RAMPART_KEYS_PKCS11_MODULE: SOFTHSM, RAMPART_KEYS_PKCS11_TOKEN: label };
   let srv = await startServer({ dataDir, init: false, env: srvEnv });
   srv.token = report.admin_token;

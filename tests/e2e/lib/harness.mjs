@@ -5,7 +5,7 @@
 // sanitizer printed, fails the test that owned it. Host names under the platform domain are
 // resolved to 127.0.0.1 here (glibc does not resolve *.localhost), never through /etc/hosts.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -16,8 +16,31 @@ export const BIN = process.env.RAMPART_BIN || new URL('../../../build/rampart', 
 export const SANITIZED = process.env.RAMPART_SANITIZED === '1';
 export const DOMAIN = 'rampart.localhost';
 
+// Test directories are open to read (0755): what a test hands the server (a static root, a
+// certificate) is read by the service user rampart serve drops to, not by root.
 export function tmpDir(prefix = 'rp-e2e-') {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+// rampart serve started as root runs as this uid = gid once it has dropped root (RP_SERVICE_UID:
+// the test machines have no "rampart" account).
+export const SERVICE_UID = 1879048191;
+
+// An operator's private key made readable the recommended way: root's, group the service
+// user's, mode 0640 (rampart serve reads it after dropping root).
+export function serviceReadable(path) {
+  if (process.getuid() === 0) chownSync(path, 0, SERVICE_UID);
+  chmodSync(path, 0o640);
+}
+
+// The uid and gid a running server has (from /proc): the service user once it dropped root.
+export function processIds(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name) => status.match(new RegExp(`^${name}:\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, 'm')).slice(1).map(Number);
+  const caps = (name) => status.match(new RegExp(`^${name}:\\s+([0-9a-f]+)`, 'm'))[1];
+  return { uid: field('Uid'), gid: field('Gid'), capEff: caps('CapEff'), capPrm: caps('CapPrm'), groups: status.match(/^Groups:(.*)$/m)[1].trim() };
 }
 
 // rampart init; returns the parsed JSON report.

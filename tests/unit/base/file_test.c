@@ -116,11 +116,42 @@ static void test_socket_ref(void **state)
     close(s);
 }
 
+/* Once connected, whoever listens must be the owner of the socket's directory. */
+static void test_socket_peer(void **state)
+{
+    char sock[600];
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int s, c;
+
+    (void)state;
+    snprintf(sock, sizeof(sock), "%s/app.sock", scratch);
+    assert_true(strlen(sock) < sizeof(a.sun_path));
+    memcpy(a.sun_path, sock, strlen(sock) + 1); /* length checked above */
+    s = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(s >= 0);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s, 4), 0);
+    c = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    /* We listen, and own the directory. */
+    assert_int_equal(rp_file_socket_peer_ok(c, sock), 0);
+    if (geteuid() == 0) {
+        /* The directory is another uid's: our listener is not its owner's (a swapped link). */
+        assert_int_equal(chown(scratch, 12345, 12345), 0);
+        assert_int_equal(rp_file_socket_peer_ok(c, sock), RP_EPERM);
+        assert_int_equal(chown(scratch, 0, 0), 0);
+    }
+    assert_int_equal(rp_file_socket_peer_ok(c, "nodir"), RP_EIO);
+    close(c);
+    close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_read_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_ref, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_peer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * sandbox_test.c - the launcher's protocol (src/sandbox/sandbox.c; the .c is included to reach
- * its parser): the argv the supervisor builds reads back the same, paths must be absolute and
- * uid 0 is refused; the command and environment travel in a sealed, close-on-exec memfd; the
+ * its parser): the argv the privileged helper builds reads back the same, bubblewrap's path must
+ * be absolute and uid 0 is refused (the directories travel as descriptors, never as paths); the command and environment travel in a sealed, close-on-exec memfd; the
  * probe names what a machine lacks. The launch itself is exercised end to end
  * (tests/e2e/sites-sandbox.test.mjs).
  */
@@ -15,9 +15,8 @@
 
 static void test_argv_round_trip(void **state)
 {
-    rp_sandbox_spec s = {
-        "/usr/bin/bwrap", "/d/apps/x/releases/3", "/d/apps/x/run", "app-x-1",
-        1879048193u,      {96, 64, 150},          RP_SANDBOX_ALL,  RP_SANDBOX_PIDS};
+    rp_sandbox_spec s = {"/usr/bin/bwrap", 1, "app-x-1", 1879048193u, {96, 64, 150}, RP_SANDBOX_ALL,
+                         RP_SANDBOX_PIDS};
     char buf[2048], *argv[RP_SANDBOX_ARGV_MAX];
     launch l;
     int argc = 0;
@@ -30,8 +29,7 @@ static void test_argv_round_trip(void **state)
     assert_string_equal(argv[2], "launch");
     assert_int_equal(parse_launch(argc - 3, argv + 3, &l), 0);
     assert_string_equal(l.bwrap, "/usr/bin/bwrap");
-    assert_string_equal(l.release, "/d/apps/x/releases/3");
-    assert_string_equal(l.run, "/d/apps/x/run");
+    assert_int_equal(l.isolated, 1);
     assert_string_equal(l.leaf, "app-x-1");
     assert_int_equal(l.uid, 1879048193u);
     assert_int_equal(l.mem, 96);
@@ -40,25 +38,28 @@ static void test_argv_round_trip(void **state)
     assert_int_equal(l.layers, RP_SANDBOX_ALL);
     assert_int_equal(l.require, RP_SANDBOX_PIDS);
     /* The shared tier has no run directory. */
-    s.run_dir = NULL;
+    s.isolated = 0;
     assert_int_equal(rp_sandbox_argv(&s, buf, sizeof(buf), argv, RP_SANDBOX_ARGV_MAX), 0);
     for (argc = 0; argv[argc] != NULL; argc++)
         ;
     assert_int_equal(parse_launch(argc - 3, argv + 3, &l), 0);
-    assert_null(l.run);
-    /* Too small a buffer, a relative path. */
+    assert_int_equal(l.isolated, 0);
+    /* Too small a buffer, a relative path, a leaf that is a path. */
     assert_int_equal(rp_sandbox_argv(&s, buf, 40, argv, RP_SANDBOX_ARGV_MAX), RP_ETOOBIG);
-    s.release = "releases/3";
+    s.leaf = "../x";
+    assert_int_equal(rp_sandbox_argv(&s, buf, sizeof(buf), argv, RP_SANDBOX_ARGV_MAX), RP_EINVAL);
+    s.leaf = "app-x-1";
+    s.bwrap = "bwrap";
     assert_int_equal(rp_sandbox_argv(&s, buf, sizeof(buf), argv, RP_SANDBOX_ARGV_MAX), RP_EINVAL);
 }
 
 static void test_parse_refusals(void **state)
 {
-    char *uid0[] = {"bwrap=/b", "release=/r", "leaf=l", "uid=0"};
-    char *rel[] = {"bwrap=b", "release=/r", "leaf=l", "uid=5"};
+    char *uid0[] = {"bwrap=/b", "isolated=1", "leaf=l", "uid=0"};
+    char *rel[] = {"bwrap=b", "isolated=0", "leaf=l", "uid=5"};
     char *unknown[] = {"bwrap=/b", "release=/r", "leaf=l", "uid=5", "env=SECRET=1"};
-    char *big[] = {"bwrap=/b", "release=/r", "leaf=l", "uid=4294967296"};
-    char *ok[] = {"bwrap=/b", "release=/r", "leaf=l", "uid=5"};
+    char *big[] = {"bwrap=/b", "isolated=2", "leaf=l", "uid=4294967296"};
+    char *ok[] = {"bwrap=/b", "isolated=1", "leaf=l", "uid=5"};
     launch l;
 
     (void)state;

@@ -106,7 +106,17 @@ static void test_open_sweeps_crash_leftovers(void **state)
         assert_int_equal(symlink(target, p), 0);
     }
 
-    rp_sites_opts o = {"rampart.localhost", 8443, dir, store, NULL, NULL, NULL, NULL};
+    /* The ghost's run directory holds what its app left (the helper removes it). */
+    snprintf(p, sizeof(p), "%s/apps/ghost/run/deep", dir);
+    rp_test_mkdir_p(p);
+    touch(dir, "apps/ghost/run/deep/file", "x");
+
+    char apps[600];
+    rp_helper *helper = NULL;
+    snprintf(apps, sizeof(apps), "%s/apps", dir);
+    rp_helper_opts ho = {apps, NULL, NULL, 1879048193u, 1879048193u + 0xFFFFFF, 0, -1};
+    assert_int_equal(rp_helper_start(&ho, &helper), 0);
+    rp_sites_opts o = {"rampart.localhost", 8443, dir, store, NULL, NULL, NULL, NULL, helper};
     assert_int_equal(rp_sites_open(&o, &s, err, sizeof(err)), 0);
     assert_true(exists(dir, "apps/a/releases/1/index.html"));
     assert_false(exists(dir, "apps/a/releases/2"));
@@ -120,6 +130,7 @@ static void test_open_sweeps_crash_leftovers(void **state)
     assert_int_equal(rp_sites_open(&o, &s, err, sizeof(err)), 0);
     assert_true(exists(dir, "apps/a/releases/1/index.html"));
     rp_sites_close(s);
+    rp_helper_stop(helper);
     rp_store_close(store);
     rp_test_rmtree(dir);
 }
