@@ -218,3 +218,19 @@ int rp_utf8_valid(const void *p, size_t n, int no_c1)
     }
     return 1;
 }
+
+const char *rp_quote(const char *s, size_t n, char buf[RP_QUOTE_MAX + 4])
+{
+    size_t k = n > RP_QUOTE_MAX ? RP_QUOTE_MAX : n;
+
+    for (size_t i = 0; i < k; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (k < n) {
+        memcpy(buf + k, "...", 4);
+        return buf;
+    }
+    buf[k] = '\0';
+    return buf;
+}

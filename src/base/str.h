@@ -55,6 +55,14 @@ static inline int rp_hex_value(unsigned char c)
 /* Writes 2*n lowercase hex digits and a NUL into out (cap >= 2n+1). */
 void rp_hex_encode(const unsigned char *in, size_t n, char *out);
 
+#define RP_QUOTE_MAX 48 /* bytes of untrusted input an error message quotes */
+
+/*
+ * For error messages that quote what they refuse: copies at most RP_QUOTE_MAX bytes of s[0..n)
+ * into buf as printable ASCII ('?' for anything else), with "..." when cut. Returns buf.
+ */
+const char *rp_quote(const char *s, size_t n, char buf[RP_QUOTE_MAX + 4]);
+
 /* Constant-time equality of two byte strings of possibly different lengths. */
 int rp_ct_equal(const void *a, size_t an, const void *b, size_t bn);
 

@@ -222,31 +222,12 @@ int rp_cidr_contains(const rp_cidr *c, const unsigned char addr[16], int v4)
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
-#define QUOTE_MAX 48 /* bytes of the caller's input an error message quotes */
-
-/* Copies at most QUOTE_MAX bytes of s[0..n) into buf[QUOTE_MAX + 4] as printable ASCII. */
-static const char *quote(const char *s, size_t n, char *buf)
-{
-    size_t k = n > QUOTE_MAX ? QUOTE_MAX : n;
-
-    for (size_t i = 0; i < k; i++) {
-        unsigned char c = (unsigned char)s[i];
-        buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (k < n) {
-        memcpy(buf + k, "...", 4);
-        return buf;
-    }
-    buf[k] = '\0';
-    return buf;
-}
-
 typedef struct pctx {
     char *err;
     size_t errlen;
     size_t index;
     int named;
-    char name[QUOTE_MAX + 4]; /* quoted, when named */
+    char name[RP_QUOTE_MAX + 4]; /* quoted, when named */
 } pctx;
 
 static int rule_err(const pctx *p, int rc, const char *field, const char *fmt, ...)
@@ -307,7 +288,7 @@ static int get_text(const pctx *p, const char *field, const json_t *v, size_t ma
 
 static int parse_sources(const pctx *p, rule *r, const char *s, size_t n)
 {
-    char q[QUOTE_MAX + 4];
+    char q[RP_QUOTE_MAX + 4];
     rp_str all = rp_str_trim((rp_str){s, n});
     size_t start = 0;
 
@@ -333,7 +314,7 @@ static int parse_sources(const pctx *p, rule *r, const char *s, size_t n)
             return rule_err(p, RP_EINVAL, "ipAddress", "'Any' cannot be combined with addresses");
         if (rp_cidr_parse(e.p, e.n, &r->src[r->nsrc]) != 0)
             return rule_err(p, RP_EINVAL, "ipAddress", "'%s' is not an IPv4 or IPv6 CIDR",
-                            quote(e.p, e.n, q));
+                            rp_quote(e.p, e.n, q));
         r->nsrc++;
     }
     return 0;
@@ -365,7 +346,7 @@ static int host_pattern_ok(const char *s, size_t n)
 static int parse_header_value(const pctx *p, const char *field, int h, hfilter *f, const char *s,
                               size_t n)
 {
-    char q[QUOTE_MAX + 4];
+    char q[RP_QUOTE_MAX + 4];
 
     if (n == 0)
         return rule_err(p, RP_EINVAL, field, "must not be empty");
@@ -375,12 +356,13 @@ static int parse_header_value(const pctx *p, const char *field, int h, hfilter *
     case H_XFF:
         if (rp_cidr_parse(s, n, &f->cidr[f->n]) != 0)
             return rule_err(p, RP_EINVAL, field, "'%s' is not an IPv4 or IPv6 CIDR",
-                            quote(s, n, q));
+                            rp_quote(s, n, q));
         break;
     case H_XFH:
         if (!host_pattern_ok(s, n))
             return rule_err(p, RP_EINVAL, field,
-                            "'%s' is not a host name or a '*.' wildcard host name", quote(s, n, q));
+                            "'%s' is not a host name or a '*.' wildcard host name",
+                            rp_quote(s, n, q));
         for (size_t i = 0; i < n; i++)
             f->val[f->n][i] = rp_lower(s[i]);
         f->val[f->n][n] = '\0';
@@ -399,7 +381,7 @@ static int parse_header_value(const pctx *p, const char *field, int h, hfilter *
 
 static int parse_headers(const pctx *p, rule *r, json_t *v)
 {
-    char q[QUOTE_MAX + 4];
+    char q[RP_QUOTE_MAX + 4];
     const char *key;
     size_t klen;
     json_t *list;
@@ -421,7 +403,7 @@ static int parse_headers(const pctx *p, rule *r, json_t *v)
             return rule_err(p, RP_EINVAL, "headers",
                             "'%s' is not supported (x-forwarded-host, x-forwarded-for,"
                             " x-azure-fdid and x-fd-healthprobe are, in lowercase)",
-                            quote(key, klen, q));
+                            rp_quote(key, klen, q));
         snprintf(field, sizeof(field), "headers.%s", hdr_names[h]);
         f = &r->h[h];
         if (!json_is_array(list))
@@ -531,7 +513,7 @@ static int parse_member(const pctx *p, rule *r, int m, json_t *v)
 
 static int parse_rule(pctx *p, rule *r, json_t *obj)
 {
-    char q[QUOTE_MAX + 4];
+    char q[RP_QUOTE_MAX + 4];
     unsigned seen = 0;
     const char *key;
     size_t klen;
@@ -547,7 +529,7 @@ static int parse_rule(pctx *p, rule *r, json_t *obj)
     if (name != NULL && !json_is_null(name)) {
         if ((rc = parse_member(p, r, M_NAME, name)) != 0)
             return rc;
-        quote(r->name, strlen(r->name), p->name);
+        rp_quote(r->name, strlen(r->name), p->name);
         p->named = 1;
     }
     json_object_keylen_foreach(obj, key, klen, v)
@@ -558,7 +540,7 @@ static int parse_rule(pctx *p, rule *r, json_t *obj)
             if (klen == strlen(member_names[k]) && memcmp(key, member_names[k], klen) == 0)
                 m = k;
         if (m < 0)
-            return rule_err(p, RP_EINVAL, quote(key, klen, q), "unknown member");
+            return rule_err(p, RP_EINVAL, rp_quote(key, klen, q), "unknown member");
         seen |= 1u << m;
         if (m != M_NAME && (rc = parse_member(p, r, m, v)) != 0)
             return rc;

@@ -111,12 +111,31 @@ static void test_http_date(void **state)
     assert_true(rp_mono_us() >= rp_mono_ms());
 }
 
+/* Quoting refused input: printable ASCII only, cut at RP_QUOTE_MAX with "...". */
+static void test_quote(void **state)
+{
+    char buf[RP_QUOTE_MAX + 4], in[RP_QUOTE_MAX + 1];
+
+    (void)state;
+    assert_string_equal(rp_quote("a\x01"
+                                 "b\xc3\xa9\n",
+                                 6, buf),
+                        "a?b???");
+    assert_string_equal(rp_quote("", 0, buf), "");
+    memset(in, 'x', sizeof(in));
+    assert_int_equal(strlen(rp_quote(in, RP_QUOTE_MAX, buf)), RP_QUOTE_MAX);
+    rp_quote(in, sizeof(in), buf);
+    assert_int_equal(strlen(buf), RP_QUOTE_MAX + 3);
+    assert_string_equal(buf + RP_QUOTE_MAX, "...");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_views),
         cmocka_unit_test(test_strlcpy_hex), cmocka_unit_test(test_b64url),
         cmocka_unit_test(test_ct_equal),    cmocka_unit_test(test_http_date),
+        cmocka_unit_test(test_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,136 @@
+/*
+ * fnkeys.c - function keys: generation, checks and the level a key grants (fnkeys.h).
+ */
+#include "functions/fnkeys.h"
+
+#include "base/err.h"
+#include "base/rand.h"
+#include "base/str.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <strings.h>
+
+#define RAW_LEN 40 /* random bytes in a generated key, as the Functions host makes them */
+
+int rp_fn_key_generate(char out[RP_FN_KEY_LEN + 1])
+{
+    unsigned char raw[RAW_LEN];
+    int rc = rp_random_bytes(raw, sizeof(raw));
+
+    /* 40 bytes are 54 base64url characters; Azure's keys keep the padding ("=="), and so do
+     * these, so that they look like what clients have seen. */
+    if (rc == 0 && rp_b64url_encode(raw, sizeof(raw), out, RP_FN_KEY_LEN + 1) == 0 &&
+        strlen(out) == RP_FN_KEY_LEN - 2) {
+        out[RP_FN_KEY_LEN - 2] = '=';
+        out[RP_FN_KEY_LEN - 1] = '=';
+        out[RP_FN_KEY_LEN] = '\0';
+    } else {
+        rc = RP_EIO;
+    }
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return rc;
+}
+
+static int name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+int rp_fn_key_name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > RP_FN_KEY_NAME_MAX || strcmp(name, RP_FN_MASTER_NAME) == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(name[i]))
+            return 0;
+    return 1;
+}
+
+int rp_fn_key_value_ok(const char *value, size_t n)
+{
+    if (value == NULL || n < RP_FN_KEY_VALUE_MIN || n > RP_FN_KEY_VALUE_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (value[i] <= 0x20 || value[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* SHA-256 of s: comparing digests takes the same time whatever the lengths. 0 or -1. */
+static int digest(const char *s, size_t n, unsigned char out[32])
+{
+    unsigned int len = 0;
+
+    return EVP_Digest(s, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -1;
+}
+
+static rp_fn_level level_of(rp_fn_key_kind k)
+{
+    switch (k) {
+    case RP_FN_KEY_MASTER: return RP_FN_LEVEL_ADMIN;
+    case RP_FN_KEY_SYSTEM: return RP_FN_LEVEL_SYSTEM;
+    case RP_FN_KEY_HOST:
+    case RP_FN_KEY_FUNCTION: return RP_FN_LEVEL_FUNCTION;
+    }
+    return RP_FN_LEVEL_NONE;
+}
+
+rp_fn_level rp_fn_key_level(const rp_fn_key *keys, size_t n, const char *presented, size_t len,
+                            const char **name)
+{
+    /* The host checks master, then system, then host, then function keys: the first kind in
+     * that order wins. Every key is compared all the same (no early exit). */
+    unsigned char want[32], have[32];
+    size_t best = n;
+    int best_rank = 4;
+
+    if (name != NULL)
+        *name = NULL;
+    if (presented == NULL || len == 0 || len > RP_FN_KEY_VALUE_MAX || digest(presented, len, have))
+        return RP_FN_LEVEL_NONE;
+    for (size_t i = 0; i < n; i++) {
+        /* Digests, not the values: a length compared first would tell how long the keys are. */
+        int eq = keys[i].value != NULL && keys[i].value_len > 0 &&
+                 digest(keys[i].value, keys[i].value_len, want) == 0 &&
+                 CRYPTO_memcmp(want, have, sizeof(want)) == 0;
+        int rank = (int)keys[i].kind;
+        if (eq && rank < best_rank) {
+            best = i;
+            best_rank = rank;
+        }
+    }
+    if (best == n)
+        return RP_FN_LEVEL_NONE;
+    if (name != NULL)
+        *name = keys[best].kind == RP_FN_KEY_MASTER ? RP_FN_MASTER_NAME : keys[best].name;
+    return level_of(keys[best].kind);
+}
+
+int rp_fn_authorized(rp_fn_level need, rp_fn_level have)
+{
+    if (need == RP_FN_LEVEL_ANONYMOUS)
+        return 1;
+    if (need == RP_FN_LEVEL_NONE || have == RP_FN_LEVEL_NONE || have == RP_FN_LEVEL_ANONYMOUS)
+        return 0;
+    return have == RP_FN_LEVEL_ADMIN || have == need;
+}
+
+int rp_fn_level_parse(const char *s, rp_fn_level *out)
+{
+    if (s == NULL)
+        return RP_EPARSE;
+    if (strcasecmp(s, "anonymous") == 0)
+        *out = RP_FN_LEVEL_ANONYMOUS;
+    else if (strcasecmp(s, "function") == 0)
+        *out = RP_FN_LEVEL_FUNCTION;
+    else if (strcasecmp(s, "admin") == 0)
+        *out = RP_FN_LEVEL_ADMIN;
+    else
+        return RP_EPARSE;
+    return 0;
+}
