@@ -88,17 +88,31 @@ static int digits(const char *s, size_t n, int64_t *out)
     return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+int64_t rp_days_from_civil(int64_t y, int m, int d)
 {
     int64_t era, yoe, doy, doe;
 
-    y -= m <= 2;
-    era = y / 400;
+    y -= m <= 2; /* count years from March so that Feb 29 is the year's last day */
+    era = (y >= 0 ? y : y - 399) / 400;
     yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
+}
+
+void rp_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
 }
 
 int rp_iso_time_parse(const char *s, size_t n, int64_t *out)
@@ -132,7 +146,7 @@ int rp_iso_time_parse(const char *s, size_t n, int64_t *out)
     } else {
         return RP_EPARSE; /* no zone: the meaning would depend on the local one */
     }
-    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    t = rp_days_from_civil(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + se - off;
     if (t < 0)
         return RP_EPARSE;
     *out = t;

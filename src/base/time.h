@@ -22,6 +22,12 @@ int rp_http_date_parse(const char *s, size_t n, time_t *out);
  * the CLI share.
  */
 int rp_iso_time_parse(const char *s, size_t n, int64_t *out);
+/*
+ * Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1-12, d 1-31), and back: exact
+ * for any year, negative ones too (400-year eras of 146097 days).
+ */
+int64_t rp_days_from_civil(int64_t y, int m, int d);
+void rp_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
 /* Formats Unix seconds t as "YYYY-MM-DDTHH:MM:SSZ" into out[21]. */
 void rp_iso_time(int64_t t, char out[21]);
 /*

@@ -27,6 +27,7 @@
 #include "functions/ncron.h"
 
 #include "base/err.h"
+#include "base/time.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -432,34 +433,6 @@ int rp_ncron_parse(const char *s, size_t n, rp_ncron *out, char *why, size_t cap
 
 /* ---------------------------------------------------------------- next occurrence */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (400-year eras of 146097 days). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2; /* count years from March so that Feb 29 is the year's last day */
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 static int days_in_month(int64_t y, int m)
 {
     static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -498,7 +471,7 @@ static void to_month(cursor *k, int64_t y, int m)
     k->y = y;
     k->m = m;
     k->d = 1;
-    k->day = days_from_civil(y, m, 1);
+    k->day = rp_days_from_civil(y, m, 1);
     k->hh = k->mi = k->ss = 0;
 }
 
@@ -546,7 +519,7 @@ int rp_ncron_next(const rp_ncron *c, int64_t after, int64_t *next)
     t = after + 1;
     k.day = floor_div(t, DAY_S);
     sod = t - k.day * DAY_S;
-    civil_from_days(k.day, &k.y, &k.m, &k.d);
+    rp_civil_from_days(k.day, &k.y, &k.m, &k.d);
     k.hh = (int)(sod / 3600);
     k.mi = (int)(sod / 60 % 60);
     k.ss = (int)(sod % 60);

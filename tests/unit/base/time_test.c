@@ -130,11 +130,34 @@ static void test_iso_duration(void **state)
     d_bad("P20000D");
 }
 
+/* Calendar days: known dates, and a round trip over 800 years across year 0 (negative years
+ * use floor division, which a plain '/' would get wrong). */
+static void test_civil_days(void **state)
+{
+    int64_t y;
+    int m, d;
+
+    (void)state;
+    assert_int_equal(rp_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(rp_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(rp_days_from_civil(1969, 12, 31), -1);
+    assert_int_equal(rp_days_from_civil(2024, 2, 29) + 1, rp_days_from_civil(2024, 3, 1));
+    assert_int_equal(rp_days_from_civil(2100, 2, 28) + 1, rp_days_from_civil(2100, 3, 1));
+    rp_civil_from_days(rp_days_from_civil(-1, 12, 31), &y, &m, &d);
+    assert_true(y == -1 && m == 12 && d == 31);
+    for (int64_t day = rp_days_from_civil(-400, 1, 1); day < rp_days_from_civil(400, 1, 1);
+         day += 7) {
+        rp_civil_from_days(day, &y, &m, &d);
+        assert_int_equal(rp_days_from_civil(y, m, d), day);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_iso_time),
         cmocka_unit_test(test_iso_duration),
+        cmocka_unit_test(test_civil_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
