@@ -36,6 +36,7 @@ ALLOW=(
 )
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rp-testssl.XXXXXX")
+chmod 755 "$work" # rampart serve, started as root, reads its data directory as the service user
 srv_pid=
 ts_pid=
 cleanup() {
