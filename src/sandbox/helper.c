@@ -897,9 +897,11 @@ int rp_helper_spawn_process(rp_helper *h, const rp_helper_spawn *s, int blob, in
     return rc == RP_EPARSE ? RP_EPERM : rc;
 }
 
-int rp_helper_kill(rp_helper *h, int pid, int sig)
+/* A request without descriptors: name and run may be NULL (not sent). */
+static int simple_call(rp_helper *h, uint32_t op, int pid, int sig, const char *name,
+                       const char *run)
 {
-    rp_helper_req *r = req_new(RP_HELPER_OP_KILL);
+    rp_helper_req *r = req_new(op);
     reply rep;
     int rc;
 
@@ -907,43 +909,30 @@ int rp_helper_kill(rp_helper *h, int pid, int sig)
         return RP_ENOMEM;
     r->pid = pid;
     r->sig = sig;
+    if ((name != NULL && put(r->name, sizeof(r->name), name) != 0) ||
+        (run != NULL && put(r->run, sizeof(r->run), run) != 0)) {
+        rp_free(r);
+        return RP_ETOOBIG;
+    }
     rc = call(h, r, NULL, 0, &rep);
     rp_free(r);
     return rc;
+}
+
+int rp_helper_kill(rp_helper *h, int pid, int sig)
+{
+    return simple_call(h, RP_HELPER_OP_KILL, pid, sig, NULL, NULL);
 }
 
 int rp_helper_uncgroup(rp_helper *h, const char *name, const char *run)
 {
-    rp_helper_req *r = req_new(RP_HELPER_OP_UNCGROUP);
-    reply rep;
-    int rc;
-
-    if (r == NULL)
-        return RP_ENOMEM;
-    if (put(r->name, sizeof(r->name), name) != 0 || put(r->run, sizeof(r->run), run) != 0) {
-        rp_free(r);
-        return RP_ETOOBIG;
-    }
-    rc = call(h, r, NULL, 0, &rep);
-    rp_free(r);
-    return rc;
+    return name == NULL || run == NULL ? RP_ETOOBIG
+                                       : simple_call(h, RP_HELPER_OP_UNCGROUP, 0, 0, name, run);
 }
 
 int rp_helper_rmrun(rp_helper *h, const char *run)
 {
-    rp_helper_req *r = req_new(RP_HELPER_OP_RMRUN);
-    reply rep;
-    int rc;
-
-    if (r == NULL)
-        return RP_ENOMEM;
-    if (put(r->run, sizeof(r->run), run) != 0) {
-        rp_free(r);
-        return RP_ETOOBIG;
-    }
-    rc = call(h, r, NULL, 0, &rep);
-    rp_free(r);
-    return rc;
+    return run == NULL ? RP_ETOOBIG : simple_call(h, RP_HELPER_OP_RMRUN, 0, 0, NULL, run);
 }
 
 int rp_helper_next_exit(rp_helper *h, int *pid, int64_t *status, int *sig)
