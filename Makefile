@@ -10,7 +10,7 @@ CMAKE_GEN  := -G Ninja
 FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz range_fuzz token_fuzz jwt_fuzz scope_fuzz \
               audit_fuzz isotime_fuzz envelope_fuzz kvreq_fuzz kvid_fuzz unzip_fuzz access_fuzz \
               settings_fuzz easyauth_fuzz oidc_fuzz helper_fuzz ncron_fuzz route_fuzz \
-              fnconfig_fuzz
+              fnconfig_fuzz cookie_fuzz
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps deps-c build asan-build fuzz-build run check unit unit-asan e2e e2e-asan \

@@ -116,3 +116,29 @@ const rp_query_param *rp_query_find(const rp_query_param *p, size_t count, const
             return &p[i];
     return NULL;
 }
+
+int rp_query_encode(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            if (o + 1 >= cap)
+                return RP_ETOOBIG;
+            out[o++] = (char)ch;
+        } else {
+            if (o + 3 >= cap)
+                return RP_ETOOBIG;
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    if (o >= cap)
+        return RP_ETOOBIG;
+    out[o] = '\0';
+    return 0;
+}

@@ -40,6 +40,13 @@ typedef struct rp_query_param {
 int rp_query_parse(rp_arena *a, const char *q, size_t n, int form, rp_query_param **out,
                    size_t *count);
 
+/*
+ * Percent-encodes the NUL-terminated s into out[cap] (NUL-terminated): every byte but the RFC 3986
+ * unreserved ones (A-Z a-z 0-9 - . _ ~) becomes %XX, so the result is safe as a query value or a
+ * path segment. 0, or RP_ETOOBIG when it does not fit (out is then unspecified).
+ */
+int rp_query_encode(const char *s, char *out, size_t cap);
+
 /* First parameter whose decoded name equals name (case-sensitive), or NULL. p may be NULL when
    count is 0. */
 const rp_query_param *rp_query_find(const rp_query_param *p, size_t count, const char *name);

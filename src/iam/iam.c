@@ -1145,7 +1145,7 @@ int rp_iam_open(const rp_iam_opts *o, rp_admin_creds *admin, rp_iam **out, char 
     }
     if (pthread_mutex_init(&iam->reload_lock, NULL) != 0 ||
         pthread_mutex_init(&iam->jti_lock, NULL) != 0 ||
-        pthread_rwlock_init(&iam->admin_lock, NULL) != 0) {
+        pthread_rwlock_init(&iam->admin_lock, NULL) != 0 || rp__iam_codes_init(iam) != 0) {
         pthread_mutex_destroy(&iam->lock);
         rp_admin_creds_free(admin);
         rp_free(iam);
@@ -1210,6 +1210,7 @@ void rp_iam_close(rp_iam *iam)
     rp_free(iam->identity_endpoint);
     rp_free(iam->audit_path);
     rp_free(iam->jtis);
+    rp__iam_codes_free(iam);
     pthread_rwlock_destroy(&iam->admin_lock);
     pthread_mutex_destroy(&iam->jti_lock);
     pthread_mutex_destroy(&iam->reload_lock);

@@ -150,4 +150,26 @@ const char *rp_iam_issuer(const rp_iam *iam);
 /* The token service's origin, "https://login.D[:port]" (the authority is login + "/" + tenant). */
 const char *rp_iam_login(const rp_iam *iam);
 
+/*
+ * Interactive sign-in (src/iam/authorize.c, docs/iam.md "Interactive sign-in"). A user who signed
+ * in at the authorization endpoint was sent back to an app with a code; the app's built-in
+ * authentication redeems it here, in-process:
+ *   code          the code from the redirect (43 base64url characters)
+ *   client_id     the app's origin the code was issued to ("https://NAME.D")
+ *   redirect_uri  exactly the redirect_uri of the authorize request
+ *   verifier      the PKCE code_verifier (43..128 characters) whose S256 challenge was sent
+ * A code redeems once: any attempt, right or wrong, uses it up. 0 and *out filled; RP_EINVAL
+ * (malformed), RP_ENOENT (unknown, used or evicted), RP_EPERM (expired, another client or
+ * redirect_uri, a wrong verifier, or the user was deleted since), RP_ENOMEM.
+ */
+#define RP_IAM_NONCE_MAX 128
+typedef struct rp_iam_signin {
+    char principal_id[37];
+    char name[RP_IAM_NAME_MAX + 1];
+    char nonce[RP_IAM_NONCE_MAX + 1]; /* as the authorize request sent it, or "" */
+    int64_t auth_time;
+} rp_iam_signin;
+int rp_iam_signin_redeem(rp_iam *iam, const char *code, const char *client_id,
+                         const char *redirect_uri, const char *verifier, rp_iam_signin *out);
+
 #endif

@@ -138,6 +138,8 @@ struct rp_iam {
     rp_admin_creds *admin;
     struct jti *jtis;
     size_t njtis;
+    pthread_mutex_t code_lock; /* guards codes (authorize.c) */
+    struct rp__code *codes;    /* RP__CODES_MAX slots, allocated on first sign-in */
 };
 
 /* Per loop thread (thread-local): ports, the current snapshot and the token cache. */
@@ -209,6 +211,31 @@ int rp__iam_check_secret(const rp__principal *p, const char *secret, size_t n, i
 int rp__iam_jti_seen(rp_iam *iam, const char *client, const char *jti, int64_t exp, int64_t now);
 
 int rp__iam_sha256(const void *p, size_t n, unsigned char out[32]);
+
+/* The value of form or query parameter name among p[0..n), or NULL; sets *dup when it appears
+ * more than once (the token service refuses repeated parameters). */
+struct rp_query_param;
+const char *rp__iam_form(const struct rp_query_param *p, size_t n, const char *name, int *dup);
+
+/* Interactive sign-in (authorize.c): the code table's lock (init: 0 or RP_ENOMEM; free wipes
+ * every pending code) and the authorization endpoint's handler. */
+int rp__iam_codes_init(rp_iam *iam);
+void rp__iam_codes_free(rp_iam *iam);
+struct rp_req;
+void rp__iam_authorize(rp_iam *iam, struct rp_req *req);
+/*
+ * Issues a code for a user who just signed in: bound to client_id, redirect_uri, the PKCE S256
+ * challenge and nonce (may be NULL), valid RP__CODE_TTL_S from now. Writes it (RP__CODE_LEN
+ * base64url characters) to code. 0; RP_EINVAL (a field too long); RP_ETOOBIG (RP__CODES_MAX
+ * unexpired codes wait); RP_ENOMEM; RP_ECRYPTO.
+ */
+#define RP__CODE_TTL_S     60
+#define RP__CODES_MAX      1024
+#define RP__CODES_PER_USER 16
+#define RP__CODE_LEN       43
+int rp__iam_code_issue(rp_iam *iam, const char *client_id, const char *redirect_uri,
+                       const char *challenge, const char *nonce, const char *principal_id,
+                       const char *name, int64_t now, char code[RP__CODE_LEN + 1]);
 
 /* Audit helpers: fill principal/client/request from the request. */
 struct rp_req;

@@ -100,7 +100,7 @@ static void jwks(rp_iam *iam, rp_req *req)
     rp_resp_json(req, 200, json_pack("{s:o}", "keys", keys));
 }
 
-static const char *form(const rp_query_param *p, size_t n, const char *name, int *dup)
+const char *rp__iam_form(const rp_query_param *p, size_t n, const char *name, int *dup)
 {
     const char *v = NULL;
 
@@ -198,7 +198,7 @@ static void token_body(rp_req *req)
     int dup = 0;
     const char *grant, *client, *scope, *secret, *atype, *assertion, *resource;
     const rp__principal *prin = NULL;
-    rp__snap *s;
+    rp__snap *s = NULL;
     char *jwt = NULL;
     int64_t exp = 0, now = rp__now();
     int rc;
@@ -211,43 +211,43 @@ static void token_body(rp_req *req)
     }
     if (rp_query_parse(req->arena, req->body.data, req->body.len, 1, &p, &n) != 0) {
         aad_error(req, 400, "invalid_request", 900144, "The request body is malformed.");
-        return;
+        goto out;
     }
-    grant = form(p, n, "grant_type", &dup);
-    client = form(p, n, "client_id", &dup);
-    scope = form(p, n, "scope", &dup);
-    secret = form(p, n, "client_secret", &dup);
-    atype = form(p, n, "client_assertion_type", &dup);
-    assertion = form(p, n, "client_assertion", &dup);
+    grant = rp__iam_form(p, n, "grant_type", &dup);
+    client = rp__iam_form(p, n, "client_id", &dup);
+    scope = rp__iam_form(p, n, "scope", &dup);
+    secret = rp__iam_form(p, n, "client_secret", &dup);
+    atype = rp__iam_form(p, n, "client_assertion_type", &dup);
+    assertion = rp__iam_form(p, n, "client_assertion", &dup);
     if (dup) {
         aad_error(req, 400, "invalid_request", 90014, "A request parameter appears twice.");
-        return;
+        goto out;
     }
     if (grant == NULL || client == NULL || scope == NULL) {
         aad_error(req, 400, "invalid_request", 900144,
                   grant == NULL    ? "The request body must contain the parameter 'grant_type'."
                   : client == NULL ? "The request body must contain the parameter 'client_id'."
                                    : "The request body must contain the parameter 'scope'.");
-        return;
+        goto out;
     }
     if (strcmp(grant, "client_credentials") != 0) {
         aad_error(req, 400, "unsupported_grant_type", 70003,
                   "The app requested an unsupported grant type.");
-        return;
+        goto out;
     }
     if (strchr(scope, ' ') != NULL ||
         !rp_str_has_suffix_nocase((rp_str){scope, strlen(scope)}, "/.default")) {
         aad_error(req, 400, "invalid_scope", 1002012,
                   "The provided value for scope is not valid. Client credential flows must have "
                   "a single scope value with /.default suffixed to the resource identifier.");
-        return;
+        goto out;
     }
     resource = rp__iam_resource_match(iam, scope, strlen(scope));
     if (resource == NULL) {
         audit_token(iam, req, NULL, client, scope, "failure", 500011);
         aad_error(req, 400, "invalid_resource", 500011,
                   "The resource principal named in the scope was not found in the tenant.");
-        return;
+        goto out;
     }
     s = rp__iam_snap(iam);
     /* Users sign in as "user:NAME" (rampart login); everyone else by client id. */
@@ -305,10 +305,15 @@ static void token_body(rp_req *req)
     OPENSSL_cleanse(jwt, strlen(jwt));
     rp_free(jwt);
 out:
-    /* The secret's decoded copy lives in the pooled request arena: do not leave it there. */
-    if (secret != NULL)
-        OPENSSL_cleanse((char *)secret, strlen(secret));
-    rp__iam_snap_done(iam, s);
+    /* The secret lives in the pooled request arena (decoded, every copy a repeated field gave)
+     * and in the body buffer (encoded): do not leave it in either. */
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].name, "client_secret") == 0)
+            OPENSSL_cleanse((char *)p[i].value, p[i].value_len);
+    if (req->body.data != NULL)
+        OPENSSL_cleanse(req->body.data, req->body.len);
+    if (s != NULL)
+        rp__iam_snap_done(iam, s);
 }
 
 static void login(rp_req *req)
@@ -333,6 +338,10 @@ static void login(rp_req *req)
             discovery(iam, req);
         else
             jwks(iam, req);
+        return;
+    }
+    if (strcmp(rest, "/oauth2/v2.0/authorize") == 0) {
+        rp__iam_authorize(iam, req);
         return;
     }
     if (strcmp(rest, "/oauth2/v2.0/token") == 0) {

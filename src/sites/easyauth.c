@@ -20,6 +20,7 @@
 #include "base/err.h"
 #include "base/str.h"
 #include "base/time.h"
+#include "http/query.h"
 
 #include <openssl/evp.h>
 #include <stdatomic.h>
@@ -61,8 +62,9 @@ struct rp_easyauth {
     atomic_uint refs;
     json_t *stored;
     int enabled, require_auth, action, aad, token_store;
-    const char *prefix;                                     /* into stored, or the default */
-    const char *redirect_provider;                          /* into stored, or NULL */
+    int64_t cookie_s;              /* login.cookieExpiration.timeToExpiration */
+    const char *prefix;            /* into stored, or the default */
+    const char *redirect_provider; /* into stored, or NULL */
     const char *client_id, *secret_setting, *openid_issuer; /* into stored, or NULL */
     char *issuer;                                           /* rampart's, own copy, or NULL */
     char *app_audience;                                     /* own copy, or NULL */
@@ -570,17 +572,74 @@ static int parse_providers(rp_easyauth *c, const json_t *ip, char *err, size_t e
     return 0;
 }
 
+/* "[d.]hh:mm:ss" (a .NET TimeSpan as Azure writes it): 0 and *out seconds, or -1. */
+static int timespan(const char *s, int64_t *out)
+{
+    int64_t v[4] = {0, 0, 0, 0}, lim[4] = {RP_EASYAUTH_COOKIE_MAX_S / 86400, 23, 59, 59};
+    int part = strchr(s, '.') != NULL ? 0 : 1, digits = 0;
+
+    for (; *s != '\0'; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (++digits > 2 + (part == 0) * 3)
+                return -1;
+            v[part] = v[part] * 10 + (*s - '0');
+        } else if ((*s == '.' && part == 0) || (*s == ':' && (part == 1 || part == 2))) {
+            if (digits == 0 || (part > 0 && digits != 2))
+                return -1;
+            part++;
+            digits = 0;
+        } else {
+            return -1;
+        }
+    }
+    if (part != 3 || digits != 2)
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (v[i] > lim[i])
+            return -1;
+    *out = ((v[0] * 24 + v[1]) * 60 + v[2]) * 60 + v[3];
+    return 0;
+}
+
+static int parse_cookie(rp_easyauth *c, const json_t *ce, char *err, size_t errlen)
+{
+    static const char *const names[] = {"convention", "timeToExpiration", NULL};
+    const char *conv, *tte;
+    int rc;
+
+    if ((rc = members(ce, "login.cookieExpiration", names, err, errlen)) != 0 ||
+        (rc = get_str(ce, "convention", "login.cookieExpiration", 32, &conv, err, errlen)) != 0 ||
+        (rc = get_str(ce, "timeToExpiration", "login.cookieExpiration", 32, &tte, err, errlen)) !=
+            0)
+        return rc;
+    if (conv != NULL && strcmp(conv, "FixedTime") != 0)
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "login.cookieExpiration.convention must be \"FixedTime\" (a session "
+                       "never outlives the time set here)");
+    if (tte != NULL &&
+        (timespan(tte, &c->cookie_s) != 0 || c->cookie_s < RP_EASYAUTH_COOKIE_MIN_S ||
+         c->cookie_s > RP_EASYAUTH_COOKIE_MAX_S))
+        return rp_errf(err, errlen, RP_EINVAL,
+                       "login.cookieExpiration.timeToExpiration must be \"hh:mm:ss\" or "
+                       "\"d.hh:mm:ss\" between 00:05:00 and 7.00:00:00");
+    return 0;
+}
+
 static int parse_login(rp_easyauth *c, const json_t *login, char *err, size_t errlen)
 {
-    static const char *const names[] = {"tokenStore", NULL};
+    static const char *const names[] = {"tokenStore", "cookieExpiration", NULL};
     static const char *const tnames[] = {"enabled", NULL};
-    const json_t *ts;
+    const json_t *ts, *ce;
     int rc;
 
     c->token_store = 0;
+    c->cookie_s = RP_EASYAUTH_COOKIE_S;
     if (login == NULL)
         return 0;
     if ((rc = members(login, "login", names, err, errlen)) != 0)
+        return rc;
+    if ((ce = json_object_get(login, "cookieExpiration")) != NULL &&
+        (rc = parse_cookie(c, ce, err, errlen)) != 0)
         return rc;
     ts = json_object_get(login, "tokenStore");
     if (ts == NULL)
@@ -687,6 +746,11 @@ int rp_easyauth_token_store(const rp_easyauth *c)
     return c != NULL && c->token_store;
 }
 
+int64_t rp_easyauth_cookie_seconds(const rp_easyauth *c)
+{
+    return c != NULL && c->cookie_s > 0 ? c->cookie_s : RP_EASYAUTH_COOKIE_S;
+}
+
 static json_t *list_json(const idlist *l)
 {
     json_t *a = json_array();
@@ -702,10 +766,19 @@ static json_t *list_json(const idlist *l)
 
 json_t *rp_easyauth_view(const rp_easyauth *c)
 {
+    int64_t cs = rp_easyauth_cookie_seconds(c);
+    char tte[32];
     const json_t *paths =
         json_object_get(json_object_get(c->stored, "globalValidation"), "excludedPaths");
     json_t *v, *gv, *reg = json_object();
     int bad = reg == NULL;
+
+    if (cs >= 86400)
+        snprintf(tte, sizeof(tte), "%lld.%02lld:%02lld:%02lld", (long long)(cs / 86400),
+                 (long long)(cs / 3600 % 24), (long long)(cs / 60 % 60), (long long)(cs % 60));
+    else
+        snprintf(tte, sizeof(tte), "%02lld:%02lld:%02lld", (long long)(cs / 3600),
+                 (long long)(cs / 60 % 60), (long long)(cs % 60));
 
     /* openIdIssuer only as set: showing rampart's would pin it into the next PUT. */
     if (!bad && c->openid_issuer != NULL)
@@ -727,7 +800,7 @@ json_t *rp_easyauth_view(const rp_easyauth *c)
     }
     /* json_pack takes the "o" references, also when it fails. */
     v = json_pack("{s:{s:b},s:o,s:{s:b,s:{s:s}},s:{s:{s:b,s:o,s:{s:o,s:{s:o},s:{s:o,s:{s:o}}}}},"
-                  "s:{s:{s:b}}}",
+                  "s:{s:{s:b},s:{s:s,s:s}}}",
                   "platform", "enabled", c->enabled, "globalValidation", gv, "httpSettings",
                   "requireHttps", 1, "routes", "apiPrefix", c->prefix, "identityProviders",
                   "azureActiveDirectory", "enabled", c->aad, "registration", reg, "validation",
@@ -735,7 +808,8 @@ json_t *rp_easyauth_view(const rp_easyauth *c)
                   "allowedClientApplications", list_json(&c->client_apps),
                   "defaultAuthorizationPolicy", "allowedApplications", list_json(&c->apps),
                   "allowedPrincipals", "identities", list_json(&c->identities), "login",
-                  "tokenStore", "enabled", c->token_store);
+                  "tokenStore", "enabled", c->token_store, "cookieExpiration", "convention",
+                  "FixedTime", "timeToExpiration", tte);
     return v;
 }
 
@@ -838,34 +912,6 @@ static int aud_ok(const rp_easyauth *c, const json_t *claims)
     return 0;
 }
 
-/* Writes the percent-encoding of s (all but unreserved) into out[cap]; 0, or -1 if it does
- * not fit. */
-static int pct_encode(const char *s, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-            if (o + 1 >= cap)
-                return -1;
-            out[o++] = (char)ch;
-        } else {
-            if (o + 3 >= cap)
-                return -1;
-            out[o++] = '%';
-            out[o++] = hex[ch >> 4];
-            out[o++] = hex[ch & 15];
-        }
-    }
-    if (o >= cap)
-        return -1;
-    out[o] = '\0';
-    return 0;
-}
-
 static void redirect(const rp_easyauth *c, const char *target, rp_easyauth_decision *out)
 {
     int n = snprintf(out->location, sizeof(out->location),
@@ -873,8 +919,8 @@ static void redirect(const rp_easyauth *c, const char *target, rp_easyauth_decis
 
     /* Only a local path may come back after the login: "//host" would leave the site. */
     if (target == NULL || target[0] != '/' || target[1] == '/' || target[1] == '\\' ||
-        pct_encode(target, out->location + n, sizeof(out->location) - (size_t)n) != 0)
-        pct_encode("/", out->location + n, sizeof(out->location) - (size_t)n);
+        rp_query_encode(target, out->location + n, sizeof(out->location) - (size_t)n) != 0)
+        rp_query_encode("/", out->location + n, sizeof(out->location) - (size_t)n);
 }
 
 static rp_easyauth_verdict verdict(rp_easyauth_decision *out, rp_easyauth_verdict v,

@@ -102,6 +102,12 @@ int rp_easyauth_enabled(const rp_easyauth *c);
 const char *rp_easyauth_api_prefix(const rp_easyauth *c);     /* "/.auth" by default */
 const char *rp_easyauth_secret_setting(const rp_easyauth *c); /* or NULL */
 int rp_easyauth_token_store(const rp_easyauth *c);
+/* The session cookie's lifetime (login.cookieExpiration.timeToExpiration, FixedTime only):
+ * RP_EASYAUTH_COOKIE_S unless set, RP_EASYAUTH_COOKIE_MIN_S..RP_EASYAUTH_COOKIE_MAX_S. */
+#define RP_EASYAUTH_COOKIE_S     (8 * 3600)
+#define RP_EASYAUTH_COOKIE_MIN_S 300
+#define RP_EASYAUTH_COOKIE_MAX_S (7 * 86400)
+int64_t rp_easyauth_cookie_seconds(const rp_easyauth *c);
 
 /*
  * 1 when the normalised path (no query) is under excludedPaths: a whole-segment prefix match

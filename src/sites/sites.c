@@ -29,6 +29,7 @@
 #include "sites/easyauth.h"
 #include "iam/oidc.h"
 #include "sites/settings.h"
+#include "sites/signin.h"
 #include "sites/proc.h"
 #include "sites/proxy.h"
 #include "sites/unzip.h"
@@ -96,8 +97,9 @@ struct rp_sites {
     rp_appenvs *envs; /* builds app environments (settings, references, identity) */
     rp_keyring *kr;
     rp_vault *vault;
-    rp_oidc *oidc; /* external OpenID issuers' keys; NULL: only rampart's tokens */
-    uv_mutex_t mu; /* guards apps and every app's live, next_release, deploying, updated */
+    rp_oidc *oidc;       /* external OpenID issuers' keys; NULL: only rampart's tokens */
+    rp_session_box *box; /* seals sign-in state and session cookies (signin.c) */
+    uv_mutex_t mu;       /* guards apps and every app's live, next_release, deploying, updated */
     int mu_ready;
     app *apps;
 };
@@ -1644,10 +1646,11 @@ static rp_authn_status external_token(rp_sites *s, rp_req *req, const char *issu
  */
 static int easy_auth(rp_sites *s, rp_req *req, const rp_easyauth *auth, rp_easyauth_principal *who)
 {
-    char origin[400], target[2048];
+    char origin[400], target[2048], name[RP_SITES_NAME_MAX + 1], scope[SCOPE_CAP], appid[37] = "";
     const char *auds[72], *tok = NULL;
     json_t *claims = NULL;
     rp_easyauth_decision d;
+    rp_signin_ctx sc;
     rp_identity id;
     rp_authn_status st;
     rp_str xhr = rp_req_header(req, "x-requested-with");
@@ -1657,38 +1660,62 @@ static int easy_auth(rp_sites *s, rp_req *req, const rp_easyauth *auth, rp_easya
 
     app_audience(s, req->host_label.p, req->host_label.n, origin, sizeof(origin));
     naud = audiences(auth, origin, auds, sizeof(auds) / sizeof(auds[0]));
+    snprintf(name, sizeof(name), "%.*s", (int)req->host_label.n, req->host_label.p);
+    app_scope(s, name, scope, sizeof(scope));
+    uv_mutex_lock(&s->mu);
+    {
+        const app *a = find_locked(s, name, strlen(name));
+        if (a != NULL)
+            memcpy(appid, a->id, sizeof(appid));
+    }
+    uv_mutex_unlock(&s->mu);
+    sc = (rp_signin_ctx){.iam = s->iam,
+                         .box = s->box,
+                         .app = name,
+                         .app_id = appid,
+                         .origin = origin,
+                         .scope = scope,
+                         .prefix = rp_easyauth_api_prefix(auth),
+                         .lifetime_s = rp_easyauth_cookie_seconds(auth),
+                         .now = now_s()};
     if (s->oidc != NULL && (ext = external_issuer(s, auth)) != NULL) {
         /* Another OpenID issuer's token, with its published keys (the policy checks aud). */
         memset(&id, 0, sizeof(id));
         st = external_token(s, req, ext, &claims, &tok, &tlen);
     } else {
         st = rp_authn_app(s->iam, req, auds, naud, &id, &claims, &tok, &tlen);
+        /* No Authorization header: a browser's session from an interactive sign-in, if any. */
+        if (st == RP_AUTHN_MISSING)
+            st = rp_signin_session(&sc, req, &claims, &id);
     }
     if (rp_easyauth_is_auth_path(auth, req->path)) {
         const char *prefix = rp_easyauth_api_prefix(auth), *rest = req->path + strlen(prefix);
         if (strcmp(rest, "/me") == 0 &&
             (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD)) {
-            char *t = claims ? rp_arena_strndup(req->arena, tok, tlen) : NULL;
-            json_t *me = claims && t ? rp_easyauth_me(claims, t) : NULL;
+            /* A session has no access token to show (there is no token store). */
+            char *t = claims && tok ? rp_arena_strndup(req->arena, tok, tlen) : NULL;
+            json_t *me = claims && (t || !tok) ? rp_easyauth_me(claims, t) : NULL;
             rp_resp_header(req, "Cache-Control", "no-store");
             if (me != NULL)
                 rp_resp_json(req, 200, me);
             else
                 rp_resp_error(req, 401, "Unauthorized", "send a bearer token for this app");
-        } else if (strncmp(rest, "/login", 6) == 0) {
+        } else if (ext != NULL && strncmp(rest, "/login", 6) == 0) {
             rp_resp_error(req, 501, "InteractiveLoginUnavailable",
-                          "this platform has no interactive sign-in: send a bearer token from "
-                          "its token service (client credentials)");
-        } else if (strcmp(rest, "/logout") == 0) {
-            rp_resp_send(req, 204, NULL, NULL, 0); /* no session cookie to clear */
+                          "sign-in in the browser works with this platform's token service; with "
+                          "an external openIdIssuer, send that issuer's bearer tokens");
+        } else if (rp_signin_serve(&sc, req, rest)) {
+            /* answered: login, callback, logout */
         } else {
             rp_resp_error(req, 404, "NotFound", "no such authentication endpoint");
         }
         goto out;
     }
-    /* The redirect's way back: the normalised path and the raw query (decide keeps it inside
-     * the site and drops it when too long). */
-    snprintf(target, sizeof(target), "%s%s%.*s", req->path, req->head->query.n ? "?" : "",
+    /* The redirect's way back: the path and query as the client sent them, still
+     * percent-encoded ("/a%20b" and "/x%3Fy" must come back as they were; decide keeps it
+     * inside the site and drops it when too long). */
+    snprintf(target, sizeof(target), "%.*s%s%.*s", (int)req->head->path.n,
+             req->head->path.p != NULL ? req->head->path.p : "/", req->head->query.n ? "?" : "",
              (int)req->head->query.n, req->head->query.p ? req->head->query.p : "");
     rp_easyauth_decide(auth, req->path, target, claims,
                        st == RP_AUTHN_OK ? NULL : rp_authn_status_name(st),
@@ -4231,6 +4258,10 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         goto fail;
     }
     s->mu_ready = 1;
+    if ((rc = rp_session_box_new(&s->box)) != 0) {
+        snprintf(err, errlen, "cannot make the session cookie key");
+        goto fail;
+    }
     if (mkdir(s->apps_path, 0711) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s", s->apps_path);
         rc = RP_EIO;
@@ -4294,5 +4325,6 @@ void rp_sites_close(rp_sites *s)
         close(s->apps_fd);
     if (s->mu_ready)
         uv_mutex_destroy(&s->mu);
+    rp_session_box_free(s->box);
     rp_free(s);
 }

@@ -124,7 +124,7 @@ test('Return401: tokens for the app pass with the principal headers; everything 
   assert.ok(audit.some((x) => x.action === 'Microsoft.Web/sites/easyAuth' && x.result === 'denied' && x.scope === `/apps/${name}`));
 });
 
-test('/.auth/me answers the caller its claims; /.auth/login has no interactive flow', async () => {
+test('/.auth/me answers the caller its claims; /.auth/login starts the browser sign-in', async () => {
   const me = await get('/.auth/me', bearer(token));
   assert.equal(me.status, 200, me.text);
   const [entry] = JSON.parse(me.text);
@@ -133,7 +133,10 @@ test('/.auth/me answers the caller its claims; /.auth/login has no interactive f
   assert.ok(entry.user_claims.some((c) => c.val === sp.id));
   assert.equal(me.headers['cache-control'], 'no-store');
   assert.equal((await get('/.auth/me')).status, 401);
-  assert.equal((await get('/.auth/login/aad')).status, 501);
+  // The interactive flow itself is sites-signin.test.mjs's.
+  const login = await get('/.auth/login/aad');
+  assert.equal(login.status, 302);
+  assert.match(login.headers.location, /\/oauth2\/v2\.0\/authorize\?client_id=/);
 });
 
 test('unauthenticated actions: Return403, RedirectToLoginPage (XHR gets 401), AllowAnonymous', async () => {

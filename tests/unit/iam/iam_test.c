@@ -176,6 +176,101 @@ static void test_lookups_and_secrets(void **state)
     rp__iam_snap_put(s);
 }
 
+/* Interactive sign-in codes (authorize.c): single use, bound to client, redirect_uri, PKCE
+ * verifier and a live user, short-lived, and a bounded table. */
+static void issue(fx *f, const char *verifier, const char *principal, int64_t now, char *code)
+{
+    unsigned char h[32];
+    char ch[48];
+
+    assert_int_equal(rp__iam_sha256(verifier, strlen(verifier), h), 0);
+    assert_int_equal(rp_b64url_encode(h, sizeof(h), ch, sizeof(ch)), 0);
+    assert_int_equal(rp__iam_code_issue(f->iam, "https://app.rampart.test",
+                                        "https://app.rampart.test:8443/.auth/login/aad/callback",
+                                        ch, "n0nce", principal, "alice", now, code),
+                     0);
+}
+
+static void test_signin_codes(void **state)
+{
+    fx *f = *state;
+    const char *uid = "33333333-3333-4333-8333-333333333333", *cid = "https://app.rampart.test";
+    const char *cb = "https://app.rampart.test:8443/.auth/login/aad/callback";
+    const char *ver = "verifier-verifier-verifier-verifier-verifier-0123";
+    char code[RP__CODE_LEN + 1];
+    rp_iam_signin out;
+    int64_t now = rp__now();
+
+    sql(f, "INSERT INTO principals VALUES ('33333333-3333-4333-8333-333333333333', 'user', "
+           "'alice', '44444444-4444-4444-8444-444444444444', NULL, 'admin', 1);");
+    issue(f, ver, uid, now, code);
+    assert_int_equal(strlen(code), RP__CODE_LEN);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb, ver, &out), 0);
+    assert_string_equal(out.principal_id, uid);
+    assert_string_equal(out.name, "alice");
+    assert_string_equal(out.nonce, "n0nce");
+    assert_int_equal(out.auth_time, now);
+    /* Single use. */
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb, ver, &out), RP_ENOENT);
+    assert_string_equal(out.principal_id, "");
+
+    /* A wrong verifier, client or redirect_uri uses the code up as well. */
+    issue(f, ver, uid, now, code);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb,
+                                          "verifier-verifier-verifier-verifier-verifier-0124",
+                                          &out),
+                     RP_EPERM);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb, ver, &out), RP_ENOENT);
+    issue(f, ver, uid, now, code);
+    assert_int_equal(
+        rp_iam_signin_redeem(f->iam, code, "https://other.rampart.test", cb, ver, &out), RP_EPERM);
+    issue(f, ver, uid, now, code);
+    assert_int_equal(
+        rp_iam_signin_redeem(f->iam, code, cid, "https://app.rampart.test:8443/x", ver, &out),
+        RP_EPERM);
+    /* Expired (issued two minutes ago), malformed, or for a user who is gone. */
+    issue(f, ver, uid, now - 2 * RP__CODE_TTL_S, code);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb, ver, &out), RP_EPERM);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, "short", cid, cb, ver, &out), RP_EINVAL);
+    issue(f, ver, uid, now, code);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb, "too-short", &out), RP_EINVAL);
+    issue(f, ver, "55555555-5555-4555-8555-555555555555", now, code);
+    assert_int_equal(rp_iam_signin_redeem(f->iam, code, cid, cb, ver, &out), RP_EPERM);
+
+    /* One user holds at most RP__CODES_PER_USER waiting codes (expired ones do not count). */
+    {
+        unsigned char h[32];
+        char ch[48], pid[37];
+        int rc = 0, issued = 0;
+        assert_int_equal(rp__iam_sha256(ver, strlen(ver), h), 0);
+        assert_int_equal(rp_b64url_encode(h, sizeof(h), ch, sizeof(ch)), 0);
+        issue(f, ver, uid, now - 2 * RP__CODE_TTL_S, code); /* expired: does not count */
+        while (rc == 0 && issued < 100) {
+            rc = rp__iam_code_issue(f->iam, cid, cb, ch, NULL, uid, "alice", now, code);
+            issued += rc == 0;
+        }
+        assert_int_equal(rc, RP_ETOOBIG);
+        assert_true(issued <= RP__CODES_PER_USER);
+        assert_true(issued >= RP__CODES_PER_USER - 2); /* the earlier waiting ones count */
+        /* Others still get codes; the whole table holds RP__CODES_MAX. */
+        issued = 0;
+        rc = 0;
+        for (int i = 0; rc == 0 && i < RP__CODES_MAX + 10; i++) {
+            snprintf(pid, sizeof(pid), "p-%d", i);
+            rc = rp__iam_code_issue(f->iam, cid, cb, ch, NULL, pid, "x", now, code);
+            issued += rc == 0;
+        }
+        assert_int_equal(rc, RP_ETOOBIG);
+        assert_true(issued > RP__CODES_MAX - 2 * RP__CODES_PER_USER);
+        /* Too long a field is refused as such, not as a full table. */
+        assert_int_equal(rp__iam_code_issue(f->iam, cid, cb, ch, NULL,
+                                            "33333333-3333-4333-8333-"
+                                            "333333333333-and-more",
+                                            "x", now, code),
+                         RP_EINVAL);
+    }
+}
+
 static void test_mint_verifies(void **state)
 {
     fx *f = *state;
@@ -346,6 +441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mint_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jti_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signin_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_system_identity_and_workload_session, setup, teardown),
     };

@@ -100,6 +100,7 @@ static void test_defaults(void **state)
     assert_string_equal(rp_easyauth_api_prefix(c), "/.auth");
     assert_null(rp_easyauth_secret_setting(c));
     assert_int_equal(rp_easyauth_token_store(c), 0);
+    assert_int_equal(rp_easyauth_cookie_seconds(c), 8 * 3600);
     assert_int_equal(decide(c, "/", NULL, &d), RP_EA_ANON);
     assert_string_equal(d.reason, "authentication disabled");
     assert_int_equal(rp_easyauth_is_auth_path(c, "/.auth/me"), 0); /* the app's own path */
@@ -113,7 +114,8 @@ static void test_defaults(void **state)
            "\"validation\":{\"allowedAudiences\":[],"
            "\"jwtClaimChecks\":{\"allowedClientApplications\":[]},\"defaultAuthorizationPolicy\":"
            "{\"allowedApplications\":[],\"allowedPrincipals\":{\"identities\":[]}}}}},"
-           "\"login\":{\"tokenStore\":{\"enabled\":false}}}");
+           "\"login\":{\"tokenStore\":{\"enabled\":false},\"cookieExpiration\":{\"convention\":"
+           "\"FixedTime\",\"timeToExpiration\":\"08:00:00\"}}}");
     json_decref(v);
     rp_easyauth_unref(c);
 
@@ -154,7 +156,8 @@ static const char full[] =
     "\"allowedAudiences\":[\"api://one\",\"api://two\"],\"jwtClaimChecks\":{"
     "\"allowedClientApplications\":[\"app-a\",\"app-b\"]},\"defaultAuthorizationPolicy\":{"
     "\"allowedApplications\":[\"app-a\"],\"allowedPrincipals\":{\"identities\":[\"oid-1\"]}}}}},"
-    "\"login\":{\"tokenStore\":{\"enabled\":true}}}";
+    "\"login\":{\"tokenStore\":{\"enabled\":true},\"cookieExpiration\":{\"convention\":"
+    "\"FixedTime\",\"timeToExpiration\":\"1.02:03:04\"}}}";
 
 static void test_accepts_everything(void **state)
 {
@@ -167,6 +170,7 @@ static void test_accepts_everything(void **state)
     assert_string_equal(rp_easyauth_api_prefix(c), "/_auth/v1");
     assert_string_equal(rp_easyauth_secret_setting(c), "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET");
     assert_int_equal(rp_easyauth_token_store(c), 1);
+    assert_int_equal(rp_easyauth_cookie_seconds(c), 86400 + 2 * 3600 + 3 * 60 + 4);
     assert_int_equal(rp_easyauth_is_auth_path(c, "/_auth/v1/me"), 1);
     assert_int_equal(rp_easyauth_is_auth_path(c, "/.auth/me"), 0);
     v = rp_easyauth_view(c);
@@ -182,7 +186,8 @@ static void test_accepts_everything(void **state)
            "\"jwtClaimChecks\":{\"allowedClientApplications\":[\"app-a\",\"app-b\"]},"
            "\"defaultAuthorizationPolicy\":{\"allowedApplications\":[\"app-a\"],"
            "\"allowedPrincipals\":{\"identities\":[\"oid-1\"]}}}}},"
-           "\"login\":{\"tokenStore\":{\"enabled\":true}}}");
+           "\"login\":{\"tokenStore\":{\"enabled\":true},\"cookieExpiration\":{\"convention\":"
+           "\"FixedTime\",\"timeToExpiration\":\"1.02:03:04\"}}}");
     /* The view builds into the same settings. */
     assert_int_equal(rp_easyauth_build(v, NULL, AUD, ISS, &c2, err, sizeof(err)), 0);
     v2 = rp_easyauth_view(c2);
@@ -331,7 +336,27 @@ static void test_refusals(void **state)
         {"{\"login\":{\"tokenStore\":{\"enabled\":1}}}", "login.tokenStore.enabled must be true"},
         {"{\"login\":{\"tokenStore\":{\"tokenRefreshExtensionHours\":72}}}",
          "login.tokenStore: unknown member 'tokenRefreshExtensionHours'"},
-        {"{\"login\":{\"cookieExpiration\":{}}}", "login: unknown member 'cookieExpiration'"},
+        {"{\"login\":{\"nonce\":{}}}", "login: unknown member 'nonce'"},
+        {"{\"login\":{\"cookieExpiration\":{\"convention\":\"IdentityDerived\"}}}",
+         "convention must be \"FixedTime\""},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\"00:04:59\"}}}",
+         "between 00:05:00 and 7.00:00:00"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\"7.00:00:01\"}}}",
+         "between 00:05:00 and 7.00:00:00"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\"8h\"}}}",
+         "timeToExpiration must be"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\"1:00:00\"}}}",
+         "timeToExpiration must be"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\"00:60:00\"}}}",
+         "timeToExpiration must be"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\".01:00:00\"}}}",
+         "timeToExpiration must be"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":\"01:00:00:00\"}}}",
+         "timeToExpiration must be"},
+        {"{\"login\":{\"cookieExpiration\":{\"timeToExpiration\":3600}}}",
+         "timeToExpiration must be a string"},
+        {"{\"login\":{\"cookieExpiration\":{\"sliding\":true}}}",
+         "login.cookieExpiration: unknown member 'sliding'"},
         {"{\"\\u0001bad\":1}", "unknown property '?bad'"},
     };
     char big[8192];
