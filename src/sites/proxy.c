@@ -90,6 +90,7 @@ struct px {
     uv_timer_t timer;
     uv_loop_t *loop;
     int closing;
+    uint64_t response_ms; /* the target's, or RP_PROXY_RESPONSE_MS */
     int port;
     char *path;
     char *head; /* the request head for the app, built once (a retry sends it again) */
@@ -869,7 +870,7 @@ static int on_headers_complete(llhttp_t *l)
     if (!(l->flags & F_CHUNKED) && (l->flags & F_CONTENT_LENGTH))
         p->resp_len = (int64_t)l->content_length;
     /* An answer that goes quiet for this long is given up (the client is not pinned for ever). */
-    uv_timer_start(&p->timer, on_idle, RP_PROXY_RESPONSE_MS, 0);
+    uv_timer_start(&p->timer, on_idle, p->response_ms, 0);
     if (p->head_only || p->status == 204 || p->status == 304) {
         if (start_answer(p) != 0)
             return -1;
@@ -1059,7 +1060,7 @@ static void start_exchange(px *p)
         px_fail(p, 502, "BadGateway", "the request could not be passed on");
         return;
     }
-    uv_timer_start(&p->timer, on_timeout, RP_PROXY_RESPONSE_MS, 0);
+    uv_timer_start(&p->timer, on_timeout, p->response_ms, 0);
     if (!u->reading) {
         if (uv_read_start(&u->io.s, on_alloc, on_read) != 0) {
             px_fail(p, 502, "BadGateway", "the connection to the app failed");
@@ -1217,6 +1218,7 @@ void rp_proxy_forward(rp_req *req, const rp_proxy_target *to)
     p->req = req;
     p->slot = slot;
     p->port = t->port;
+    p->response_ms = t->response_ms > 0 ? t->response_ms : RP_PROXY_RESPONSE_MS;
     p->started = uv_now(p->loop);
     p->timer.data = p;
     rp_buf_init(&p->hb, RP_PROXY_HEAD_MAX + 2 * MAX_RESP_HEADERS);

@@ -39,6 +39,7 @@
 #include "http/request.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define RP_PROXY_CONNECT_MS      10000
 #define RP_PROXY_RESPONSE_MS     230000
@@ -62,6 +63,8 @@ typedef struct rp_proxy_target {
     const rp_proxy_hdr *extra; /* added after the client's are stripped (Easy Auth's
                                   X-MS-CLIENT-PRINCIPAL*), may be NULL */
     size_t nextra;
+    uint64_t response_ms; /* no response head (or a quiet answer) this long: 504; 0 =
+                             RP_PROXY_RESPONSE_MS (a function's functionTimeout sets it) */
 } rp_proxy_target;
 
 /* Forwards req to t and answers it from there (always answers: 502/504 on failure, 500 when
