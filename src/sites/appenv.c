@@ -148,22 +148,38 @@ int rp_appenv_resource(const char *app, const char *id, char *out, size_t cap)
     return (size_t)snprintf(out, cap, "/apps/%s/instance/%s", app, id) < cap ? 0 : RP_ETOOBIG;
 }
 
+/* The table holding a sealed object's wrapped DEK, or NULL for an unknown object. */
+static const char *sealed_table(const char *object)
+{
+    if (strcmp(object, "settings") == 0)
+        return "SELECT s.wdek, b.ct FROM app_secrets s JOIN obj.blobs b ON b.id = ?2"
+               " WHERE s.app = ?1";
+    if (strcmp(object, "fnkeys") == 0)
+        return "SELECT s.wdek, b.ct FROM app_fnkeys s JOIN obj.blobs b ON b.id = ?2"
+               " WHERE s.app = ?1";
+    return NULL;
+}
+
 int rp_appenv_settings_read(sqlite3 *db, rp_keyring *kr, const char *app, const char *appid,
                             json_t **out, const char **reason)
 {
+    return rp_appenv_sealed_read(db, kr, app, appid, "settings", out, reason);
+}
+
+int rp_appenv_sealed_read(sqlite3 *db, rp_keyring *kr, const char *app, const char *appid,
+                          const char *object, json_t **out, const char **reason)
+{
     char scope[SCOPE_CAP], id[SCOPE_CAP + 16];
+    const char *sql = sealed_table(object);
     sqlite3_stmt *st = NULL;
     rp_buf pt;
     int rc;
 
     *out = NULL;
-    if (rp_appenv_resource(app, appid, scope, sizeof(scope)) != 0)
+    if (sql == NULL || rp_appenv_resource(app, appid, scope, sizeof(scope)) != 0)
         return RP_EINVAL;
-    snprintf(id, sizeof(id), "apps/%s/settings", app);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT s.wdek, b.ct FROM app_secrets s JOIN obj.blobs b ON b.id = ?2"
-                           " WHERE s.app = ?1",
-                           -1, &st, NULL) != SQLITE_OK) {
+    snprintf(id, sizeof(id), "apps/%s/%s", app, object);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         return RP_EDB;
     }
@@ -179,7 +195,7 @@ int rp_appenv_settings_read(sqlite3 *db, rp_keyring *kr, const char *app, const 
         return RP_EDB;
     }
     rp_buf_init(&pt, RP_SETTINGS_TOTAL_MAX * 2 + 4096);
-    rc = rp_keyring_open_object(kr, scope, "settings", sqlite3_column_blob(st, 0),
+    rc = rp_keyring_open_object(kr, scope, object, sqlite3_column_blob(st, 0),
                                 (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_blob(st, 1),
                                 (size_t)sqlite3_column_bytes(st, 1), &pt, reason);
     sqlite3_finalize(st);
@@ -198,18 +214,24 @@ int rp_appenv_settings_read(sqlite3 *db, rp_keyring *kr, const char *app, const 
 int rp_appenv_settings_seal(rp_keyring *kr, const char *app, const char *id, const json_t *settings,
                             rp_buf *wdek, rp_buf *ct, const char **reason)
 {
+    return rp_appenv_sealed_seal(kr, app, id, "settings", settings, wdek, ct, reason);
+}
+
+int rp_appenv_sealed_seal(rp_keyring *kr, const char *app, const char *id, const char *object,
+                          const json_t *doc, rp_buf *wdek, rp_buf *ct, const char **reason)
+{
     char scope[SCOPE_CAP], *text;
     int rc;
 
-    if (rp_appenv_resource(app, id, scope, sizeof(scope)) != 0)
+    if (sealed_table(object) == NULL || rp_appenv_resource(app, id, scope, sizeof(scope)) != 0)
         return RP_EINVAL;
     rc = rp_keyring_kek_ensure(kr, scope);
     if (rc != 0)
         return rc;
-    text = json_dumps(settings, JSON_COMPACT | JSON_SORT_KEYS);
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     if (text == NULL)
         return RP_ENOMEM;
-    rc = rp_keyring_seal(kr, scope, "settings", text, strlen(text), wdek, ct, reason);
+    rc = rp_keyring_seal(kr, scope, object, text, strlen(text), wdek, ct, reason);
     OPENSSL_cleanse(text, strlen(text));
     free(text); /* jansson's allocator */
     return rc;

@@ -109,4 +109,14 @@ int rp_appenv_settings_read(sqlite3 *db, rp_keyring *kr, const char *app, const 
 int rp_appenv_settings_seal(rp_keyring *kr, const char *app, const char *id, const json_t *settings,
                             rp_buf *wdek, rp_buf *ct, const char **reason);
 
+/*
+ * The same for another sealed document of the app: object "settings" (table app_secrets, blob
+ * "apps/NAME/settings") or "fnkeys" (app_fnkeys, "apps/NAME/fnkeys", a function app's keys).
+ * The object's name is also the label its DEK is bound to. RP_EINVAL for another object.
+ */
+int rp_appenv_sealed_read(sqlite3 *db, rp_keyring *kr, const char *app, const char *id,
+                          const char *object, json_t **out, const char **reason);
+int rp_appenv_sealed_seal(rp_keyring *kr, const char *app, const char *id, const char *object,
+                          const json_t *doc, rp_buf *wdek, rp_buf *ct, const char **reason);
+
 #endif

@@ -28,6 +28,9 @@
 #include "sites/appenv.h"
 #include "sites/easyauth.h"
 #include "iam/oidc.h"
+#include "functions/fnapp.h"
+#include "functions/fnhost.h"
+#include "functions/keyset.h"
 #include "sites/settings.h"
 #include "sites/signin.h"
 #include "sites/proc.h"
@@ -57,9 +60,16 @@
 /* A release opened for serving; freed when the last request or the registry drops it. */
 typedef struct content {
     rp_static *st;
+    rp_fn_app *fn; /* a function app's index (host.json at the root, no command); else NULL */
     int64_t release;
     unsigned refs;
 } content;
+
+/* A function app's keys, shared like content (refs under mu). */
+typedef struct fnkeys {
+    rp_fn_keyset *set;
+    unsigned refs;
+} fnkeys;
 
 typedef struct app {
     char name[RP_SITES_NAME_MAX + 1];
@@ -81,6 +91,7 @@ typedef struct app {
     int deploying;        /* one deploy (or rollback) at a time */
     int settings_busy;    /* one settings write at a time (each rewrites the sealed set) */
     rp_appenv *env;       /* settings, references, identity: NULL until first built */
+    fnkeys *keys;         /* a function app's keys: NULL until loaded or made */
     int env_ready;        /* the first build finished (its process may start) */
     struct app *next;
 } app;
@@ -99,7 +110,9 @@ struct rp_sites {
     rp_vault *vault;
     rp_oidc *oidc;       /* external OpenID issuers' keys; NULL: only rampart's tokens */
     rp_session_box *box; /* seals sign-in state and session cookies (signin.c) */
-    uv_mutex_t mu;       /* guards apps and every app's live, next_release, deploying, updated */
+    uv_mutex_t keys_mu;  /* one function-key document update at a time (read, edit, seal, store) */
+    int keys_mu_ready;
+    uv_mutex_t mu; /* guards apps and every app's live, next_release, deploying, updated */
     int mu_ready;
     app *apps;
 };
@@ -160,6 +173,9 @@ struct op {
     char *cfgtext;     /* their stored JSON */
     int64_t prune[RP_SITES_KEEP_RELEASES + 64];
     int nprune;
+    int fn_mode;           /* deploy: how the new release's host.json is read (content_open) */
+    int fn_bad;            /* deploy: the release is a function app that does not load */
+    rp_fn_keyset *newkeys; /* deploy: a function app's keys, published with the release */
     op *prev_op, *next_op; /* the loop's list, so loop stop can release them */
 };
 
@@ -208,7 +224,52 @@ static void content_free(content *c)
     if (c == NULL)
         return;
     rp_static_close(c->st);
+    rp_fn_app_free(c->fn);
     rp_free(c);
+}
+
+static void keys_put(rp_sites *s, fnkeys *k)
+{
+    int last;
+
+    if (k == NULL)
+        return;
+    uv_mutex_lock(&s->mu);
+    last = --k->refs == 0;
+    uv_mutex_unlock(&s->mu);
+    if (last) {
+        rp_fn_keyset_free(k->set);
+        rp_free(k);
+    }
+}
+
+static app *find_locked(rp_sites *s, const char *name, size_t n);
+
+/* Makes set app name's live keys (taking it over; freed if the app is gone). */
+static void keys_publish(rp_sites *s, const char *name, rp_fn_keyset *set)
+{
+    fnkeys *k = set != NULL ? rp_calloc(1, sizeof(*k)) : NULL, *old = NULL;
+    app *a;
+
+    if (k == NULL) {
+        rp_fn_keyset_free(set);
+        return;
+    }
+    k->set = set;
+    k->refs = 1;
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL) {
+        old = a->keys;
+        a->keys = k;
+        k = NULL;
+    }
+    uv_mutex_unlock(&s->mu);
+    keys_put(s, old);
+    if (k != NULL) {
+        rp_fn_keyset_free(k->set);
+        rp_free(k);
+    }
 }
 
 /* Drops one reference (the registry's or a request's). */
@@ -233,12 +294,24 @@ static int release_path(const rp_sites *s, const char *name, int64_t release, ch
 }
 
 /* Opens release for serving (one reference, the caller's). */
-static int content_open(const rp_sites *s, const char *name, int64_t release, content **out)
-{
-    char path[PATH_CAP];
-    content *c;
-    int rc = release_path(s, name, release, path, sizeof(path));
+/* How content_open treats a host.json at the release root. */
+enum { FN_IGNORE = 0, FN_STRICT, FN_LENIENT };
 
+/*
+ * Opens a release: its static files, and with fn FN_STRICT or FN_LENIENT (an app without a
+ * command) its functions when host.json is at the root. A function app that does not load is an
+ * error with FN_STRICT (a deploy: err says why) and a logged, function-less release with
+ * FN_LENIENT (start-up: the other apps and the static files still serve).
+ */
+static int content_open(const rp_sites *s, const char *name, int64_t release, int fn, content **out,
+                        char *err, size_t errlen)
+{
+    char path[PATH_CAP], why[256];
+    content *c;
+    int rc = release_path(s, name, release, path, sizeof(path)), dfd;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
     if (rc != 0)
         return rc;
     c = rp_calloc(1, sizeof(*c));
@@ -249,10 +322,182 @@ static int content_open(const rp_sites *s, const char *name, int64_t release, co
         rp_free(c);
         return rc;
     }
+    if (fn != FN_IGNORE) {
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        rc = dfd < 0 ? RP_EIO : rp_fn_app_load(dfd, &c->fn, why, sizeof(why));
+        if (dfd >= 0)
+            close(dfd);
+        if (rc == RP_ENOENT) {
+            rc = 0; /* no host.json: not a function app */
+        } else if (rc != 0 && fn == FN_LENIENT) {
+            rp_logline l;
+            rp_logline_begin(&l, RP_LOG_ERROR, "functions.load");
+            rp_logline_str(&l, "message",
+                           "a function app's release does not load; no function "
+                           "answers until a good one is deployed");
+            rp_logline_str(&l, "app", name);
+            rp_logline_str(&l, "reason", why);
+            rp_logline_end(&l);
+            rc = 0;
+        } else if (rc != 0) {
+            if (err != NULL)
+                snprintf(err, errlen, "%s", why);
+            content_free(c);
+            return rc == RP_EIO || rc == RP_ENOMEM ? rc : RP_EPARSE;
+        }
+    }
     c->release = release;
     c->refs = 1;
     *out = c;
     return 0;
+}
+
+/* ---------------------------------------------------------------- function keys */
+
+/* Overwrites every string value in j (key material) before it is released. */
+static void json_wipe(json_t *j)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (json_is_string(j)) {
+        OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, k, v)
+        {
+            json_wipe(v);
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            json_wipe(v);
+        }
+    }
+}
+
+/* What a keys document write stores (fnkeys_write). */
+typedef struct keys_rec {
+    const char *name;
+    rp_buf wdek, ct;
+    int64_t now;
+} keys_rec;
+
+static int fnkeys_write(sqlite3 *db, void *arg)
+{
+    keys_rec *r = arg;
+    char id[RP_SITES_NAME_MAX + 16];
+    sqlite3_stmt *st;
+
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO app_fnkeys (app, wdek, updated_at)"
+                           " VALUES (?1, ?2, ?3)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return RP_EDB;
+    }
+    sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, r->wdek.data, (int)r->wdek.len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->now);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return RP_EDB; /* the app is gone (foreign key) or the disk failed */
+    }
+    sqlite3_finalize(st);
+    snprintf(id, sizeof(id), "apps/%s/fnkeys", r->name);
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO obj.blobs (id, ct) VALUES (?1, ?2)", -1, &st,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return RP_EDB;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, r->ct.data, (int)r->ct.len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return RP_EDB;
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* An edit of a keys document: *doc is NULL when the app has none yet (the edit may create one).
+ * >0 changed (store it), 0 unchanged, or a negative RP_E* code with err filled in. */
+typedef int (*keys_edit_fn)(json_t **doc, void *arg, char *err, size_t errlen);
+
+/*
+ * Reads app name's keys document, applies edit, seals and stores it when it changed, and parses
+ * the result into *out (NULL when there is still no document). Blocking (the keyring, the
+ * store's writer): thread pool and start-up only. One at a time (keys_mu), so two changes never
+ * both start from the same old document.
+ */
+static int fnkeys_update(rp_sites *s, const char *name, const char *id, keys_edit_fn edit,
+                         void *arg, rp_fn_keyset **out, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    json_t *doc = NULL;
+    const char *reason = NULL;
+    keys_rec r = {name, {0}, {0}, now_s()};
+    int rc, changed;
+
+    *out = NULL;
+    rp_buf_init(&r.wdek, 4096);
+    rp_buf_init(&r.ct, RP_FN_KEYSET_MAX + 4096);
+    uv_mutex_lock(&s->keys_mu);
+    rc = rp_store_reader_open(s->store, &db);
+    if (rc == 0)
+        rc = rp_appenv_sealed_read(db, s->kr, name, id, "fnkeys", &doc, &reason);
+    sqlite3_close(db);
+    if (rc != 0) {
+        snprintf(err, errlen, "the app's keys cannot be read%s%s", reason ? ": " : "",
+                 reason ? reason : "");
+        goto out;
+    }
+    changed = edit(&doc, arg, err, errlen);
+    if (changed < 0) {
+        rc = changed;
+        goto out;
+    }
+    if (changed > 0) {
+        rc = rp_appenv_sealed_seal(s->kr, name, id, "fnkeys", doc, &r.wdek, &r.ct, &reason);
+        if (rc == 0)
+            rc = rp_store_write_sync(s->store, fnkeys_write, &r);
+        if (rc != 0) {
+            snprintf(err, errlen, "the app's keys cannot be stored%s%s", reason ? ": " : "",
+                     reason ? reason : "");
+            goto out;
+        }
+    }
+    if (doc != NULL && (rc = rp_fn_keyset_parse(doc, out, err, errlen)) != 0)
+        goto out;
+out:
+    uv_mutex_unlock(&s->keys_mu);
+    json_wipe(doc); /* the key values jansson holds */
+    json_decref(doc);
+    rp_buf_free(&r.wdek);
+    rp_buf_free(&r.ct);
+    return rc;
+}
+
+/* The edit a release going live needs: a new document, or default keys for new functions. */
+static int keys_for_release(json_t **doc, void *arg, char *err, size_t errlen)
+{
+    const rp_fn_app *fa = arg;
+    const char *names[RP_FN_FUNCTIONS_MAX];
+    size_t n = rp_fn_app_count(fa);
+    int rc;
+
+    for (size_t i = 0; i < n && i < RP_FN_FUNCTIONS_MAX; i++)
+        names[i] = rp_fn_app_function(fa, i)->name;
+    if (*doc == NULL) {
+        rc = rp_fn_keyset_new(names, n, doc);
+        if (rc != 0)
+            snprintf(err, errlen, "the app's keys cannot be made");
+        return rc == 0 ? 1 : rc;
+    }
+    rc = rp_fn_keyset_add_defaults(*doc, names, n);
+    if (rc < 0)
+        snprintf(err, errlen, "the app's keys cannot be made");
+    return rc;
 }
 
 /* Caller holds mu. */
@@ -411,6 +656,7 @@ static void app_free(rp_sites *s, app *a)
     json_decref(a->sticky);
     rp_appenv_unref(a->env);
     content_put(s, a->live);
+    keys_put(s, a->keys);
     rp_free(a);
 }
 
@@ -491,6 +737,8 @@ static int auth_build(rp_sites *s, const char *name, const json_t *stored, int c
                       rp_easyauth **out, char *err, size_t errlen);
 static const char *external_issuer(const rp_sites *s, const rp_easyauth *auth);
 static void swap_written(rp_sites *s, op *o, int status);
+static void keys_list(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                      const char *sub);
 
 static void op_cancel(void *arg)
 {
@@ -570,6 +818,7 @@ static void op_free(op *o)
     if (o->fd >= 0)
         close(o->fd);
     content_put(o->s, o->newc);
+    rp_fn_keyset_free(o->newkeys);
     rp_appcfg_unref(o->newcfg);
     json_decref(o->sjson);
     json_decref(o->reply);
@@ -1004,8 +1253,12 @@ static int delete_write(sqlite3 *db, void *arg)
     sqlite3_finalize(st);
     if (slots != 0)
         return slots < 0 ? RP_EDB : RP_ECONFLICT;
-    /* The sealed settings go with the app (their KEK is destroyed after the commit). */
+    /* The sealed settings and function keys go with the app (their KEK is destroyed after the
+     * commit; the app_fnkeys row goes with the apps row). */
     snprintf(blob, sizeof(blob), "apps/%s/settings", o->name);
+    if ((st = prep(db, "DELETE FROM obj.blobs WHERE id = ?1", blob)) == NULL || step_done(st) != 0)
+        return RP_EDB;
+    snprintf(blob, sizeof(blob), "apps/%s/fnkeys", o->name);
     if ((st = prep(db, "DELETE FROM obj.blobs WHERE id = ?1", blob)) == NULL || step_done(st) != 0)
         return RP_EDB;
 
@@ -1160,6 +1413,74 @@ static int64_t switch_live(rp_sites *s, const char *name, content *c, int64_t no
     return prev;
 }
 
+/* Appends s single-quoted for sh to out[cap] at *n; -1 when it does not fit. */
+static int sh_quote(const char *s, char *out, size_t cap, size_t *n)
+{
+    for (const char *p = s - 1; p == s - 1 || *p != '\0'; p++) {
+        const char *piece = p == s - 1 ? "'" : *p == '\'' ? "'\\''" : NULL;
+        size_t len = piece != NULL ? strlen(piece) : 1;
+        if (*n + len + 2 > cap)
+            return -1;
+        if (piece != NULL)
+            memcpy(out + *n, piece, len);
+        else
+            out[*n] = *p;
+        *n += len;
+    }
+    out[(*n)++] = '\'';
+    out[*n] = '\0';
+    return 0;
+}
+
+/*
+ * A function app's process: its custom handler's command line (host.json), in its working
+ * directory, told its port the way the custom handler protocol does. %NAME% in arguments stays
+ * as written: expanding settings here would put them (secrets among them) on a command line,
+ * where rampart never puts them; the handler reads them from its environment.
+ * Caller holds mu. 0, or -1 (logged) when it cannot run: too long, or the isolated tier, whose
+ * unix socket the protocol's FUNCTIONS_CUSTOMHANDLER_PORT cannot name.
+ */
+static int fn_command(const app *a, char *cmd, size_t cap)
+{
+    const rp_fn_app *fa = a->live->fn;
+    const char *wd = rp_fn_app_workdir(fa), *why = NULL;
+    char line[RP_FN_COMMAND_MAX + 1];
+    size_t n = 0;
+    int k;
+
+    if (rp_appcfg_tier(a->cfg) == RP_PROC_ISOLATED)
+        why = "function apps run in the shared tier for now: the isolated tier's socket cannot be "
+              "named by FUNCTIONS_CUSTOMHANDLER_PORT";
+    else if (rp_fn_app_command(fa, NULL, 0, line, sizeof(line)) != 0)
+        why = "the custom handler's command line is too long";
+    if (why == NULL) {
+        k = snprintf(cmd, cap,
+                     "FUNCTIONS_APP_ROOT_PATH=\"$PWD\"; export FUNCTIONS_APP_ROOT_PATH; %s",
+                     wd[0] ? "cd " : "");
+        n = k > 0 && (size_t)k < cap ? (size_t)k : cap;
+        if (n >= cap || (wd[0] && sh_quote(wd, cmd, cap, &n) != 0))
+            why = "the custom handler's command line is too long";
+    }
+    if (why == NULL) {
+        k = snprintf(cmd + n, cap - n,
+                     "%sFUNCTIONS_CUSTOMHANDLER_PORT=\"$PORT\" FUNCTIONS_WORKER_RUNTIME=custom "
+                     "FUNCTIONS_CUSTOMHANDLER_WORKER_ID=1 exec %s",
+                     wd[0] ? " && " : "", line);
+        if (k < 0 || (size_t)k >= cap - n)
+            why = "the custom handler's command line is too long (1 KiB at most)";
+    }
+    if (why != NULL) {
+        rp_logline l;
+        rp_logline_begin(&l, RP_LOG_ERROR, "functions.start");
+        rp_logline_str(&l, "message", why);
+        rp_logline_str(&l, "app", a->name);
+        rp_logline_end(&l);
+        cmd[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Brings app name's process in line with its settings and live release: (re)started from the
  * release with appCommandLine in the sandbox its settings ask for (tier, limits) under the
@@ -1187,6 +1508,9 @@ static void sync_process(rp_sites *s, const char *name)
         release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
         rp_strlcpy(cmd, rp_appcfg_command(a->cfg), sizeof(cmd));
         run = 1;
+    } else if (a != NULL && a->live != NULL && a->live->fn != NULL &&
+               release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
+        run = fn_command(a, cmd, sizeof(cmd)) == 0;
     }
     /* Posted under the lock: the supervisor gets the messages of concurrent deploys, config
      * changes and deletes in the order their state changed here. */
@@ -1342,6 +1666,9 @@ static void op_written(int status, void *arg)
     case OP_DEPLOY:
     case OP_ROLLBACK:
         if (status == 0) {
+            if (o->newkeys != NULL) /* before the release: its functions check these */
+                keys_publish(s, o->name, o->newkeys);
+            o->newkeys = NULL;
             o->prev = switch_live(s, o->name, o->newc, o->now, 1);
             o->newc = NULL;
             /* The same app's new code keeps its identity header (a swap, which brings another
@@ -1754,6 +2081,184 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- function apps */
+
+/* A key change the admin API asked for, on the thread pool. */
+typedef struct keyop {
+    uv_work_t w;
+    rp_sites *s;
+    rp_req *req; /* NULL once the request is gone */
+    char name[RP_SITES_NAME_MAX + 1], id[37], scope[16 + RP_FN_NAME_MAX];
+    char key[RP_FN_KEY_NAME_MAX + 1];
+    char value[RP_FN_KEY_VALUE_MAX + 1]; /* "" = generate one */
+    int del, existed, rc;
+    char err[256];
+    rp_fn_keyset *set;
+} keyop;
+
+static void keyop_gone(void *arg)
+{
+    keyop **slot = arg;
+
+    if (*slot != NULL)
+        (*slot)->req = NULL;
+}
+
+static int keys_admin_edit(json_t **doc, void *arg, char *err, size_t errlen)
+{
+    keyop *k = arg;
+    rp_fn_keyset *cur = NULL;
+    int rc;
+
+    if (*doc == NULL) {
+        snprintf(err, errlen, "the app has no keys yet");
+        return RP_ENOENT;
+    }
+    if (rp_fn_keyset_parse(*doc, &cur, NULL, 0) == 0) {
+        k->existed = rp_fn_keyset_get(cur, k->scope, k->key) != NULL;
+        rp_fn_keyset_free(cur);
+    }
+    if (k->del) {
+        rc = rp_fn_keyset_delete(*doc, k->scope, k->key);
+        if (rc == RP_ENOENT)
+            snprintf(err, errlen, "no such key");
+    } else {
+        rc = rp_fn_keyset_set(*doc, k->scope, k->key, k->value[0] ? k->value : NULL);
+        if (rc == RP_EINVAL)
+            snprintf(err, errlen,
+                     "a key name is 1-128 of A-Z a-z 0-9 _ . - and a value 16-1024 "
+                     "printable characters without spaces");
+        else if (rc == RP_ETOOBIG)
+            snprintf(err, errlen, "this scope holds %d keys at most", RP_FN_KEYS_PER_SCOPE);
+    }
+    return rc == 0 ? 1 : rc;
+}
+
+static void keyop_work(uv_work_t *w)
+{
+    keyop *k = w->data;
+
+    k->rc =
+        fnkeys_update(k->s, k->name, k->id, keys_admin_edit, k, &k->set, k->err, sizeof(k->err));
+    OPENSSL_cleanse(k->value, sizeof(k->value));
+}
+
+static void keyop_done(uv_work_t *w, int status)
+{
+    keyop *k = w->data;
+    rp_req *req = k->req;
+    json_t *d;
+
+    if (status != 0 && k->rc == 0)
+        k->rc = RP_EIO;
+    if (req != NULL) {
+        keyop **slot = req->handler_data;
+        if (slot != NULL)
+            *slot = NULL;
+        d = json_pack("{s:s,s:s,s:s,s:b}", "scope", k->scope, "key", k->key, "via", "master key",
+                      "delete", k->del);
+        (void)rp_iam_audit(k->s->iam, req, NULL, "change", "Microsoft.Web/sites/functions/keys",
+                           k->name, k->rc == 0 ? "success" : "failure", d, 0, NULL, NULL);
+        json_decref(d);
+    }
+    if (k->rc == 0) {
+        const char *v = k->set != NULL ? rp_fn_keyset_get(k->set, k->scope, k->key) : NULL;
+        if (req != NULL && k->del) {
+            rp_resp_send(req, 204, NULL, NULL, 0);
+        } else if (req != NULL) {
+            rp_resp_header(req, "Cache-Control", "no-store");
+            rp_resp_json(req, k->existed ? 200 : 201,
+                         json_pack("{s:s,s:s,s:[]}", "name", k->key, "value", v ? v : "", "links"));
+        }
+        keys_publish(k->s, k->name, k->set); /* after the answer: it may free what v points to */
+        k->set = NULL;
+    } else if (req != NULL) {
+        if (k->rc == RP_ENOENT)
+            rp_resp_send(req, 404, NULL, NULL, 0);
+        else if (k->rc == RP_EINVAL || k->rc == RP_ETOOBIG)
+            rp_resp_error(req, 400, "BadRequest", k->err);
+        else
+            rp_resp_error(req, 500, "InternalError", k->err[0] ? k->err : "keys not stored");
+    }
+    rp_fn_keyset_free(k->set);
+    OPENSSL_cleanse(k, sizeof(*k));
+    rp_free(k);
+}
+
+/* fnhost's keys_change: runs the change on the thread pool, answers from there. */
+static void fn_keys_change(void *arg, rp_req *req, const char *scope, const char *name,
+                           const char *value, int del)
+{
+    rp_sites *s = arg;
+    keyop *k = rp_calloc(1, sizeof(*k));
+    keyop **slot = rp_arena_calloc(req->arena, sizeof(*slot));
+    const app *a;
+    int found = 0;
+
+    if (k == NULL || slot == NULL || rp_arena_add_cleanup(req->arena, keyop_gone, slot) != 0) {
+        rp_free(k);
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    k->s = s;
+    k->req = req;
+    k->del = del;
+    snprintf(k->name, sizeof(k->name), "%.*s", (int)req->host_label.n, req->host_label.p);
+    rp_strlcpy(k->scope, scope, sizeof(k->scope));
+    rp_strlcpy(k->key, name, sizeof(k->key));
+    if (value != NULL && rp_strlcpy(k->value, value, sizeof(k->value)) != 0) {
+        rp_free(k);
+        rp_resp_error(req, 400, "BadRequest", "the key value is too long");
+        return;
+    }
+    uv_mutex_lock(&s->mu);
+    if ((a = find_locked(s, k->name, strlen(k->name))) != NULL) {
+        memcpy(k->id, a->id, sizeof(k->id));
+        found = 1;
+    }
+    uv_mutex_unlock(&s->mu);
+    k->w.data = k;
+    *slot = k;
+    req->handler_data = slot;
+    if (!found || uv_queue_work(rp_req_loop(req), &k->w, keyop_work, keyop_done) != 0) {
+        *slot = NULL;
+        OPENSSL_cleanse(k, sizeof(*k));
+        rp_free(k);
+        rp_resp_error(req, found ? 500 : 404, found ? "InternalError" : "NotFound",
+                      found ? "the change could not be started" : "no such app");
+    }
+}
+
+/* A request to a function app: the functions host (functions/fnhost.c) with the app's keys. */
+static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *name, int port,
+                       const char *cert, const rp_proxy_hdr *extra, size_t nextra)
+{
+    char origin[400];
+    fnkeys *k = NULL;
+    app *a;
+    rp_fnhost_target t;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && (k = a->keys) != NULL)
+        k->refs++;
+    uv_mutex_unlock(&s->mu);
+    snprintf(origin, sizeof(origin), "https://%s.%s%s", name, s->domain,
+             strchr(rp_iam_login(s->iam) + 8, ':') ? strchr(rp_iam_login(s->iam) + 8, ':') : "");
+    t = (rp_fnhost_target){.app = c->fn,
+                           .keys = k != NULL ? k->set : NULL,
+                           .port = port,
+                           .origin = origin,
+                           .client_cert = cert,
+                           .extra = nextra ? extra : NULL,
+                           .nextra = nextra,
+                           .keys_change = fn_keys_change,
+                           .keys_arg = s};
+    /* Synchronous as far as the keys go: nothing of them is used after it returns. */
+    rp_fnhost_serve(req, &t);
+    keys_put(s, k);
+}
+
 static void site_request(rp_req *req)
 {
     rp_sites *s = req->route_data;
@@ -1800,15 +2305,16 @@ static void site_request(rp_req *req)
         not_found(req, "NoContent", "nothing has been deployed to this app yet");
         goto out;
     }
-    if (rp_appcfg_command(cfg) != NULL) {
+    if (rp_appcfg_command(cfg) != NULL || c->fn != NULL) {
         char name[RP_SITES_NAME_MAX + 1], sock[RP_PROC_SOCKET_MAX + 1], *b64 = NULL;
-        int running, port;
+        int running, port, fn = rp_appcfg_command(cfg) == NULL;
         size_t n = req->host_label.n < sizeof(name) ? req->host_label.n : sizeof(name) - 1;
         memcpy(name, req->host_label.p, n);
         name[n] = '\0';
         if (rp_procs_target(s->procs, name, &port, sock, sizeof(sock), &running) != 0)
             port = 0, sock[0] = '\0';
-        if (port == 0 && sock[0] == '\0') {
+        /* A function app's host answers its keys API with the handler down, too. */
+        if (port == 0 && sock[0] == '\0' && !fn) {
             rp_resp_error(req, 503, "AppNotRunning", "the app's process is not running");
             goto out;
         }
@@ -1824,6 +2330,11 @@ static void site_request(rp_req *req)
                 if (who.name != NULL)
                     extra[nextra++] = (rp_proxy_hdr){"X-MS-CLIENT-PRINCIPAL-NAME", who.name};
                 extra[nextra++] = (rp_proxy_hdr){"X-MS-CLIENT-PRINCIPAL-IDP", who.idp};
+            }
+            if (fn) {
+                fn_request(s, req, c, name, sock[0] ? 0 : port, b64, extra, nextra);
+                free(b64);
+                goto out;
             }
             rp_proxy_forward(req, &(rp_proxy_target){.port = port,
                                                      .unix_path = sock[0] ? sock : NULL,
@@ -1959,10 +2470,17 @@ static void unpack_work(uv_work_t *w)
     }
     close(relfd);
     if (o->rc == 0) {
-        o->rc = content_open(o->s, o->name, o->release, &o->newc);
-        if (o->rc != 0)
+        o->rc =
+            content_open(o->s, o->name, o->release, o->fn_mode, &o->newc, o->err, sizeof(o->err));
+        if (o->rc == RP_EPARSE)
+            o->fn_bad = 1; /* o->err names the file and the field */
+        else if (o->rc != 0)
             snprintf(o->err, sizeof(o->err), "the new release cannot be opened");
     }
+    /* A function app's keys exist before its first function can be called. */
+    if (o->rc == 0 && o->newc->fn != NULL)
+        o->rc = fnkeys_update(o->s, o->name, o->id, keys_for_release, o->newc->fn, &o->newkeys,
+                              o->err, sizeof(o->err));
 }
 
 static void unpack_done(uv_work_t *w, int status)
@@ -1985,6 +2503,7 @@ static void unpack_done(uv_work_t *w, int status)
         fail(o->req, code,
              o->rc == RP_ETOOBIG  ? "ArchiveTooLarge"
              : code == 500        ? "InternalError"
+             : o->fn_bad          ? "InvalidFunctionApp"
              : o->rc == RP_EPARSE ? "InvalidArchive"
                                   : "UnsafeArchive",
              msg);
@@ -2044,6 +2563,9 @@ static void zipdeploy(rp_sites *s, rp_req *req, const rp_identity *who, const ch
         if (!busy) {
             a->deploying = 1;
             o->release = a->next_release++;
+            /* An app with a command is a web app whatever files it ships. */
+            o->fn_mode = rp_appcfg_command(a->cfg) == NULL ? FN_STRICT : FN_IGNORE;
+            memcpy(o->id, a->id, sizeof(o->id));
         }
     }
     uv_mutex_unlock(&s->mu);
@@ -2461,7 +2983,7 @@ static void rollback_body(rp_req *req)
         return;
     }
     o->release = target;
-    if (content_open(s, o->name, target, &o->newc) != 0) {
+    if (content_open(s, o->name, target, FN_LENIENT, &o->newc, NULL, 0) != 0) {
         deploy_end(s, o->name);
         fail(req, 500, "InternalError", "the release's files cannot be opened");
         op_free(o);
@@ -2546,6 +3068,11 @@ static void mgmt_app(rp_sites *s, rp_req *req, const rp_identity *who_, const ch
                 mgmt_logs(s, req, name);
             return;
         }
+        if ((strcmp(sub, "/host/default/listkeys") == 0 || strncmp(sub, "/functions/", 11) == 0) &&
+            req->method == RP_METHOD_POST) {
+            keys_list(s, req, &who, name, sub);
+            return;
+        }
         if (strcmp(sub, "/rollback") == 0 && req->method == RP_METHOD_POST) {
             if (!allowed(s, req, &who, "Microsoft.Web/sites/publish/action", name))
                 return;
@@ -2559,7 +3086,8 @@ static void mgmt_app(rp_sites *s, rp_req *req, const rp_identity *who_, const ch
             return;
         }
         rp_resp_error(req, 404, "NotFound",
-                      "an app has /releases (GET) and /rollback (POST) below it");
+                      "an app has /releases (GET), /rollback (POST) and, for a function app, "
+                      "/host/default/listkeys and /functions/NAME/listkeys (POST) below it");
         return;
     }
     switch (req->method) {
@@ -3000,6 +3528,86 @@ static void settings_list(rp_sites *s, rp_req *req, const rp_identity *who, cons
         return;
     }
     op_audit(o, 0, NULL);
+}
+
+/*
+ * POST .../host/default/listkeys ({"masterKey","functionKeys","systemKeys"}) and
+ * .../functions/F/listkeys ({NAME: VALUE} of F's keys), as ARM answers them. Key material: the
+ * answer waits for its audit record to be durable.
+ */
+static void keys_list(rp_sites *s, rp_req *req, const rp_identity *who, const char *name,
+                      const char *sub)
+{
+    const char *fn = NULL, *action = "Microsoft.Web/sites/host/listkeys/action";
+    char fname[RP_FN_NAME_MAX + 1];
+    json_t *doc = NULL, *reply = NULL, *o;
+    fnkeys *k = NULL;
+    app *a;
+    op *rd;
+
+    if (strncmp(sub, "/functions/", 11) == 0) {
+        const char *f = sub + 11, *end = strchr(f, '/');
+        if (end == NULL || strcmp(end, "/listkeys") != 0 || (size_t)(end - f) > RP_FN_NAME_MAX) {
+            rp_resp_error(req, 404, "NotFound", "use POST .../functions/NAME/listkeys");
+            return;
+        }
+        snprintf(fname, sizeof(fname), "%.*s", (int)(end - f), f);
+        fn = fname;
+        action = "Microsoft.Web/sites/functions/listkeys/action";
+    }
+    if (!allowed(s, req, who, action, name))
+        return;
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && (k = a->keys) != NULL)
+        k->refs++;
+    uv_mutex_unlock(&s->mu);
+    if (k == NULL) {
+        rp_resp_error(req, 404, "NotFound",
+                      a == NULL ? "no such app"
+                                : "this app has no function keys (not a function app)");
+        return;
+    }
+    doc = rp_fn_keyset_json(k->set);
+    keys_put(s, k);
+    if (doc == NULL) {
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    if (fn == NULL) {
+        /* Copies: doc's strings are wiped below. */
+        reply =
+            json_pack("{s:o,s:o,s:o}", "masterKey", json_deep_copy(json_object_get(doc, "master")),
+                      "functionKeys", json_deep_copy(json_object_get(doc, "host")), "systemKeys",
+                      json_deep_copy(json_object_get(doc, "system")));
+    } else {
+        const char *key;
+        json_t *v;
+        o = NULL;
+        json_object_foreach(json_object_get(doc, "functions"), key, v)
+        {
+            if (strcasecmp(key, fn) == 0)
+                o = v;
+        }
+        reply = o != NULL ? json_deep_copy(o) : NULL;
+        if (o == NULL) {
+            json_wipe(doc);
+            json_decref(doc);
+            rp_resp_error(req, 404, "NotFound", "no such function, or it has no keys");
+            return;
+        }
+    }
+    json_wipe(doc);
+    json_decref(doc);
+    rd = reply != NULL ? op_new(s, req, who, OP_READ, action, name) : NULL;
+    if (rd == NULL) {
+        json_wipe(reply);
+        json_decref(reply);
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    rd->reply = reply;
+    op_audit(rd, 0, NULL);
 }
 
 /* GET .../config/configreferences/appsettings (or /connectionstrings): each reference's
@@ -4081,7 +4689,10 @@ static void owners_repair(rp_sites *s)
 static void open_live(rp_sites *s)
 {
     for (app *a = s->apps; a != NULL; a = a->next) {
-        if (a->load_release > 0 && content_open(s, a->name, a->load_release, &a->live) != 0) {
+        if (a->load_release > 0 &&
+            content_open(s, a->name, a->load_release,
+                         rp_appcfg_command(a->cfg) == NULL ? FN_LENIENT : FN_IGNORE, &a->live, NULL,
+                         0) != 0) {
             /* Served as "nothing deployed" rather than refusing to start every other app. */
             rp_logline l;
             rp_logline_begin(&l, RP_LOG_ERROR, "sites.open");
@@ -4089,6 +4700,27 @@ static void open_live(rp_sites *s)
             rp_logline_str(&l, "app", a->name);
             rp_logline_int(&l, "release", a->load_release);
             rp_logline_end(&l);
+        }
+        /* A function app's keys: loaded, or made for a release deployed before there were any. */
+        if (a->live != NULL && a->live->fn != NULL) {
+            rp_fn_keyset *set = NULL;
+            char err[256];
+            if (fnkeys_update(s, a->name, a->id, keys_for_release, a->live->fn, &set, err,
+                              sizeof(err)) != 0) {
+                rp_logline l;
+                rp_logline_begin(&l, RP_LOG_ERROR, "functions.keys");
+                rp_logline_str(&l, "message",
+                               "a function app's keys cannot be loaded; only "
+                               "anonymous functions answer");
+                rp_logline_str(&l, "app", a->name);
+                rp_logline_str(&l, "reason", err);
+                rp_logline_end(&l);
+            } else if (set != NULL && (a->keys = rp_calloc(1, sizeof(*a->keys))) != NULL) {
+                a->keys->set = set;
+                a->keys->refs = 1;
+            } else {
+                rp_fn_keyset_free(set);
+            }
         }
     }
 }
@@ -4258,6 +4890,11 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         goto fail;
     }
     s->mu_ready = 1;
+    if (uv_mutex_init(&s->keys_mu) != 0) {
+        rc = RP_ENOMEM;
+        goto fail;
+    }
+    s->keys_mu_ready = 1;
     if ((rc = rp_session_box_new(&s->box)) != 0) {
         snprintf(err, errlen, "cannot make the session cookie key");
         goto fail;
@@ -4325,6 +4962,8 @@ void rp_sites_close(rp_sites *s)
         close(s->apps_fd);
     if (s->mu_ready)
         uv_mutex_destroy(&s->mu);
+    if (s->keys_mu_ready)
+        uv_mutex_destroy(&s->keys_mu);
     rp_session_box_free(s->box);
     rp_free(s);
 }

@@ -97,6 +97,11 @@ static const char *const migrations[] = {
     "ALTER TABLE apps ADD COLUMN rdir TEXT NOT NULL DEFAULT '';"
     "UPDATE apps SET rdir = id;"
     "CREATE INDEX apps_parent ON apps (parent);",
+    /* 7: function apps' keys (docs/functions.md "Keys"): one JSON document per app (master,
+     * system, host and function keys), sealed under a DEK wrapped by the app's KEK, the
+     * ciphertext in obj.blobs as "apps/NAME/fnkeys". */
+    "CREATE TABLE app_fnkeys (app TEXT PRIMARY KEY REFERENCES apps (name) ON DELETE CASCADE,"
+    " wdek BLOB NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -6,10 +6,10 @@
 // app's identity holds a role, resolved after, refreshed to a new version, and gone with the app.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, cpSync, writeFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, cpSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, request, DOMAIN, SCALE, sleep } from './lib/harness.mjs';
+import { startServer, request, DOMAIN, SCALE, sleep, assertNotOnDisk } from './lib/harness.mjs';
 import { api, apiOk, uniq, cliAsync, cliEnv, assignRole, createSp, clientToken, E2E_DIR, LOOPBACK_DNS, auditAll } from './lib/iam.mjs';
 import { createVault, vaultName, kv, kvPrincipal } from './lib/vault.mjs';
 
@@ -328,20 +328,5 @@ test('no setting value is on disk in plaintext', async () => {
   await apiOk(srv, 'PUT', `/api/apps/${name}/config/appsettings`, { body: { PLAIN: canary } }, 400);
   await apiOk(srv, 'PUT', `/api/apps/${name}/config/appsettings`, { body: { properties: { PLAIN: canary } } }, 200);
   await apiOk(srv, 'PUT', `/api/apps/${name}/config/connectionstrings`, { body: { properties: { c: { value: `${canary}-conn`, type: 'Custom' } } } }, 200);
-  const needle = Buffer.from(canary);
-  let files = 0;
-  // A deleted app's directory may vanish while it is walked (removed off the loop).
-  const quiet = (fn, dflt) => { try { return fn(); } catch (e) { if (e.code === 'ENOENT') return dflt; throw e; } };
-  const walk = (dir) => {
-    for (const ent of quiet(() => readdirSync(dir, { withFileTypes: true }), [])) {
-      const p = join(dir, ent.name);
-      if (ent.isDirectory()) walk(p);
-      else if (ent.isFile()) {
-        files += 1;
-        assert.equal(quiet(() => readFileSync(p), Buffer.alloc(0)).indexOf(needle), -1, `${p} holds a setting in plaintext`);
-      }
-    }
-  };
-  walk(srv.dataDir);
-  assert.ok(files > 5, 'the walk saw the data directory');
+  assert.ok(assertNotOnDisk(srv.dataDir, [Buffer.from(canary)], 'a setting') > 5, 'the walk saw the data directory');
 });

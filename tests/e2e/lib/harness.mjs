@@ -5,7 +5,7 @@
 // sanitizer printed, fails the test that owned it. Host names under the platform domain are
 // resolved to 127.0.0.1 here (glibc does not resolve *.localhost), never through /etc/hosts.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -407,4 +407,25 @@ export function rawTlsSettled(srv, bytes, { servername = DOMAIN, idleMs = 1500, 
     sock.on('end', () => done(true));
     sock.on('error', (e) => { if (data.length || finished) done(true); else { finished = true; clearTimeout(cap); clearTimeout(timer); reject(e); } });
   });
+}
+
+// Asserts that none of needles (Buffers) appears in any file under dir (a canary scan for
+// secrets at rest). Files that vanish during the walk (a deleted app's, removed off the loop)
+// are skipped. Returns how many files were read.
+export function assertNotOnDisk(dir, needles, what = 'a secret') {
+  let files = 0;
+  const quiet = (fn, dflt) => { try { return fn(); } catch (e) { if (e.code === 'ENOENT') return dflt; throw e; } };
+  const walk = (d) => {
+    for (const ent of quiet(() => readdirSync(d, { withFileTypes: true }), [])) {
+      const p = join(d, ent.name);
+      if (ent.isDirectory()) walk(p);
+      else if (ent.isFile()) {
+        files += 1;
+        const data = quiet(() => readFileSync(p), Buffer.alloc(0));
+        for (const n of needles) if (data.indexOf(n) !== -1) throw new Error(`${p} holds ${what} in plaintext`);
+      }
+    }
+  };
+  walk(dir);
+  return files;
 }

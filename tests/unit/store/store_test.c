@@ -345,10 +345,10 @@ static void test_schema_exact(void **state)
 
     (void)state;
     db_path("schema", path, sizeof(path));
-    assert_int_equal(rp_schema_version(), 6);
+    assert_int_equal(rp_schema_version(), 7);
     assert_int_equal(rp_store_open(path, &s), 0);
     assert_int_equal(rp_store_reader_open(s, &r), 0);
-    assert_int_equal(query_int(r, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 16);
+    assert_int_equal(query_int(r, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 17);
     query_text(r, "SELECT sql FROM sqlite_master WHERE name = 'meta'", sql, sizeof(sql));
     assert_string_equal(sql, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     query_text(r, "SELECT sql FROM sqlite_master WHERE name = 'admin_credentials'", sql,

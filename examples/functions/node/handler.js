@@ -1,0 +1,48 @@
+// handler.js - an Azure Functions custom handler in plain Node (no npm packages): it listens on
+// FUNCTIONS_CUSTOMHANDLER_PORT and answers the host's invocations, POST /{function} with the
+// {Data, Metadata} envelope, with {Outputs, Logs, ReturnValue}. Requests the host forwards as they
+// came (host.json enableForwardingHttpRequest) arrive on their own path, /api/...
+'use strict';
+const http = require('node:http');
+
+const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT);
+
+const functions = {
+  hello: (req) => ({ statusCode: 200, headers: { 'Content-Type': 'text/plain' },
+    body: `Hello, ${req.Params.name || req.Query.name || 'world'}` }),
+  echo: (req, inv) => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(inv) }),
+  ping: () => ({ statusCode: 200, body: 'pong' }),
+  items: (req) => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: Number(req.Params.id) }) }),
+  secret: () => ({ statusCode: 200, body: 'only with the master key' }),
+  slow: () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'late' }), 30000)),
+};
+
+http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    const body = Buffer.concat(chunks).toString();
+    if (req.url.startsWith('/api/')) { // forwarded as it came
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ forwarded: true, method: req.method, url: req.url, headers: req.headers, body }));
+      return;
+    }
+    const name = req.url.slice(1);
+    const fn = functions[name];
+    if (req.method !== 'POST' || !fn) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const inv = JSON.parse(body);
+    const out = await fn(inv.Data.req, inv);
+    const binding = name === 'ping' ? null : 'res';
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({
+      Outputs: binding ? { [binding]: out } : {},
+      Logs: [`${name} ran`],
+      ReturnValue: binding ? null : out,
+    }));
+  });
+}).listen(port, '127.0.0.1', () => console.log(`custom handler listening on ${port}`));

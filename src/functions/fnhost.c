@@ -1,0 +1,696 @@
+/*
+ * fnhost.c - the functions host's HTTP side (see fnhost.h for the contract).
+ *
+ * Workload: every request to a function app. The synchronous part (route match, key check)
+ * allocates nothing but the request arena; a forwarded call is the reverse proxy's; an
+ * invocation collects the body (bounded), builds the envelope with jansson, and waits for the
+ * handler's answer on this loop (functions/invoke). Everything an invocation needs after the
+ * handler returns is copied into the request arena first, so the app's index and keys may be
+ * replaced (a deploy, a key change) while it runs.
+ */
+#include "functions/fnhost.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/rand.h"
+#include "base/str.h"
+#include "base/time.h"
+#include "functions/invoke.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* An invocation in flight; lives in the request arena. */
+typedef struct call {
+    rp_req *req;
+    rp_invoke *inv; /* NULL when none is running */
+    char *fn, *trigger, *out;
+    int ret_value; /* the http output is "$return" */
+    int port;
+    char *url;
+    json_t *params; /* route parameters: name -> value */
+    json_t *extra;  /* Easy Auth's headers: name -> value */
+    uint64_t timeout_ms;
+    rp_buf body;
+    int too_big;
+} call;
+
+static void empty(rp_req *req, int status)
+{
+    rp_resp_send(req, status, NULL, NULL, 0);
+}
+
+static unsigned method_bit(rp_method m)
+{
+    switch (m) {
+    case RP_METHOD_GET: return RP_FN_GET;
+    case RP_METHOD_HEAD: return RP_FN_HEAD;
+    case RP_METHOD_POST: return RP_FN_POST;
+    case RP_METHOD_PUT: return RP_FN_PUT;
+    case RP_METHOD_DELETE: return RP_FN_DELETE;
+    case RP_METHOD_PATCH: return RP_FN_PATCH;
+    case RP_METHOD_OPTIONS: return RP_FN_OPTIONS;
+    default: return 0;
+    }
+}
+
+static const char *method_name(rp_method m)
+{
+    return rp_fn_method_name(method_bit(m));
+}
+
+/* The presented key: the x-functions-key header, else ?code= (query values are decoded once).
+ * header_only refuses the query. */
+static rp_str presented_key(rp_req *req, int header_only)
+{
+    rp_str h = rp_req_header(req, "x-functions-key");
+    const char *q;
+
+    if (h.p != NULL || header_only)
+        return h;
+    q = rp_req_query(req, "code");
+    return (rp_str){q, q ? strlen(q) : 0};
+}
+
+static rp_fn_level level_of(const rp_fnhost_target *t, const char *fn, rp_str key)
+{
+    rp_fn_key keys[RP_FN_KEYS_FOR_CALL];
+    size_t n = 0;
+
+    if (key.p == NULL || t->keys == NULL ||
+        rp_fn_keyset_for(t->keys, fn, keys, RP_FN_KEYS_FOR_CALL, &n) != 0)
+        return RP_FN_LEVEL_NONE;
+    return rp_fn_key_level(keys, n, key.p, key.n, NULL);
+}
+
+static rp_fn_level need_of(rp_fn_auth a)
+{
+    return a == RP_FN_AUTH_ANONYMOUS  ? RP_FN_LEVEL_ANONYMOUS
+           : a == RP_FN_AUTH_FUNCTION ? RP_FN_LEVEL_FUNCTION
+                                      : RP_FN_LEVEL_ADMIN;
+}
+
+/* ---- the admin API ------------------------------------------------------------------------- */
+
+static json_t *key_list(const rp_fn_keyset *k, const char *scope)
+{
+    json_t *doc = rp_fn_keyset_json(k), *keys = json_array(), *o = NULL, *v;
+    const char *name;
+
+    if (doc == NULL || keys == NULL)
+        goto fail;
+    if (strncmp(scope, "functions/", 10) == 0) {
+        const char *key;
+        json_object_foreach(json_object_get(doc, "functions"), key, v)
+        {
+            if (strcasecmp(key, scope + 10) == 0)
+                o = v;
+        }
+    } else {
+        o = json_object_get(doc, scope);
+    }
+    json_object_foreach(o, name, v)
+    {
+        if (json_array_append_new(keys, json_pack("{s:s,s:O}", "name", name, "value", v)) != 0)
+            goto fail;
+    }
+    if (strcmp(scope, "system") == 0 &&
+        json_array_append_new(keys, json_pack("{s:s,s:O}", "name", RP_FN_MASTER_NAME, "value",
+                                              json_object_get(doc, "master"))) != 0)
+        goto fail;
+    json_decref(doc);
+    return json_pack("{s:o,s:[]}", "keys", keys, "links");
+fail:
+    json_decref(doc);
+    json_decref(keys);
+    return NULL;
+}
+
+typedef struct admin_put {
+    rp_fnhost_keys_fn fn;
+    void *arg;
+    char scope[16 + RP_FN_NAME_MAX];
+    char name[RP_FN_KEY_NAME_MAX + 1];
+} admin_put;
+
+static void admin_put_body(rp_req *req)
+{
+    admin_put *p = req->handler_data;
+    json_t *b = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, NULL);
+    const char *name = json_string_value(json_object_get(b, "name"));
+    const char *value = json_string_value(json_object_get(b, "value"));
+
+    if (!json_is_object(b) || value == NULL || (name != NULL && strcmp(name, p->name) != 0)) {
+        json_decref(b);
+        rp_resp_error(req, 400, "BadRequest",
+                      "send {\"name\": NAME, \"value\": VALUE} with the name of the address");
+        return;
+    }
+    if (!rp_fn_key_value_ok(value, strlen(value))) {
+        json_decref(b);
+        rp_resp_error(req, 400, "BadRequest",
+                      "Invalid key value: 16 to 1024 printable characters without spaces");
+        return;
+    }
+    p->fn(p->arg, req, p->scope, p->name, value, 0);
+    /* The owner copied the value; do not leave it in the pooled arena or jansson's heap. */
+    OPENSSL_cleanse((char *)value, strlen(value));
+    OPENSSL_cleanse(req->body.data, req->body.len);
+    json_decref(b);
+}
+
+/*
+ * /admin/host/{keys|functionkeys|systemkeys}[/NAME] and /admin/functions/F/keys[/NAME].
+ * The master key is systemkeys/_master.
+ */
+static void admin(rp_req *req, const rp_fnhost_target *t)
+{
+    const char *p = req->path + 6; /* after "/admin" */
+    char scope[16 + RP_FN_NAME_MAX], name[RP_FN_KEY_NAME_MAX + 1];
+    const char *rest = NULL;
+    size_t n;
+    json_t *v;
+
+    /* The master key, in the header only. */
+    if (level_of(t, NULL, presented_key(req, 1)) != RP_FN_LEVEL_ADMIN) {
+        empty(req, 401);
+        return;
+    }
+    if (strncmp(p, "/host/keys", 10) == 0 || strncmp(p, "/host/functionkeys", 18) == 0) {
+        rp_strlcpy(scope, "host", sizeof(scope));
+        rest = p + (p[6] == 'k' ? 10 : 18);
+    } else if (strncmp(p, "/host/systemkeys", 16) == 0) {
+        rp_strlcpy(scope, "system", sizeof(scope));
+        rest = p + 16;
+    } else if (strncmp(p, "/functions/", 11) == 0) {
+        const char *fn = p + 11, *slash = strchr(fn, '/');
+        const rp_fn_function *f;
+        if (slash == NULL || strncmp(slash, "/keys", 5) != 0 ||
+            (size_t)(slash - fn) > RP_FN_NAME_MAX)
+            goto not_found;
+        snprintf(scope, sizeof(scope), "functions/%.*s", (int)(slash - fn), fn);
+        if ((f = rp_fn_app_find(t->app, scope + 10)) == NULL)
+            goto not_found;
+        snprintf(scope, sizeof(scope), "functions/%s", f->name);
+        rest = slash + 5;
+    } else {
+        goto not_found;
+    }
+    if (rest[0] != '\0' && rest[0] != '/')
+        goto not_found;
+    if (rest[0] == '\0' || rest[1] == '\0') { /* the list */
+        if (req->method != RP_METHOD_GET && req->method != RP_METHOD_HEAD) {
+            rp_resp_header(req, "Allow", "GET, HEAD");
+            rp_resp_error(req, 405, "MethodNotAllowed", "list keys with GET");
+            return;
+        }
+        v = t->keys != NULL ? key_list(t->keys, scope) : NULL;
+        if (v == NULL) {
+            rp_resp_error(req, 503, "KeysUnavailable", "the app's keys are not loaded");
+            return;
+        }
+        rp_resp_header(req, "Cache-Control", "no-store");
+        rp_resp_json(req, 200, v);
+        return;
+    }
+    n = strlen(rest + 1);
+    if (n > RP_FN_KEY_NAME_MAX || strchr(rest + 1, '/') != NULL)
+        goto not_found;
+    memcpy(name, rest + 1, n + 1);
+    if (strcmp(scope, "system") == 0 && strcmp(name, RP_FN_MASTER_NAME) == 0)
+        rp_strlcpy(scope, "master", sizeof(scope));
+    if (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD) {
+        const char *val = t->keys != NULL ? rp_fn_keyset_get(t->keys, scope, name) : NULL;
+        if (val == NULL)
+            goto not_found;
+        rp_resp_header(req, "Cache-Control", "no-store");
+        rp_resp_json(req, 200, json_pack("{s:s,s:s,s:[]}", "name", name, "value", val, "links"));
+        return;
+    }
+    if (t->keys_change == NULL) {
+        rp_resp_error(req, 405, "MethodNotAllowed", "keys cannot be changed here");
+        return;
+    }
+    if (req->method == RP_METHOD_DELETE) {
+        if (strcmp(scope, "master") == 0) {
+            rp_resp_error(req, 400, "BadRequest", "Cannot delete System Key.");
+            return;
+        }
+        t->keys_change(t->keys_arg, req, scope, name, NULL, 1);
+        return;
+    }
+    if (!rp_fn_key_name_ok(name) && strcmp(scope, "master") != 0) {
+        rp_resp_error(req, 400, "BadRequest", "a key name is 1-128 of A-Z a-z 0-9 _ . -");
+        return;
+    }
+    if (req->method == RP_METHOD_POST) {
+        t->keys_change(t->keys_arg, req, scope, name, NULL, 0);
+        return;
+    }
+    if (req->method == RP_METHOD_PUT) {
+        admin_put *ap = rp_arena_calloc(req->arena, sizeof(*ap));
+        if (ap == NULL) {
+            rp_resp_error(req, 500, "InternalError", "out of memory");
+            return;
+        }
+        ap->fn = t->keys_change;
+        ap->arg = t->keys_arg;
+        rp_strlcpy(ap->scope, scope, sizeof(ap->scope));
+        rp_strlcpy(ap->name, name, sizeof(ap->name));
+        req->handler_data = ap;
+        rp_req_read_body(req, admin_put_body);
+        return;
+    }
+    rp_resp_header(req, "Allow", "GET, HEAD, PUT, POST, DELETE");
+    rp_resp_error(req, 405, "MethodNotAllowed", "method not allowed for this resource");
+    return;
+not_found:
+    empty(req, 404);
+}
+
+/* ---- invocations --------------------------------------------------------------------------- */
+
+static void jdecref(void *p)
+{
+    json_decref(p);
+}
+
+static void call_cancel(void *arg)
+{
+    call *c = arg;
+
+    if (c->inv != NULL)
+        rp_invoke_cancel(c->inv);
+    c->inv = NULL;
+    rp_buf_free(&c->body);
+}
+
+/* Headers as Azure passes them: name -> [values]; the client's X-MS-CLIENT-PRINCIPAL*,
+ * X-MS-TOKEN-* and X-ARR-* never, Easy Auth's own instead. */
+static json_t *headers_json(const call *c)
+{
+    const rp_http_head *h = c->req->head;
+    json_t *o = json_object(), *a;
+    const char *k;
+    json_t *v;
+
+    for (size_t i = 0; o != NULL && i < h->nheaders; i++) {
+        char name[128];
+        rp_str n = h->headers[i].name;
+        if (n.n >= sizeof(name))
+            continue;
+        for (size_t j = 0; j < n.n; j++)
+            name[j] = rp_lower(n.p[j]);
+        name[n.n] = '\0';
+        if (strncmp(name, "x-ms-client-principal", 21) == 0 ||
+            strncmp(name, "x-ms-token-", 11) == 0 || strncmp(name, "x-ms_", 5) == 0 ||
+            strncmp(name, "x-arr-", 6) == 0 || strcmp(name, "x-functions-key") == 0 ||
+            json_object_get(c->extra, name) != NULL)
+            continue;
+        a = json_object_get(o, name);
+        if (a == NULL && (a = json_array()) != NULL && json_object_set_new(o, name, a) != 0)
+            a = NULL;
+        if (a == NULL || json_array_append_new(
+                             a, json_stringn(h->headers[i].value.p, h->headers[i].value.n)) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    json_object_foreach(c->extra, k, v)
+    {
+        if (o != NULL && json_object_set_new(o, k, json_pack("[O]", v)) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* Query as Azure passes it: name -> value, repeated names joined with ','; code never. */
+static json_t *query_json(const rp_req *req)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; o != NULL && i < req->nquery; i++) {
+        const rp_query_param *p = &req->query[i];
+        const char *had;
+        if (strcmp(p->name, "code") == 0)
+            continue;
+        had = json_string_value(json_object_get(o, p->name));
+        if (had != NULL) {
+            size_t hl = strlen(had);
+            char *j = rp_arena_alloc(req->arena, hl + 1 + p->value_len + 1);
+            if (j == NULL) {
+                json_decref(o);
+                return NULL;
+            }
+            memcpy(j, had, hl);
+            j[hl] = ',';
+            memcpy(j + hl + 1, p->value, p->value_len + 1);
+            if (json_object_set_new(o, p->name, json_string(j)) != 0) {
+                json_decref(o);
+                return NULL;
+            }
+        } else if (json_object_set_new(o, p->name, json_string(p->value)) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static json_t *envelope(call *c)
+{
+    rp_req *req = c->req;
+    rp_str ct = rp_req_header(req, "content-type");
+    char utc[21], guid[37], *url;
+    json_t *body, *trig, *data;
+    size_t ul;
+
+    rp_iso_time((int64_t)time(NULL), utc);
+    if (rp_random_uuid(guid) != 0)
+        return NULL;
+    ul = strlen(c->url) + req->path_len + 1 + req->head->query.n + 1;
+    if ((url = rp_arena_alloc(req->arena, ul)) == NULL)
+        return NULL;
+    snprintf(url, ul, "%s%s%s%.*s", c->url, req->path, req->head->query.n ? "?" : "",
+             (int)req->head->query.n, req->head->query.p ? req->head->query.p : "");
+    /* Binary bodies go as base64, as Azure serialises byte[]; text as a string. */
+    if (ct.p != NULL && (rp_str_has_prefix(ct, "application/octet-stream") ||
+                         rp_str_has_prefix(ct, "multipart/"))) {
+        size_t cap = (c->body.len + 2) / 3 * 4 + 1;
+        char *b64 = rp_arena_alloc(req->arena, cap);
+        if (b64 == NULL ||
+            EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)c->body.data,
+                            (int)c->body.len) < 0)
+            return NULL;
+        body = json_string(b64);
+    } else {
+        body = json_stringn(c->body.data ? c->body.data : "", c->body.len);
+    }
+    trig = json_pack("{s:s,s:s,s:o,s:o,s:O,s:[],s:o}", "Url", url, "Method",
+                     method_name(req->method), "Query", query_json(req), "Headers", headers_json(c),
+                     "Params", c->params, "Identities", "Body", body ? body : json_null());
+    if (trig == NULL)
+        return NULL;
+    data = json_object();
+    if (data == NULL || json_object_set_new(data, c->trigger, trig) != 0) {
+        json_decref(data);
+        return NULL;
+    }
+    return json_pack("{s:o,s:{s:{s:s,s:s,s:s},s:O}}", "Data", data, "Metadata", "sys", "MethodName",
+                     c->fn, "UtcNow", utc, "RandGuid", guid, "Params", c->params);
+}
+
+/* A member of o by name ignoring ASCII case (the host reads outputs case-insensitively). */
+static json_t *member(const json_t *o, const char *name)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (strcasecmp(k, name) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+static int header_ok(const char *name, const char *value)
+{
+    static const char *const banned[] = {"content-length", "transfer-encoding",
+                                         "connection",     "keep-alive",
+                                         "upgrade",        "te",
+                                         "trailer",        "proxy-connection",
+                                         "date",           "strict-transport-security"};
+
+    if (name[0] == '\0' || strlen(name) > 128)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!(((*p | 32) >= 'a' && (*p | 32) <= 'z') || (*p >= '0' && *p <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *p) != NULL))
+            return 0;
+    for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
+        if (strcasecmp(name, banned[i]) == 0)
+            return 0;
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t')
+            return 0;
+    return 1;
+}
+
+/* The handler's http output becomes the response. */
+static void answer(call *c, const json_t *out)
+{
+    rp_req *req = c->req;
+    const json_t *st, *hd, *bd;
+    const char *ctype = NULL, *k;
+    char *dumped = NULL;
+    const char *bytes = "";
+    size_t blen = 0;
+    json_t *v;
+    long status = 200;
+
+    if (json_is_string(out)) { /* a bare value is the body */
+        bytes = json_string_value(out);
+        blen = json_string_length(out);
+        rp_resp_send(req, 200, "text/plain; charset=utf-8", bytes, blen);
+        return;
+    }
+    if (!json_is_object(out)) {
+        empty(req, 500);
+        return;
+    }
+    st = member(out, "statusCode");
+    if (st == NULL)
+        st = member(out, "status");
+    if (json_is_integer(st))
+        status = (long)json_integer_value(st);
+    else if (json_is_string(st)) {
+        uint64_t u;
+        if (rp_parse_u64(json_string_value(st), json_string_length(st), 999, &u) != 0)
+            status = 0;
+        else
+            status = (long)u;
+    }
+    if (status < 200 || status > 599) {
+        empty(req, 500);
+        return;
+    }
+    hd = member(out, "headers");
+    json_object_foreach((json_t *)hd, k, v)
+    {
+        const char *s = json_string_value(v);
+        if (s == NULL || !header_ok(k, s))
+            continue;
+        if (strcasecmp(k, "content-type") == 0)
+            ctype = s;
+        else
+            rp_resp_header(req, k, s);
+    }
+    bd = member(out, "body");
+    if (json_is_string(bd)) {
+        bytes = json_string_value(bd);
+        blen = json_string_length(bd);
+    } else if (bd != NULL && !json_is_null(bd)) {
+        dumped = json_dumps(bd, JSON_COMPACT);
+        if (dumped == NULL) {
+            empty(req, 500);
+            return;
+        }
+        bytes = dumped;
+        blen = strlen(dumped);
+        if (ctype == NULL)
+            ctype = "application/json; charset=utf-8";
+    }
+    if (ctype == NULL && blen > 0)
+        ctype = "text/plain; charset=utf-8";
+    rp_resp_send(req, (int)status, ctype, bytes, blen);
+    free(dumped); /* jansson's allocator */
+}
+
+static void invoked(int rc, const rp_invoke_result *res, void *arg)
+{
+    call *c = arg;
+    rp_req *req = c->req;
+    json_t *a = NULL, *out;
+
+    c->inv = NULL;
+    if (rc == RP_ETIMEDOUT) {
+        rp_resp_error(req, 504, "GatewayTimeout", "the function did not finish in time");
+        return;
+    }
+    if (rc != 0) {
+        rp_resp_error(req, 502, "BadGateway", "the function app's handler did not answer");
+        return;
+    }
+    if (res->status < 200 || res->status > 299 || res->body == NULL ||
+        (a = json_loadb(res->body, res->body_len, 0, NULL)) == NULL || !json_is_object(a)) {
+        json_decref(a);
+        empty(req, 500);
+        return;
+    }
+    out = c->ret_value ? member(a, "ReturnValue") : member(member(a, "Outputs"), c->out);
+    if (out == NULL)
+        out = member(a, "ReturnValue"); /* handlers often answer with it for http outputs too */
+    if (out == NULL)
+        empty(req, 500);
+    else
+        answer(c, out);
+    json_decref(a);
+}
+
+static void invoke_now(call *c)
+{
+    rp_req *req = c->req;
+    json_t *env;
+    char *js, path[RP_INVOKE_PATH_MAX], id[37];
+    rp_invoke_header extra[2];
+    rp_invoke_opts o = {0};
+    int rc;
+
+    if (c->too_big) {
+        rp_resp_error(req, 413, "PayloadTooLarge", "the request body is over 4 MiB");
+        return;
+    }
+    if ((env = envelope(c)) == NULL || (js = json_dumps(env, JSON_COMPACT)) == NULL) {
+        json_decref(env);
+        rp_resp_error(req, 500, "InternalError", "the invocation could not be built");
+        return;
+    }
+    json_decref(env);
+    rp_buf_free(&c->body);
+    snprintf(path, sizeof(path), "/%s", c->fn);
+    rp_strlcpy(id, req->id, sizeof(id));
+    extra[0] = (rp_invoke_header){"X-Azure-Functions-InvocationId", id};
+    extra[1] = (rp_invoke_header){"X-Azure-Functions-HostVersion", "4.0.0-rampart"};
+    o.port = c->port;
+    o.path = path;
+    o.body = js;
+    o.body_len = strlen(js);
+    o.extra = extra;
+    o.nextra = 2;
+    o.timeout_ms = c->timeout_ms;
+    o.max_body = RP_FNHOST_ANSWER_MAX;
+    rc = rp_invoke_start(rp_req_loop(req), &o, invoked, c, &c->inv);
+    OPENSSL_cleanse(js, strlen(js)); /* the request's body may be a secret */
+    free(js);
+    if (rc != 0) {
+        c->inv = NULL;
+        rp_resp_error(req, 500, "InternalError", "the invocation could not be started");
+    }
+}
+
+static int body_data(rp_req *req, const char *data, size_t len)
+{
+    call *c = req->handler_data;
+
+    if (c->too_big || rp_buf_append(&c->body, data, len) != 0)
+        c->too_big = 1; /* keep reading (and dropping) to answer 413 at the end */
+    return 0;
+}
+
+static void body_done(rp_req *req)
+{
+    invoke_now(req->handler_data);
+}
+
+static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m)
+{
+    const rp_fn_function *f = m->fn;
+    call *c = rp_arena_calloc(req->arena, sizeof(*c));
+
+    if (c == NULL)
+        return RP_ENOMEM;
+    c->req = req;
+    c->port = t->port;
+    c->timeout_ms = (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u;
+    c->fn = rp_arena_strndup(req->arena, f->name, strlen(f->name));
+    c->trigger = rp_arena_strndup(req->arena, m->trigger->name, strlen(m->trigger->name));
+    c->url = rp_arena_strndup(req->arena, t->origin, strlen(t->origin));
+    if (f->http_out < f->nbindings) {
+        const char *o = f->bindings[f->http_out].name;
+        c->out = rp_arena_strndup(req->arena, o, strlen(o));
+        c->ret_value = strcmp(o, "$return") == 0;
+    } else {
+        c->out = rp_arena_strndup(req->arena, "res", 3);
+    }
+    rp_buf_init(&c->body, RP_FNHOST_BODY_MAX);
+    if (rp_arena_add_cleanup(req->arena, call_cancel, c) != 0)
+        return RP_ENOMEM;
+    c->params = json_object();
+    c->extra = json_object();
+    /* jansson values are freed with the request: the cleanup above runs first, then these. */
+    if (c->params == NULL || c->extra == NULL ||
+        rp_arena_add_cleanup(req->arena, jdecref, c->params) != 0 ||
+        rp_arena_add_cleanup(req->arena, jdecref, c->extra) != 0) {
+        json_decref(c->params);
+        json_decref(c->extra);
+        return RP_ENOMEM;
+    }
+    for (size_t i = 0; i < m->nparams; i++)
+        if (json_object_set_new(c->params, m->params[i].name,
+                                json_stringn(m->params[i].value, m->params[i].value_len)) != 0)
+            return RP_ENOMEM;
+    for (size_t i = 0; i < t->nextra; i++) {
+        char name[128];
+        size_t n = strlen(t->extra[i].name);
+        if (n >= sizeof(name))
+            continue;
+        for (size_t j = 0; j <= n; j++)
+            name[j] = rp_lower(t->extra[i].name[j]);
+        if (json_object_set_new(c->extra, name, json_string(t->extra[i].value)) != 0)
+            return RP_ENOMEM;
+    }
+    if (c->fn == NULL || c->trigger == NULL || c->url == NULL || c->out == NULL)
+        return RP_ENOMEM;
+    req->handler_data = c;
+    rp_req_stream_body(req, body_data, body_done);
+    return 0;
+}
+
+void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
+{
+    rp_fn_match m;
+    rp_fn_level need, have;
+    const rp_fn_handler *h = rp_fn_app_host(t->app)->handler;
+    unsigned bit = method_bit(req->method);
+
+    if (strcmp(req->path, "/admin") == 0 || strncmp(req->path, "/admin/", 7) == 0) {
+        admin(req, t);
+        return;
+    }
+    if (strcmp(req->path, "/runtime") == 0 || strncmp(req->path, "/runtime/", 9) == 0 || bit == 0 ||
+        !rp_fn_app_match(t->app, bit, req->path, req->path_len, &m)) {
+        empty(req, 404);
+        return;
+    }
+    need = need_of(m.trigger->auth_level);
+    if (need != RP_FN_LEVEL_ANONYMOUS) {
+        /* An admin-level function takes the master key from the header only. */
+        have = level_of(t, m.fn->name, presented_key(req, need == RP_FN_LEVEL_ADMIN));
+        if (!rp_fn_authorized(need, have)) {
+            empty(req, 401);
+            return;
+        }
+    }
+    if (t->port <= 0) {
+        rp_resp_error(req, 503, "FunctionHostNotRunning",
+                      "the function app's custom handler is not running");
+        return;
+    }
+    if (h != NULL && h->forward && !h->legacy && m.fn->nbindings == 2 &&
+        m.fn->http_out < m.fn->nbindings) {
+        rp_proxy_target pt = {t->port,        NULL,
+                              t->client_cert, t->extra,
+                              t->nextra,      (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u};
+        rp_proxy_forward(req, &pt);
+        return;
+    }
+    if (invoke(req, t, &m) != 0)
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+}

@@ -1,0 +1,270 @@
+// functions.test.mjs - function apps (docs/functions.md "Function apps"): an app without a
+// command whose release has host.json runs its custom handler (examples/functions/node) and
+// answers its HTTP functions at /api/...: routes and constraints, every auth level with the
+// key in the header, in ?code=, wrong and missing (401, empty body), the master key only in
+// the header for admin calls, the invocation envelope the handler gets, forwarding mode,
+// functionTimeout (504), the keys through the management API (RBAC, durable audit) and the
+// host's /admin keys API (set, regenerate, delete), keys never on disk in plaintext, and bad
+// deploys refused with the file and field named while the previous release keeps serving.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startServer, request, DOMAIN, SCALE, sleep, assertNotOnDisk } from './lib/harness.mjs';
+import { api, apiOk, uniq, cliAsync, cliEnv, createSp, assignRole, clientToken, waitAudit } from './lib/iam.mjs';
+
+const EXAMPLE = new URL('../../examples/functions/node', import.meta.url).pathname;
+let srv;
+let home;
+let env;
+let work; // scratch copies of the example
+let name; // the function app
+let keys; // { masterKey, functionKeys, systemKeys }
+let keepDir; // the data directory once the server was restarted on it
+
+const appName = (p) => uniq(p).replace(/[^a-z0-9-]/g, '').slice(0, 40);
+const call = (path, { headers = {}, method = 'GET', body, app = name } = {}) =>
+  request(srv, { host: `${app}.${DOMAIN}`, path, headers, method, body, timeout: 30000 * SCALE });
+const listKeys = async (app = name, opts = {}) => apiOk(srv, 'POST', `/api/apps/${app}/host/default/listkeys`, opts, 200);
+
+// A copy of the example with edits: files maps relative paths to contents (null deletes).
+function variant(files = {}) {
+  const dir = mkdtempSync(join(work, 'v-'));
+  cpSync(EXAMPLE, dir, { recursive: true });
+  for (const [p, text] of Object.entries(files)) {
+    if (text === null) rmSync(join(dir, p), { recursive: true, force: true });
+    else {
+      mkdirSync(dirname(join(dir, p)), { recursive: true });
+      writeFileSync(join(dir, p), typeof text === 'string' ? text : JSON.stringify(text));
+    }
+  }
+  return dir;
+}
+
+async function deploy(app, dir) {
+  return cliAsync(['app', 'deploy', app, dir], { env, timeoutMs: 120000 * SCALE });
+}
+
+async function until(pred, what) {
+  const t0 = Date.now();
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() - t0 > 30000 * SCALE) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function createFunctionApp(app, dir) {
+  const c = await cliAsync(['app', 'create', app], { env });
+  assert.equal(c.status, 0, c.stderr + c.stdout);
+  const d = await deploy(app, dir);
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  await until(async () => (await call('/api/public/ping', { app })).status === 200, `${app}'s handler`);
+}
+
+test.before(async () => {
+  srv = await startServer();
+  home = mkdtempSync(join(tmpdir(), 'rp-fn-home-'));
+  work = mkdtempSync(join(tmpdir(), 'rp-fn-work-'));
+  env = cliEnv(srv, home);
+  name = appName('fn');
+  await createFunctionApp(name, EXAMPLE);
+  keys = await listKeys();
+});
+
+test.after(async () => {
+  if (srv) await srv.stop();
+  if (keepDir) rmSync(keepDir, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('a deployed function app has keys: master, a host default and one per function', async () => {
+  assert.match(keys.masterKey, /^[A-Za-z0-9_-]{54}==$/);
+  assert.match(keys.functionKeys.default, /^[A-Za-z0-9_-]{54}==$/);
+  assert.deepEqual(keys.systemKeys, {});
+  const hello = await apiOk(srv, 'POST', `/api/apps/${name}/functions/hello/listkeys`, {}, 200);
+  assert.ok(hello.default && hello.default !== keys.functionKeys.default);
+  await waitAudit(srv, (rs) => rs.some((r) => r.action === 'Microsoft.Web/sites/host/listkeys/action' && r.result === 'success'), { what: 'the listkeys record' });
+  // A reader may see the app but not its keys.
+  const reader = await createSp(srv);
+  await assignRole(srv, reader.id, 'Reader', `/apps/${name}`);
+  const rt = await clientToken(srv, reader.appId, reader.secret, 'management');
+  assert.equal((await api(srv, 'POST', `/api/apps/${name}/host/default/listkeys`, { token: rt })).status, 403);
+  assert.equal((await api(srv, 'POST', `/api/apps/${name}/functions/nope/listkeys`)).status, 404);
+});
+
+test('auth levels: anonymous, function (header beats ?code=), admin (master key, header only)', async () => {
+  const fnKey = (await apiOk(srv, 'POST', `/api/apps/${name}/functions/hello/listkeys`, {}, 200)).default;
+  const echoKey = (await apiOk(srv, 'POST', `/api/apps/${name}/functions/echo/listkeys`, {}, 200)).default;
+  assert.equal((await call('/api/public/ping')).text, 'pong');
+  // function level
+  const none = await call('/api/hello/ann');
+  assert.equal(none.status, 401);
+  assert.equal(none.text, '');
+  assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': 'wrong-key-0123456789' } })).status, 401);
+  assert.equal((await call(`/api/hello/ann?code=${encodeURIComponent(fnKey)}`)).text, 'Hello, ann');
+  assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': keys.functionKeys.default } })).text, 'Hello, ann');
+  assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': keys.masterKey } })).status, 200);
+  // Another function's key is not this one's.
+  assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': echoKey } })).status, 401);
+  // The header wins over ?code= even when the header is wrong.
+  assert.equal((await call(`/api/hello/ann?code=${encodeURIComponent(fnKey)}`, { headers: { 'x-functions-key': 'wrong-key-0123456789' } })).status, 401);
+  // admin level
+  assert.equal((await call('/api/secret', { headers: { 'x-functions-key': fnKey } })).status, 401);
+  assert.equal((await call('/api/secret', { headers: { 'x-functions-key': keys.functionKeys.default } })).status, 401);
+  assert.equal((await call(`/api/secret?code=${encodeURIComponent(keys.masterKey)}`)).status, 401, 'a master key in the URL is refused');
+  const adm = await call('/api/secret', { headers: { 'x-functions-key': keys.masterKey } });
+  assert.equal(adm.status, 200);
+  assert.equal(adm.text, 'only with the master key');
+});
+
+test('routes: optional parameters, constraints, methods, the prefix, reserved paths', async () => {
+  const h = { 'x-functions-key': keys.functionKeys.default };
+  assert.equal((await call('/api/hello', { headers: h })).text, 'Hello, world');
+  assert.equal((await call('/api/HELLO/Bo', { headers: h })).text, 'Hello, Bo', 'literals ignore case');
+  assert.equal((await call('/api/hello/x', { headers: h, method: 'DELETE' })).status, 404);
+  const item = await call('/api/items/42');
+  assert.equal(item.status, 200);
+  assert.deepEqual(JSON.parse(item.text), { id: 42 });
+  assert.equal((await call('/api/items/abc')).status, 404);
+  assert.equal((await call('/hello/x', { headers: h })).status, 404, 'outside the route prefix');
+  assert.equal((await call('/api/nothing-here')).status, 404);
+  assert.equal((await call('/runtime/webhooks/eventgrid')).status, 404);
+});
+
+test('the invocation envelope the handler gets, and its answer', async () => {
+  const r = await call('/api/echo?a=1&a=2&b=x&code=ignored', {
+    method: 'POST', body: '{"n":1}',
+    headers: { 'x-functions-key': keys.functionKeys.default, 'content-type': 'application/json', 'x-ms-client-principal-id': 'spoofed' },
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.match(r.headers['content-type'], /application\/json/);
+  const inv = JSON.parse(r.text);
+  const req = inv.Data.req;
+  assert.equal(req.Method, 'POST');
+  assert.equal(req.Body, '{"n":1}');
+  assert.deepEqual(req.Query, { a: '1,2', b: 'x' });
+  assert.equal(req.Url, `https://${name}.${DOMAIN}:${srv.port}/api/echo?a=1&a=2&b=x&code=ignored`);
+  assert.deepEqual(req.Headers['content-type'], ['application/json']);
+  assert.equal(req.Headers['x-functions-key'], undefined, 'the key is not passed on');
+  assert.equal(req.Headers['x-ms-client-principal-id'], undefined, 'client principal headers are stripped');
+  assert.equal(inv.Metadata.sys.MethodName, 'echo');
+  assert.match(inv.Metadata.sys.RandGuid, /^[0-9a-f-]{36}$/);
+  // Route parameters arrive as Params.
+  const p = await call('/api/items/7');
+  assert.deepEqual(JSON.parse(p.text), { id: 7 });
+});
+
+test('functionTimeout ends the call with 504; the handler keeps serving others', async () => {
+  const t0 = Date.now();
+  const r = await call('/api/slow');
+  assert.equal(r.status, 504);
+  assert.ok(Date.now() - t0 < 20000 * SCALE, 'ended by the 5 s functionTimeout, not the handler');
+  assert.equal((await call('/api/public/ping')).text, 'pong');
+});
+
+test('forwarding mode passes the request to the handler as it came', async () => {
+  const app = appName('fwd');
+  const host = JSON.parse(readFileSync(join(EXAMPLE, 'host.json'), 'utf8'));
+  host.customHandler.enableForwardingHttpRequest = true;
+  await createFunctionApp(app, variant({ 'host.json': host }));
+  const k = await listKeys(app);
+  const r = await call('/api/hello/zed?x=1', { app, headers: { 'x-functions-key': k.functionKeys.default } });
+  assert.equal(r.status, 200, r.text);
+  const seen = JSON.parse(r.text);
+  assert.equal(seen.forwarded, true);
+  assert.equal(seen.url, '/api/hello/zed?x=1');
+  assert.equal(seen.headers['x-forwarded-proto'], 'https');
+  // An http output named $return counts as the http output: forwarded too (as in Azure).
+  assert.equal(JSON.parse((await call('/api/public/ping', { app })).text).url, '/api/public/ping');
+  assert.equal((await call('/api/hello/zed', { app })).status, 401, 'keys are checked before forwarding');
+});
+
+test('the host keys API: master key in the header only; set, regenerate and delete keys', async () => {
+  const adm = { 'x-functions-key': keys.masterKey };
+  assert.equal((await call('/admin/host/keys')).status, 401);
+  assert.equal((await call(`/admin/host/keys?code=${encodeURIComponent(keys.masterKey)}`)).status, 401);
+  assert.equal((await call('/admin/host/keys', { headers: { 'x-functions-key': keys.functionKeys.default } })).status, 401);
+  const list = await call('/admin/host/keys', { headers: adm });
+  assert.equal(list.status, 200);
+  assert.deepEqual(JSON.parse(list.text).keys, [{ name: 'default', value: keys.functionKeys.default }]);
+  // A key set by hand works for that function only.
+  const value = `ci-key-${uniq('v')}-0123456789`.replace(/[^A-Za-z0-9_-]/g, '');
+  let r = await call('/admin/functions/hello/keys/ci', { method: 'PUT', headers: { ...adm, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ci', value }) });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(JSON.parse(r.text).value, value);
+  assert.equal((await call('/api/hello/q', { headers: { 'x-functions-key': value } })).status, 200);
+  assert.equal((await call('/api/echo', { headers: { 'x-functions-key': value } })).status, 401);
+  r = await call('/admin/functions/hello/keys/ci', { method: 'PUT', headers: { ...adm, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'ci', value: 'short' }) });
+  assert.equal(r.status, 400);
+  r = await call('/admin/functions/hello/keys/bad%20name', { method: 'POST', headers: adm });
+  assert.equal(r.status, 400);
+  assert.equal((await call('/admin/functions/nope/keys', { headers: adm })).status, 404);
+  // Delete: it stops working at once.
+  assert.equal((await call('/admin/functions/hello/keys/ci', { method: 'DELETE', headers: adm })).status, 204);
+  assert.equal((await call('/api/hello/q', { headers: { 'x-functions-key': value } })).status, 401);
+  assert.equal((await call('/admin/functions/hello/keys/ci', { method: 'DELETE', headers: adm })).status, 404);
+  assert.equal((await call('/admin/host/systemkeys/_master', { method: 'DELETE', headers: adm })).status, 400);
+  // Regenerate the master key: the old one is dead, the new one lists keys.
+  r = await call('/admin/host/systemkeys/_master', { method: 'POST', headers: adm });
+  assert.equal(r.status, 200, r.text);
+  const fresh = JSON.parse(r.text).value;
+  assert.notEqual(fresh, keys.masterKey);
+  assert.equal((await call('/admin/host/keys', { headers: adm })).status, 401);
+  assert.equal((await call('/admin/host/keys', { headers: { 'x-functions-key': fresh } })).status, 200);
+  keys = await listKeys();
+  assert.equal(keys.masterKey, fresh);
+  await waitAudit(srv, (rs) => rs.some((x) => x.action === 'Microsoft.Web/sites/functions/keys' && x.detail?.scope === 'master'), { what: 'the key change record' });
+});
+
+test('bad deploys name the file and field, and the live release keeps serving', async () => {
+  const cases = [
+    [{ 'host.json': '{"version": "2.0",' }, /host\.json/],
+    [{ 'host.json': { version: '2.0' } }, /host\.json: customHandler/],
+    [{ 'host.json': { version: '2.0', customHandler: { description: { defaultExecutablePath: './missing' } } } }, /defaultExecutablePath/],
+    [{ 'hello/function.json': { bindings: [{ type: 'httpTrigger', direction: 'in', name: 'req', authLevel: 'superuser' }] } }, /hello\/function\.json: bindings\[0\]\.authLevel/],
+    [{ 'hello/function.json': { bindings: [{ type: 'queueTrigger', direction: 'in', name: 'q' }] } }, /hello\/function\.json/],
+    [{ 'hello/function.json': { bindings: [{ type: 'httpTrigger', direction: 'in', name: 'req', route: 'admin/x' }] } }, /route/],
+    [{ 'items/function.json': { bindings: [{ type: 'httpTrigger', direction: 'in', name: 'req', route: 'items/{id:foo}' }] } }, /items\/function\.json: bindings\[0\]\.route/],
+    [{ 'echo/function.json': { bindings: [{ type: 'httpTrigger', direction: 'in', name: 'req', route: 'hello/{name?}' }, { type: 'http', direction: 'out', name: 'res' }] } }, /conflicts/],
+  ];
+  for (const [files, msg] of cases) {
+    const d = await deploy(name, variant(files));
+    assert.notEqual(d.status, 0, JSON.stringify(files));
+    assert.match(d.stderr + d.stdout, msg, JSON.stringify(files));
+    assert.match(d.stderr + d.stdout, /InvalidFunctionApp|host\.json|function\.json/);
+  }
+  assert.equal((await call('/api/public/ping')).text, 'pong', 'the previous release still serves');
+  const fnKey = (await apiOk(srv, 'POST', `/api/apps/${name}/functions/hello/listkeys`, {}, 200)).default;
+  assert.equal((await call('/api/hello/again', { headers: { 'x-functions-key': fnKey } })).text, 'Hello, again');
+});
+
+test('a redeploy adds keys for new functions and keeps the old ones', async () => {
+  const before = await listKeys();
+  const dir = variant({ 'extra/function.json': { bindings: [{ type: 'httpTrigger', direction: 'in', name: 'req', methods: ['get'] }, { type: 'http', direction: 'out', name: 'res' }] } });
+  const d = await deploy(name, dir);
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  const after = await listKeys();
+  assert.equal(after.masterKey, before.masterKey);
+  assert.equal(after.functionKeys.default, before.functionKeys.default);
+  const extra = await apiOk(srv, 'POST', `/api/apps/${name}/functions/extra/listkeys`, {}, 200);
+  assert.ok(extra.default);
+});
+
+test('keys survive a restart and are never on disk in plaintext', async () => {
+  const before = await listKeys();
+  const { dataDir, token } = srv;
+  await srv.stop({ keepData: true });
+  srv = await startServer({ dataDir, init: false });
+  srv.token = token;
+  keepDir = dataDir;
+  env = cliEnv(srv, home);
+  await until(async () => (await call('/api/public/ping')).status === 200, 'the handler after the restart');
+  assert.deepEqual(await listKeys(), before);
+  const fnKey = (await apiOk(srv, 'POST', `/api/apps/${name}/functions/hello/listkeys`, {}, 200)).default;
+  assert.equal((await call('/api/hello/back', { headers: { 'x-functions-key': fnKey } })).text, 'Hello, back');
+  const needles = [before.masterKey, before.functionKeys.default, fnKey].map((k) => Buffer.from(k));
+  assert.ok(assertNotOnDisk(srv.dataDir, needles, 'a function key') > 5, 'the walk saw the data directory');
+});
