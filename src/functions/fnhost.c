@@ -63,28 +63,37 @@ static const char *method_name(rp_method m)
     return rp_fn_method_name(method_bit(m));
 }
 
-/* The presented key: the x-functions-key header, else ?code= (query values are decoded once).
- * header_only refuses the query. */
-static rp_str presented_key(rp_req *req, int header_only)
+/* The ?code= parameter (name compared ignoring case, as ASP.NET's query does), or NULL. */
+static const char *code_param(const rp_req *req)
 {
-    rp_str h = rp_req_header(req, "x-functions-key");
-    const char *q;
-
-    if (h.p != NULL || header_only)
-        return h;
-    q = rp_req_query(req, "code");
-    return (rp_str){q, q ? strlen(q) : 0};
+    for (size_t i = 0; i < req->nquery; i++)
+        if (strcasecmp(req->query[i].name, "code") == 0)
+            return req->query[i].value;
+    return NULL;
 }
 
-static rp_fn_level level_of(const rp_fnhost_target *t, const char *fn, rp_str key)
+/*
+ * The level the caller's key grants for fn (NULL: host-level calls). The key comes from the
+ * x-functions-key header, else ?code=; header_only ignores the query. The master key from a
+ * URL grants nothing: it would end up in access logs, proxies and browser histories.
+ */
+static rp_fn_level caller_level(rp_req *req, const rp_fnhost_target *t, const char *fn,
+                                int header_only)
 {
     rp_fn_key keys[RP_FN_KEYS_FOR_CALL];
+    rp_str h = rp_req_header(req, "x-functions-key");
+    const char *q = h.p == NULL && !header_only ? code_param(req) : NULL, *name = NULL;
     size_t n = 0;
+    rp_fn_level lv;
 
-    if (key.p == NULL || t->keys == NULL ||
-        rp_fn_keyset_for(t->keys, fn, keys, RP_FN_KEYS_FOR_CALL, &n) != 0)
+    if (h.p == NULL && q == NULL)
         return RP_FN_LEVEL_NONE;
-    return rp_fn_key_level(keys, n, key.p, key.n, NULL);
+    if (t->keys == NULL || rp_fn_keyset_for(t->keys, fn, keys, RP_FN_KEYS_FOR_CALL, &n) != 0)
+        return RP_FN_LEVEL_NONE;
+    if (h.p != NULL)
+        return rp_fn_key_level(keys, n, h.p, h.n, &name);
+    lv = q != NULL ? rp_fn_key_level(keys, n, q, strlen(q), &name) : RP_FN_LEVEL_NONE;
+    return lv == RP_FN_LEVEL_ADMIN ? RP_FN_LEVEL_NONE : lv;
 }
 
 static rp_fn_level need_of(rp_fn_auth a)
@@ -144,22 +153,20 @@ static void admin_put_body(rp_req *req)
     const char *name = json_string_value(json_object_get(b, "name"));
     const char *value = json_string_value(json_object_get(b, "value"));
 
-    if (!json_is_object(b) || value == NULL || (name != NULL && strcmp(name, p->name) != 0)) {
-        json_decref(b);
+    /* The value is parsed out: do not leave it in the pooled body buffer. */
+    if (req->body.data != NULL)
+        OPENSSL_cleanse(req->body.data, req->body.len);
+    if (!json_is_object(b) || value == NULL || (name != NULL && strcmp(name, p->name) != 0))
         rp_resp_error(req, 400, "BadRequest",
                       "send {\"name\": NAME, \"value\": VALUE} with the name of the address");
-        return;
-    }
-    if (!rp_fn_key_value_ok(value, strlen(value))) {
-        json_decref(b);
+    else if (!rp_fn_key_value_ok(value, strlen(value)))
         rp_resp_error(req, 400, "BadRequest",
                       "Invalid key value: 16 to 1024 printable characters without spaces");
-        return;
-    }
-    p->fn(p->arg, req, p->scope, p->name, value, 0);
-    /* The owner copied the value; do not leave it in the pooled arena or jansson's heap. */
-    OPENSSL_cleanse((char *)value, strlen(value));
-    OPENSSL_cleanse(req->body.data, req->body.len);
+    else
+        p->fn(p->arg, req, p->scope, p->name, value, 0); /* copies it; req is not used after */
+    /* Nor in jansson's heap. */
+    if (value != NULL)
+        OPENSSL_cleanse((char *)value, strlen(value));
     json_decref(b);
 }
 
@@ -176,20 +183,23 @@ static void admin(rp_req *req, const rp_fnhost_target *t)
     json_t *v;
 
     /* The master key, in the header only. */
-    if (level_of(t, NULL, presented_key(req, 1)) != RP_FN_LEVEL_ADMIN) {
+    if (caller_level(req, t, NULL, 1) != RP_FN_LEVEL_ADMIN) {
         empty(req, 401);
         return;
     }
-    if (strncmp(p, "/host/keys", 10) == 0 || strncmp(p, "/host/functionkeys", 18) == 0) {
+    if (strncasecmp(p, "/host/keys", 10) == 0) {
         rp_strlcpy(scope, "host", sizeof(scope));
-        rest = p + (p[6] == 'k' ? 10 : 18);
-    } else if (strncmp(p, "/host/systemkeys", 16) == 0) {
+        rest = p + 10;
+    } else if (strncasecmp(p, "/host/functionkeys", 18) == 0) {
+        rp_strlcpy(scope, "host", sizeof(scope));
+        rest = p + 18;
+    } else if (strncasecmp(p, "/host/systemkeys", 16) == 0) {
         rp_strlcpy(scope, "system", sizeof(scope));
         rest = p + 16;
-    } else if (strncmp(p, "/functions/", 11) == 0) {
+    } else if (strncasecmp(p, "/functions/", 11) == 0) {
         const char *fn = p + 11, *slash = strchr(fn, '/');
         const rp_fn_function *f;
-        if (slash == NULL || strncmp(slash, "/keys", 5) != 0 ||
+        if (slash == NULL || strncasecmp(slash, "/keys", 5) != 0 ||
             (size_t)(slash - fn) > RP_FN_NAME_MAX)
             goto not_found;
         snprintf(scope, sizeof(scope), "functions/%.*s", (int)(slash - fn), fn);
@@ -272,6 +282,76 @@ not_found:
     empty(req, 404);
 }
 
+/* ---- what the handler is told the request was --------------------------------------------- */
+
+/* 1 when a raw query name n[0..len) decodes to "code" (any case). */
+static int is_code_name(const char *n, size_t len)
+{
+    char d[5];
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)n[i];
+        if (c == '%' && i + 2 < len && rp_hex_value((unsigned char)n[i + 1]) >= 0 &&
+            rp_hex_value((unsigned char)n[i + 2]) >= 0) {
+            c = rp_hex_value((unsigned char)n[i + 1]) << 4 | rp_hex_value((unsigned char)n[i + 2]);
+            i += 2;
+        }
+        if (o == 4)
+            return 0;
+        d[o++] = (char)c;
+    }
+    d[o] = '\0';
+    return o == 4 && strcasecmp(d, "code") == 0;
+}
+
+/*
+ * The request-target the handler sees: the path the route matched (normalised: decoded once,
+ * "." and ".." resolved), percent-encoded again, and the query as sent without any code
+ * parameter (a key). Forwarding the client's own target instead would let "/api/x/../../pub"
+ * pass the key check as "/pub" and reach the handler as the protected "/api/x/...". In the
+ * request arena, or NULL.
+ */
+static char *handler_target(rp_req *req)
+{
+    static const char keep[] = "-._~!$&'()*+,;=:@/";
+    rp_str q = req->head->query;
+    size_t cap = 3 * req->path_len + q.n + 2, o = 0;
+    char *t = rp_arena_alloc(req->arena, cap);
+    int first = 1;
+
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < req->path_len; i++) {
+        unsigned char c = (unsigned char)req->path[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c != '\0' && strchr(keep, c) != NULL)) {
+            t[o++] = (char)c;
+        } else {
+            static const char hex[] = "0123456789ABCDEF";
+            t[o++] = '%';
+            t[o++] = hex[c >> 4];
+            t[o++] = hex[c & 15];
+        }
+    }
+    for (size_t i = 0; q.p != NULL && i < q.n;) {
+        size_t j = i, eq;
+        while (j < q.n && q.p[j] != '&')
+            j++;
+        for (eq = i; eq < j && q.p[eq] != '='; eq++)
+            ;
+        if (j > i && !is_code_name(q.p + i, eq - i)) {
+            t[o++] = first ? '?' : '&';
+            memcpy(t + o, q.p + i, j - i);
+            o += j - i;
+            first = 0;
+        }
+        i = j + 1;
+    }
+    t[o] = '\0';
+    return t;
+}
+
 /* ---- invocations --------------------------------------------------------------------------- */
 
 static void jdecref(void *p)
@@ -338,7 +418,7 @@ static json_t *query_json(const rp_req *req)
     for (size_t i = 0; o != NULL && i < req->nquery; i++) {
         const rp_query_param *p = &req->query[i];
         const char *had;
-        if (strcmp(p->name, "code") == 0)
+        if (strcasecmp(p->name, "code") == 0)
             continue;
         had = json_string_value(json_object_get(o, p->name));
         if (had != NULL) {
@@ -367,21 +447,22 @@ static json_t *envelope(call *c)
 {
     rp_req *req = c->req;
     rp_str ct = rp_req_header(req, "content-type");
-    char utc[21], guid[37], *url;
+    char utc[21], guid[37], *url, *target = handler_target(req);
     json_t *body, *trig, *data;
     size_t ul;
 
     rp_iso_time((int64_t)time(NULL), utc);
-    if (rp_random_uuid(guid) != 0)
+    if (target == NULL || rp_random_uuid(guid) != 0)
         return NULL;
-    ul = strlen(c->url) + req->path_len + 1 + req->head->query.n + 1;
+    ul = strlen(c->url) + strlen(target) + 1;
     if ((url = rp_arena_alloc(req->arena, ul)) == NULL)
         return NULL;
-    snprintf(url, ul, "%s%s%s%.*s", c->url, req->path, req->head->query.n ? "?" : "",
-             (int)req->head->query.n, req->head->query.p ? req->head->query.p : "");
-    /* Binary bodies go as base64, as Azure serialises byte[]; text as a string. */
-    if (ct.p != NULL && (rp_str_has_prefix(ct, "application/octet-stream") ||
-                         rp_str_has_prefix(ct, "multipart/"))) {
+    snprintf(url, ul, "%s%s", c->url, target);
+    /* Binary bodies go as base64, as Azure serialises byte[]; text as a string. Bytes that are
+     * not UTF-8 cannot be a JSON string: base64 too, rather than dropping them. */
+    if ((ct.p != NULL && (rp_str_has_prefix(ct, "application/octet-stream") ||
+                          rp_str_has_prefix(ct, "multipart/"))) ||
+        (c->body.len > 0 && !rp_utf8_valid(c->body.data, c->body.len, 0))) {
         size_t cap = (c->body.len + 2) / 3 * 4 + 1;
         char *b64 = rp_arena_alloc(req->arena, cap);
         if (b64 == NULL ||
@@ -622,13 +703,17 @@ static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m)
     rp_buf_init(&c->body, RP_FNHOST_BODY_MAX);
     if (rp_arena_add_cleanup(req->arena, call_cancel, c) != 0)
         return RP_ENOMEM;
-    c->params = json_object();
-    c->extra = json_object();
-    /* jansson values are freed with the request: the cleanup above runs first, then these. */
-    if (c->params == NULL || c->extra == NULL ||
-        rp_arena_add_cleanup(req->arena, jdecref, c->params) != 0 ||
-        rp_arena_add_cleanup(req->arena, jdecref, c->extra) != 0) {
+    /* Each jansson value is handed to the arena as soon as it exists (freed with the request,
+     * whatever the order of the cleanups: none of them uses another's). */
+    if ((c->params = json_object()) == NULL)
+        return RP_ENOMEM;
+    if (rp_arena_add_cleanup(req->arena, jdecref, c->params) != 0) {
         json_decref(c->params);
+        return RP_ENOMEM;
+    }
+    if ((c->extra = json_object()) == NULL)
+        return RP_ENOMEM;
+    if (rp_arena_add_cleanup(req->arena, jdecref, c->extra) != 0) {
         json_decref(c->extra);
         return RP_ENOMEM;
     }
@@ -660,19 +745,20 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
     const rp_fn_handler *h = rp_fn_app_host(t->app)->handler;
     unsigned bit = method_bit(req->method);
 
-    if (strcmp(req->path, "/admin") == 0 || strncmp(req->path, "/admin/", 7) == 0) {
+    /* The host's own paths, ignoring case as ASP.NET routes do. */
+    if (strcasecmp(req->path, "/admin") == 0 || strncasecmp(req->path, "/admin/", 7) == 0) {
         admin(req, t);
         return;
     }
-    if (strcmp(req->path, "/runtime") == 0 || strncmp(req->path, "/runtime/", 9) == 0 || bit == 0 ||
-        !rp_fn_app_match(t->app, bit, req->path, req->path_len, &m)) {
+    if (strcasecmp(req->path, "/runtime") == 0 || strncasecmp(req->path, "/runtime/", 9) == 0 ||
+        bit == 0 || !rp_fn_app_match(t->app, bit, req->path, req->path_len, &m)) {
         empty(req, 404);
         return;
     }
     need = need_of(m.trigger->auth_level);
     if (need != RP_FN_LEVEL_ANONYMOUS) {
         /* An admin-level function takes the master key from the header only. */
-        have = level_of(t, m.fn->name, presented_key(req, need == RP_FN_LEVEL_ADMIN));
+        have = caller_level(req, t, m.fn->name, 0);
         if (!rp_fn_authorized(need, have)) {
             empty(req, 401);
             return;
@@ -685,9 +771,19 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
     }
     if (h != NULL && h->forward && !h->legacy && m.fn->nbindings == 2 &&
         m.fn->http_out < m.fn->nbindings) {
-        rp_proxy_target pt = {t->port,        NULL,
-                              t->client_cert, t->extra,
-                              t->nextra,      (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u};
+        static const char *const keyhdr[] = {"x-functions-key"};
+        rp_proxy_target pt = {.port = t->port,
+                              .client_cert = t->client_cert,
+                              .extra = t->extra,
+                              .nextra = t->nextra,
+                              .response_ms = (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u,
+                              .target = handler_target(req),
+                              .drop = keyhdr,
+                              .ndrop = 1};
+        if (pt.target == NULL) {
+            rp_resp_error(req, 500, "InternalError", "out of memory");
+            return;
+        }
         rp_proxy_forward(req, &pt);
         return;
     }

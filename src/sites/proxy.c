@@ -683,11 +683,14 @@ static int build_head(px *p, rp_req *req, const rp_proxy_target *t)
     rc = rp_buf_reserve(&b, 2048); /* most heads fit: one allocation */
     if (rc == 0)
         rc = rp_buf_appendf(&b, "%.*s %.*s HTTP/1.1\r\nHost: %.*s\r\n", (int)h->method_str.n,
-                            h->method_str.p, (int)h->target.n, h->target.p, (int)h->host.n,
-                            h->host.p);
+                            h->method_str.p, t->target ? (int)strlen(t->target) : (int)h->target.n,
+                            t->target ? t->target : h->target.p, (int)h->host.n, h->host.p);
     for (size_t i = 0; rc == 0 && i < h->nheaders; i++) {
         const rp_header *x = &h->headers[i];
-        if (dropped_up(x->name, conn) || rp_str_eq_nocase(x->name, "x-forwarded-for") ||
+        int drop = 0;
+        for (size_t k = 0; k < t->ndrop && !drop; k++)
+            drop = rp_str_eq_nocase(x->name, t->drop[k]);
+        if (drop || dropped_up(x->name, conn) || rp_str_eq_nocase(x->name, "x-forwarded-for") ||
             is_extra(x->name, t))
             continue;
         rc = put_field(&b, x->name.p, x->name.n, x->value.p, x->value.n);

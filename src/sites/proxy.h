@@ -63,8 +63,12 @@ typedef struct rp_proxy_target {
     const rp_proxy_hdr *extra; /* added after the client's are stripped (Easy Auth's
                                   X-MS-CLIENT-PRINCIPAL*), may be NULL */
     size_t nextra;
-    uint64_t response_ms; /* no response head (or a quiet answer) this long: 504; 0 =
+    uint64_t response_ms;    /* no response head (or a quiet answer) this long: 504; 0 =
                              RP_PROXY_RESPONSE_MS (a function's functionTimeout sets it) */
+    const char *target;      /* the request-target to send (path and query), or NULL for the
+                                 client's own (the functions host sends the path it matched) */
+    const char *const *drop; /* more client headers never to pass on (names, any case) */
+    size_t ndrop;
 } rp_proxy_target;
 
 /* Forwards req to t and answers it from there (always answers: 502/504 on failure, 500 when

@@ -175,7 +175,6 @@ struct op {
     int nprune;
     int fn_mode;           /* deploy: how the new release's host.json is read (content_open) */
     int fn_bad;            /* deploy: the release is a function app that does not load */
-    rp_fn_keyset *newkeys; /* deploy: a function app's keys, published with the release */
     op *prev_op, *next_op; /* the loop's list, so loop stop can release them */
 };
 
@@ -354,28 +353,6 @@ static int content_open(const rp_sites *s, const char *name, int64_t release, in
 
 /* ---------------------------------------------------------------- function keys */
 
-/* Overwrites every string value in j (key material) before it is released. */
-static void json_wipe(json_t *j)
-{
-    const char *k;
-    json_t *v;
-    size_t i;
-
-    if (json_is_string(j)) {
-        OPENSSL_cleanse((char *)json_string_value(j), json_string_length(j));
-    } else if (json_is_object(j)) {
-        json_object_foreach(j, k, v)
-        {
-            json_wipe(v);
-        }
-    } else if (json_is_array(j)) {
-        json_array_foreach(j, i, v)
-        {
-            json_wipe(v);
-        }
-    }
-}
-
 /* What a keys document write stores (fnkeys_write). */
 typedef struct keys_rec {
     const char *name;
@@ -425,10 +402,11 @@ static int fnkeys_write(sqlite3 *db, void *arg)
 typedef int (*keys_edit_fn)(json_t **doc, void *arg, char *err, size_t errlen);
 
 /*
- * Reads app name's keys document, applies edit, seals and stores it when it changed, and parses
- * the result into *out (NULL when there is still no document). Blocking (the keyring, the
- * store's writer): thread pool and start-up only. One at a time (keys_mu), so two changes never
- * both start from the same old document.
+ * Reads app name's keys document, applies edit, seals and stores it when it changed, and makes
+ * the result the app's live keys; *out (may be NULL) gets a copy of its own. Blocking (the
+ * keyring, the store's writer): thread pool and start-up only. One at a time (keys_mu): two
+ * changes never start from the same old document, and the live keys are replaced in the order
+ * the documents were stored (a revoked key cannot come back with an older set).
  */
 static int fnkeys_update(rp_sites *s, const char *name, const char *id, keys_edit_fn edit,
                          void *arg, rp_fn_keyset **out, char *err, size_t errlen)
@@ -439,7 +417,8 @@ static int fnkeys_update(rp_sites *s, const char *name, const char *id, keys_edi
     keys_rec r = {name, {0}, {0}, now_s()};
     int rc, changed;
 
-    *out = NULL;
+    if (out != NULL)
+        *out = NULL;
     rp_buf_init(&r.wdek, 4096);
     rp_buf_init(&r.ct, RP_FN_KEYSET_MAX + 4096);
     uv_mutex_lock(&s->keys_mu);
@@ -467,11 +446,18 @@ static int fnkeys_update(rp_sites *s, const char *name, const char *id, keys_edi
             goto out;
         }
     }
-    if (doc != NULL && (rc = rp_fn_keyset_parse(doc, out, err, errlen)) != 0)
-        goto out;
+    if (doc != NULL) {
+        rp_fn_keyset *live = NULL;
+        if ((rc = rp_fn_keyset_parse(doc, &live, err, errlen)) != 0 ||
+            (out != NULL && (rc = rp_fn_keyset_parse(doc, out, err, errlen)) != 0)) {
+            rp_fn_keyset_free(live);
+            goto out;
+        }
+        keys_publish(s, name, live);
+    }
 out:
     uv_mutex_unlock(&s->keys_mu);
-    json_wipe(doc); /* the key values jansson holds */
+    /* jansson's allocator wipes the key values as they are freed (base/jsonmem.h). */
     json_decref(doc);
     rp_buf_free(&r.wdek);
     rp_buf_free(&r.ct);
@@ -818,7 +804,6 @@ static void op_free(op *o)
     if (o->fd >= 0)
         close(o->fd);
     content_put(o->s, o->newc);
-    rp_fn_keyset_free(o->newkeys);
     rp_appcfg_unref(o->newcfg);
     json_decref(o->sjson);
     json_decref(o->reply);
@@ -1666,9 +1651,6 @@ static void op_written(int status, void *arg)
     case OP_DEPLOY:
     case OP_ROLLBACK:
         if (status == 0) {
-            if (o->newkeys != NULL) /* before the release: its functions check these */
-                keys_publish(s, o->name, o->newkeys);
-            o->newkeys = NULL;
             o->prev = switch_live(s, o->name, o->newc, o->now, 1);
             o->newc = NULL;
             /* The same app's new code keeps its identity header (a swap, which brings another
@@ -2170,8 +2152,6 @@ static void keyop_done(uv_work_t *w, int status)
             rp_resp_json(req, k->existed ? 200 : 201,
                          json_pack("{s:s,s:s,s:[]}", "name", k->key, "value", v ? v : "", "links"));
         }
-        keys_publish(k->s, k->name, k->set); /* after the answer: it may free what v points to */
-        k->set = NULL;
     } else if (req != NULL) {
         if (k->rc == RP_ENOENT)
             rp_resp_send(req, 404, NULL, NULL, 0);
@@ -2479,8 +2459,8 @@ static void unpack_work(uv_work_t *w)
     }
     /* A function app's keys exist before its first function can be called. */
     if (o->rc == 0 && o->newc->fn != NULL)
-        o->rc = fnkeys_update(o->s, o->name, o->id, keys_for_release, o->newc->fn, &o->newkeys,
-                              o->err, sizeof(o->err));
+        o->rc = fnkeys_update(o->s, o->name, o->id, keys_for_release, o->newc->fn, NULL, o->err,
+                              sizeof(o->err));
 }
 
 static void unpack_done(uv_work_t *w, int status)
@@ -3575,7 +3555,6 @@ static void keys_list(rp_sites *s, rp_req *req, const rp_identity *who, const ch
         return;
     }
     if (fn == NULL) {
-        /* Copies: doc's strings are wiped below. */
         reply =
             json_pack("{s:o,s:o,s:o}", "masterKey", json_deep_copy(json_object_get(doc, "master")),
                       "functionKeys", json_deep_copy(json_object_get(doc, "host")), "systemKeys",
@@ -3591,17 +3570,14 @@ static void keys_list(rp_sites *s, rp_req *req, const rp_identity *who, const ch
         }
         reply = o != NULL ? json_deep_copy(o) : NULL;
         if (o == NULL) {
-            json_wipe(doc);
             json_decref(doc);
             rp_resp_error(req, 404, "NotFound", "no such function, or it has no keys");
             return;
         }
     }
-    json_wipe(doc);
     json_decref(doc);
     rd = reply != NULL ? op_new(s, req, who, OP_READ, action, name) : NULL;
     if (rd == NULL) {
-        json_wipe(reply);
         json_decref(reply);
         rp_resp_error(req, 500, "InternalError", "out of memory");
         return;
@@ -4703,9 +4679,8 @@ static void open_live(rp_sites *s)
         }
         /* A function app's keys: loaded, or made for a release deployed before there were any. */
         if (a->live != NULL && a->live->fn != NULL) {
-            rp_fn_keyset *set = NULL;
             char err[256];
-            if (fnkeys_update(s, a->name, a->id, keys_for_release, a->live->fn, &set, err,
+            if (fnkeys_update(s, a->name, a->id, keys_for_release, a->live->fn, NULL, err,
                               sizeof(err)) != 0) {
                 rp_logline l;
                 rp_logline_begin(&l, RP_LOG_ERROR, "functions.keys");
@@ -4715,11 +4690,6 @@ static void open_live(rp_sites *s)
                 rp_logline_str(&l, "app", a->name);
                 rp_logline_str(&l, "reason", err);
                 rp_logline_end(&l);
-            } else if (set != NULL && (a->keys = rp_calloc(1, sizeof(*a->keys))) != NULL) {
-                a->keys->set = set;
-                a->keys->refs = 1;
-            } else {
-                rp_fn_keyset_free(set);
             }
         }
     }

@@ -107,6 +107,9 @@ test('auth levels: anonymous, function (header beats ?code=), admin (master key,
   assert.equal((await call(`/api/hello/ann?code=${encodeURIComponent(fnKey)}`)).text, 'Hello, ann');
   assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': keys.functionKeys.default } })).text, 'Hello, ann');
   assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': keys.masterKey } })).status, 200);
+  // The master key never counts from a URL, whatever the level.
+  assert.equal((await call(`/api/hello/ann?code=${encodeURIComponent(keys.masterKey)}`)).status, 401);
+  assert.equal((await call(`/api/hello/ann?CODE=${encodeURIComponent(fnKey)}`)).status, 200, '?code= ignores case');
   // Another function's key is not this one's.
   assert.equal((await call('/api/hello/ann', { headers: { 'x-functions-key': echoKey } })).status, 401);
   // The header wins over ?code= even when the header is wrong.
@@ -146,7 +149,7 @@ test('the invocation envelope the handler gets, and its answer', async () => {
   assert.equal(req.Method, 'POST');
   assert.equal(req.Body, '{"n":1}');
   assert.deepEqual(req.Query, { a: '1,2', b: 'x' });
-  assert.equal(req.Url, `https://${name}.${DOMAIN}:${srv.port}/api/echo?a=1&a=2&b=x&code=ignored`);
+  assert.equal(req.Url, `https://${name}.${DOMAIN}:${srv.port}/api/echo?a=1&a=2&b=x`, 'no key in the Url');
   assert.deepEqual(req.Headers['content-type'], ['application/json']);
   assert.equal(req.Headers['x-functions-key'], undefined, 'the key is not passed on');
   assert.equal(req.Headers['x-ms-client-principal-id'], undefined, 'client principal headers are stripped');
@@ -155,6 +158,10 @@ test('the invocation envelope the handler gets, and its answer', async () => {
   // Route parameters arrive as Params.
   const p = await call('/api/items/7');
   assert.deepEqual(JSON.parse(p.text), { id: 7 });
+  // Bytes that are not UTF-8 arrive as base64 rather than being dropped.
+  const bin = Buffer.from([0xff, 0xfe, 0x00, 0x41]);
+  const b = await call('/api/echo', { method: 'POST', body: bin, headers: { 'x-functions-key': keys.functionKeys.default, 'content-type': 'text/plain; charset=latin1' } });
+  assert.equal(JSON.parse(b.text).Data.req.Body, bin.toString('base64'));
 });
 
 test('functionTimeout ends the call with 504; the handler keeps serving others', async () => {
@@ -180,6 +187,16 @@ test('forwarding mode passes the request to the handler as it came', async () =>
   // An http output named $return counts as the http output: forwarded too (as in Azure).
   assert.equal(JSON.parse((await call('/api/public/ping', { app })).text).url, '/api/public/ping');
   assert.equal((await call('/api/hello/zed', { app })).status, 401, 'keys are checked before forwarding');
+  // The handler gets the path that was checked, never the client's dot segments, and no key.
+  for (const raw of ['/api/hello/x/../../public/ping', '/api/hello/%2e%2e/public/ping']) {
+    const x = await call(raw, { app });
+    assert.equal(x.status, 200, raw);
+    assert.equal(JSON.parse(x.text).url, '/api/public/ping', raw);
+  }
+  const keyed = JSON.parse((await call(`/api/hello/a%20b?code=${encodeURIComponent(k.functionKeys.default)}&y=2`, { app, headers: {} })).text);
+  assert.equal(keyed.url, '/api/hello/a%20b?y=2');
+  const hdr = JSON.parse((await call('/api/hello/q', { app, headers: { 'x-functions-key': k.functionKeys.default } })).text);
+  assert.equal(hdr.headers['x-functions-key'], undefined);
 });
 
 test('the host keys API: master key in the header only; set, regenerate and delete keys', async () => {
@@ -189,6 +206,7 @@ test('the host keys API: master key in the header only; set, regenerate and dele
   assert.equal((await call('/admin/host/keys', { headers: { 'x-functions-key': keys.functionKeys.default } })).status, 401);
   const list = await call('/admin/host/keys', { headers: adm });
   assert.equal(list.status, 200);
+  assert.equal((await call('/ADMIN/Host/Keys', { headers: adm })).status, 200, 'the host\'s paths ignore case');
   assert.deepEqual(JSON.parse(list.text).keys, [{ name: 'default', value: keys.functionKeys.default }]);
   // A key set by hand works for that function only.
   const value = `ci-key-${uniq('v')}-0123456789`.replace(/[^A-Za-z0-9_-]/g, '');
