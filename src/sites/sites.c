@@ -31,6 +31,7 @@
 #include "functions/fnapp.h"
 #include "functions/fnhost.h"
 #include "functions/keyset.h"
+#include "functions/timers.h"
 #include "sites/settings.h"
 #include "sites/signin.h"
 #include "sites/proc.h"
@@ -108,9 +109,10 @@ struct rp_sites {
     rp_appenvs *envs; /* builds app environments (settings, references, identity) */
     rp_keyring *kr;
     rp_vault *vault;
-    rp_oidc *oidc;       /* external OpenID issuers' keys; NULL: only rampart's tokens */
-    rp_session_box *box; /* seals sign-in state and session cookies (signin.c) */
-    uv_mutex_t keys_mu;  /* one function-key document update at a time (read, edit, seal, store) */
+    rp_oidc *oidc;        /* external OpenID issuers' keys; NULL: only rampart's tokens */
+    rp_session_box *box;  /* seals sign-in state and session cookies (signin.c) */
+    rp_fn_timers *timers; /* function apps' timer triggers */
+    uv_mutex_t keys_mu;   /* one function-key document update at a time (read, edit, seal, store) */
     int keys_mu_ready;
     uv_mutex_t mu; /* guards apps and every app's live, next_release, deploying, updated */
     int mu_ready;
@@ -1497,6 +1499,11 @@ static void sync_process(rp_sites *s, const char *name)
                release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
         run = fn_command(a, cmd, sizeof(cmd)) == 0;
     }
+    /* A function app's timers follow its live release (none for anything else). */
+    if (s->timers != NULL)
+        (void)rp_fn_timers_set(
+            s->timers, name,
+            a != NULL && a->live != NULL && rp_appcfg_command(a->cfg) == NULL ? a->live->fn : NULL);
     /* Posted under the lock: the supervisor gets the messages of concurrent deploys, config
      * changes and deletes in the order their state changed here. */
     if (!run) {
@@ -1645,6 +1652,7 @@ static void op_written(int status, void *arg)
                 rp_appenvs_forget(s->envs, gone->name, gone->id);
             app_free(s, gone);
             rp_procs_stop(s->procs, o->name);
+            (void)rp_fn_timers_set(s->timers, o->name, NULL);
             remove_later(s, o->tomb);
         }
         break;
@@ -2207,6 +2215,19 @@ static void fn_keys_change(void *arg, rp_req *req, const char *scope, const char
         rp_resp_error(req, found ? 500 : 404, found ? "InternalError" : "NotFound",
                       found ? "the change could not be started" : "no such app");
     }
+}
+
+/* The timers' thread asks where a function app's handler listens (0: not running). */
+static int fn_port(void *arg, const char *name)
+{
+    rp_sites *s = arg;
+    char sock[RP_PROC_SOCKET_MAX + 1];
+    int port = 0, running = 0;
+
+    if (rp_procs_target(s->procs, name, &port, sock, sizeof(sock), &running) != 0 || !running ||
+        sock[0] != '\0')
+        return 0;
+    return port;
 }
 
 /* A request to a function app: the functions host (functions/fnhost.c) with the app's keys. */
@@ -4885,6 +4906,11 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         snprintf(err, errlen, "cannot start the app process supervisor");
         goto fail;
     }
+    rc = rp_fn_timers_open(fn_port, s, &s->timers);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the timer triggers' thread");
+        goto fail;
+    }
     rc = rp_store_reader_open(s->store, &db);
     if (rc == 0)
         rc = load(s, db, err, errlen);
@@ -4922,6 +4948,7 @@ void rp_sites_close(rp_sites *s)
         rp_iam_set_app_resolver(s->iam, NULL, NULL);
     /* Before the supervisor: a finishing build may still ask it to start a process. */
     rp_appenvs_close(s->envs);
+    rp_fn_timers_close(s->timers);
     rp_procs_close(s->procs);
     while (s->apps != NULL) {
         app *a = s->apps;

@@ -271,6 +271,35 @@ test('a redeploy adds keys for new functions and keeps the old ones', async () =
   assert.ok(extra.default);
 });
 
+test('timers: runOnStartup, on schedule, never overlapping themselves, with TimerInfo', async () => {
+  // The example's timer: every 5 s and on start-up; it has run once already, right after deploy.
+  let first;
+  await until(async () => (first = JSON.parse((await call('/api/public/ticks')).text)).runs >= 1, 'the first run');
+  assert.equal(first.last.IsPastDue, false);
+  assert.match(first.last.ScheduleStatus.Next, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  // Every second, while each run takes 1.5 s: runs happen, but never two at once.
+  const app = appName('tick');
+  await createFunctionApp(app, variant({ 'tick/function.json': { bindings: [{ type: 'timerTrigger', direction: 'in', name: 'myTimer', schedule: '* * * * * *' }] } }));
+  await sleep(6000);
+  const r = JSON.parse((await call('/api/public/ticks', { app })).text);
+  assert.ok(r.runs >= 2 && r.runs <= 5, JSON.stringify(r));
+  assert.equal(r.maxActive, 1, 'a timer never overlaps itself');
+  assert.match(srv.stderr, /skipped: the previous run is still going/);
+  const del = await cliAsync(['app', 'delete', app], { env });
+  assert.equal(del.status, 0, del.stderr);
+  // runOnStartup alone: a yearly schedule still runs once as soon as the app is up.
+  const yearly = appName('yearly');
+  await createFunctionApp(yearly, variant({ 'tick/function.json': { bindings: [{ type: 'timerTrigger', direction: 'in', name: 'myTimer', schedule: '0 0 0 1 1 *', runOnStartup: true }] } }));
+  await until(async () => JSON.parse((await call('/api/public/ticks', { app: yearly })).text).runs === 1, 'the start-up run');
+  await sleep(1500);
+  assert.equal(JSON.parse((await call('/api/public/ticks', { app: yearly })).text).runs, 1);
+  // Without runOnStartup (and a schedule far away) nothing runs.
+  const quiet = appName('quiet');
+  await createFunctionApp(quiet, variant({ 'tick/function.json': { bindings: [{ type: 'timerTrigger', direction: 'in', name: 'myTimer', schedule: '0 0 0 1 1 *' }] } }));
+  await sleep(1500);
+  assert.equal(JSON.parse((await call('/api/public/ticks', { app: quiet })).text).runs, 0);
+});
+
 test('keys survive a restart and are never on disk in plaintext', async () => {
   const before = await listKeys();
   const { dataDir, token } = srv;

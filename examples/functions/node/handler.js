@@ -7,7 +7,23 @@ const http = require('node:http');
 
 const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT);
 
+// The timer's record: how often it ran, how many runs were in flight at once at most, and what
+// the host told it last (the TimerInfo binding).
+const timer = { runs: 0, active: 0, maxActive: 0, last: null };
+
 const functions = {
+  // A timer function: takes 1.5 s, so a schedule faster than that shows the host never
+  // overlapping a run with the previous one.
+  tick: async (_req, inv) => {
+    timer.runs += 1;
+    timer.active += 1;
+    timer.maxActive = Math.max(timer.maxActive, timer.active);
+    timer.last = inv.Data.myTimer;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    timer.active -= 1;
+    return null;
+  },
+  ticks: () => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(timer) }),
   hello: (req) => ({ statusCode: 200, headers: { 'Content-Type': 'text/plain' },
     body: `Hello, ${req.Params.name || req.Query.name || 'world'}` }),
   echo: (req, inv) => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(inv) }),
@@ -37,7 +53,7 @@ http.createServer((req, res) => {
     }
     const inv = JSON.parse(body);
     const out = await fn(inv.Data.req, inv);
-    const binding = name === 'ping' ? null : 'res';
+    const binding = name === 'ping' || name === 'tick' ? null : 'res';
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({
       Outputs: binding ? { [binding]: out } : {},

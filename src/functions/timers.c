@@ -1,0 +1,419 @@
+/*
+ * timers.c - timer triggers (see timers.h for the contract).
+ *
+ * Workload: a few timer functions per app, firing at most once a second each. One thread, one
+ * libuv loop, one uv_timer per timer function, armed for its next occurrence. Changes arrive
+ * as whole replacement lists per app through a mutex-guarded queue and a uv_async wake-up, so
+ * the entries themselves are only ever touched by the timers' thread.
+ */
+#include "functions/timers.h"
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/rand.h"
+#include "base/str.h"
+#include "base/time.h"
+#include "functions/invoke.h"
+#include "functions/ncron.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <uv.h>
+
+#define APP_MAX          64
+#define STARTUP_RETRY_MS 250
+#define STARTUP_TRIES    240 /* a minute for the handler to come up */
+
+typedef struct entry {
+    struct entry *next;
+    rp_fn_timers *t;
+    char app[APP_MAX + 1];
+    char fn[RP_FN_NAME_MAX + 1];
+    char binding[RP_FN_BINDING_NAME_MAX + 1];
+    rp_ncron sched;
+    unsigned timeout_s;
+    int run_on_startup;
+    uv_timer_t timer;
+    int timer_ready, dead;
+    int startup_tries;      /* runOnStartup: waits left for the handler to come up (0: done) */
+    rp_invoke *inv;         /* the run in flight, or NULL */
+    int64_t last_s, next_s; /* the last run's and the next occurrence's time (0: none) */
+    uint64_t started_ms;
+} entry;
+
+typedef struct update {
+    struct update *next;
+    char app[APP_MAX + 1];
+    entry *list;
+} update;
+
+struct rp_fn_timers {
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_mutex_t mu; /* guards pending and stopping */
+    update *pending;
+    int stopping;
+    entry *entries; /* the timers' thread only */
+    rp_fn_port_fn port_of;
+    void *arg;
+    atomic_uint_fast64_t runs, skipped;
+};
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void log_run(const entry *e, const char *outcome, int status, int64_t ms)
+{
+    rp_logline l;
+
+    rp_logline_begin(&l, !strcmp(outcome, "success") ? RP_LOG_INFO : RP_LOG_WARN,
+                     "functions.timer");
+    rp_logline_str(&l, "app", e->app);
+    rp_logline_str(&l, "function", e->fn);
+    rp_logline_str(&l, "outcome", outcome);
+    if (status > 0)
+        rp_logline_int(&l, "status", status);
+    if (ms >= 0)
+        rp_logline_int(&l, "duration_ms", ms);
+    rp_logline_end(&l);
+}
+
+static void entries_free(entry *e)
+{
+    while (e != NULL) {
+        entry *n = e->next;
+        rp_free(e);
+        e = n;
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    rp_free(h->data);
+}
+
+/* Drops e: its run (if any) is cancelled, its memory goes with its timer's close. */
+static void entry_drop(entry *e)
+{
+    if (e->inv != NULL)
+        rp_invoke_cancel(e->inv);
+    e->inv = NULL;
+    e->dead = 1;
+    if (e->timer_ready) {
+        uv_timer_stop(&e->timer);
+        uv_close((uv_handle_t *)&e->timer, on_closed);
+    } else {
+        rp_free(e);
+    }
+}
+
+static void on_fire(uv_timer_t *h);
+
+/* Arms e's timer for its next occurrence after now (none: logged, left unarmed). */
+static void schedule(entry *e)
+{
+    int64_t ms = now_ms(), next;
+
+    if (rp_ncron_next(&e->sched, ms / 1000, &next) != 0) {
+        log_run(e, "no next occurrence", 0, -1);
+        return;
+    }
+    e->next_s = next;
+    uv_timer_start(&e->timer, on_fire, (uint64_t)(next * 1000 - ms > 0 ? next * 1000 - ms : 0), 0);
+}
+
+static void on_done(int rc, const rp_invoke_result *res, void *arg)
+{
+    entry *e = arg;
+    int64_t took = (int64_t)(uv_now(&e->t->loop) - e->started_ms);
+
+    e->inv = NULL;
+    if (rc == RP_ETIMEDOUT)
+        log_run(e, "timeout", 0, took);
+    else if (rc != 0)
+        log_run(e, "handler unreachable", 0, took);
+    else
+        log_run(e, res->status >= 200 && res->status <= 299 ? "success" : "failure", res->status,
+                took);
+}
+
+static json_t *envelope(const entry *e, int64_t fired)
+{
+    char last[21], next[21], now[21], guid[37];
+
+    rp_iso_time(e->last_s > 0 ? e->last_s : fired, last);
+    rp_iso_time(e->next_s > fired ? e->next_s : fired, next);
+    rp_iso_time(fired, now);
+    if (rp_random_uuid(guid) != 0)
+        return NULL;
+    return json_pack("{s:{s:{s:{s:b},s:{s:s,s:s,s:s},s:b}},s:{s:{s:s,s:s,s:s}}}", "Data",
+                     e->binding, "Schedule", "AdjustForDST", 1, "ScheduleStatus", "Last", last,
+                     "Next", next, "LastUpdated", now, "IsPastDue", 0, "Metadata", "sys",
+                     "MethodName", e->fn, "UtcNow", now, "RandGuid", guid);
+}
+
+/* Starts a run now. 0, or RP_EAGAIN when the handler is not running (nothing started). */
+static int fire(entry *e)
+{
+    rp_fn_timers *t = e->t;
+    int64_t fired = now_ms() / 1000;
+    char path[RP_FN_NAME_MAX + 2], *js = NULL;
+    rp_invoke_opts o = {0};
+    json_t *env;
+    int port;
+
+    if (e->inv != NULL) { /* never overlaps itself */
+        atomic_fetch_add(&t->skipped, 1);
+        log_run(e, "skipped: the previous run is still going", 0, -1);
+        return 0;
+    }
+    port = t->port_of(t->arg, e->app);
+    if (port <= 0)
+        return RP_EAGAIN;
+    snprintf(path, sizeof(path), "/%s", e->fn);
+    env = envelope(e, fired);
+    if (env == NULL || (js = json_dumps(env, JSON_COMPACT)) == NULL) {
+        json_decref(env);
+        log_run(e, "out of memory", 0, -1);
+        return 0;
+    }
+    json_decref(env);
+    o.port = port;
+    o.path = path;
+    o.body = js;
+    o.body_len = strlen(js);
+    o.timeout_ms = (uint64_t)e->timeout_s * 1000u;
+    e->started_ms = uv_now(&t->loop);
+    if (rp_invoke_start(&t->loop, &o, on_done, e, &e->inv) != 0) {
+        e->inv = NULL;
+        log_run(e, "the run could not be started", 0, -1);
+    } else {
+        atomic_fetch_add(&t->runs, 1);
+        e->last_s = fired;
+    }
+    free(js); /* jansson's allocator */
+    return 0;
+}
+
+static void on_fire(uv_timer_t *h)
+{
+    entry *e = h->data;
+
+    if (fire(e) == RP_EAGAIN) {
+        /* The start-up run waits for the handler (it is being started with the release that
+         * installed these timers); a scheduled occurrence is skipped. */
+        if (e->startup_tries > 0) {
+            e->startup_tries--;
+            uv_timer_start(&e->timer, on_fire, STARTUP_RETRY_MS, 0);
+            return;
+        }
+        log_run(e, "skipped: the handler is not running", 0, -1);
+    }
+    e->startup_tries = 0;
+    schedule(e);
+}
+
+/* Installs u's entries for its app in place of the old ones. */
+static void apply(rp_fn_timers *t, update *u)
+{
+    entry **pp = &t->entries;
+
+    while (*pp != NULL) {
+        entry *e = *pp;
+        if (strcmp(e->app, u->app) == 0) {
+            *pp = e->next;
+            entry_drop(e);
+        } else {
+            pp = &e->next;
+        }
+    }
+    while (u->list != NULL) {
+        entry *e = u->list;
+        u->list = e->next;
+        e->t = t;
+        e->timer.data = e;
+        if (uv_timer_init(&t->loop, &e->timer) != 0) {
+            log_run(e, "the timer could not be set", 0, -1);
+            rp_free(e);
+            continue;
+        }
+        e->timer_ready = 1;
+        e->next = t->entries;
+        t->entries = e;
+        if (e->run_on_startup) {
+            e->startup_tries = STARTUP_TRIES;
+            uv_timer_start(&e->timer, on_fire, 0, 0);
+        } else
+            schedule(e);
+    }
+}
+
+static void on_wake(uv_async_t *h)
+{
+    rp_fn_timers *t = h->data;
+    update *list, *rev = NULL;
+    int stopping;
+
+    uv_mutex_lock(&t->mu);
+    list = t->pending;
+    t->pending = NULL;
+    stopping = t->stopping;
+    uv_mutex_unlock(&t->mu);
+    while (list != NULL) { /* oldest first */
+        update *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev != NULL) {
+        update *n = rev->next;
+        if (!stopping)
+            apply(t, rev);
+        entries_free(rev->list);
+        rp_free(rev);
+        rev = n;
+    }
+    if (stopping) {
+        while (t->entries != NULL) {
+            entry *e = t->entries;
+            t->entries = e->next;
+            entry_drop(e);
+        }
+        uv_close((uv_handle_t *)&t->wake, NULL);
+    }
+}
+
+static void run(void *arg)
+{
+    rp_fn_timers *t = arg;
+
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+}
+
+int rp_fn_timers_open(rp_fn_port_fn port_of, void *arg, rp_fn_timers **out)
+{
+    rp_fn_timers *t = rp_calloc(1, sizeof(*t));
+
+    *out = NULL;
+    if (t == NULL)
+        return RP_ENOMEM;
+    t->port_of = port_of;
+    t->arg = arg;
+    atomic_init(&t->runs, 0);
+    atomic_init(&t->skipped, 0);
+    if (uv_loop_init(&t->loop) != 0) {
+        rp_free(t);
+        return RP_EIO;
+    }
+    if (uv_mutex_init(&t->mu) != 0) {
+        uv_loop_close(&t->loop);
+        rp_free(t);
+        return RP_ENOMEM;
+    }
+    t->wake.data = t;
+    if (uv_async_init(&t->loop, &t->wake, on_wake) != 0) {
+        uv_mutex_destroy(&t->mu);
+        uv_loop_close(&t->loop);
+        rp_free(t);
+        return RP_EIO;
+    }
+    if (uv_thread_create(&t->thread, run, t) != 0) {
+        uv_close((uv_handle_t *)&t->wake, NULL);
+        uv_run(&t->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&t->loop);
+        uv_mutex_destroy(&t->mu);
+        rp_free(t);
+        return RP_EIO;
+    }
+    *out = t;
+    return 0;
+}
+
+void rp_fn_timers_close(rp_fn_timers *t)
+{
+    if (t == NULL)
+        return;
+    uv_mutex_lock(&t->mu);
+    t->stopping = 1;
+    uv_mutex_unlock(&t->mu);
+    uv_async_send(&t->wake);
+    uv_thread_join(&t->thread);
+    (void)uv_loop_close(&t->loop);
+    while (t->pending != NULL) { /* queued after the last wake-up */
+        update *n = t->pending->next;
+        entries_free(t->pending->list);
+        rp_free(t->pending);
+        t->pending = n;
+    }
+    uv_mutex_destroy(&t->mu);
+    rp_free(t);
+}
+
+int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa)
+{
+    update *u = rp_calloc(1, sizeof(*u));
+    size_t n = fa != NULL ? rp_fn_app_count(fa) : 0;
+
+    if (u == NULL)
+        return RP_ENOMEM;
+    if (rp_strlcpy(u->app, app, sizeof(u->app)) != 0) {
+        rp_free(u);
+        return RP_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rp_fn_function *f = rp_fn_app_function(fa, i);
+        const rp_fn_binding *b = &f->bindings[f->trigger];
+        char why[160];
+        entry *e;
+        if (f->disabled || b->type != RP_FN_TIMER_TRIGGER)
+            continue;
+        if ((e = rp_calloc(1, sizeof(*e))) == NULL) {
+            entries_free(u->list);
+            rp_free(u);
+            return RP_ENOMEM;
+        }
+        rp_strlcpy(e->app, app, sizeof(e->app));
+        rp_strlcpy(e->fn, f->name, sizeof(e->fn));
+        rp_strlcpy(e->binding, b->name, sizeof(e->binding));
+        e->timeout_s = rp_fn_app_host(fa)->timeout_s;
+        e->run_on_startup = b->run_on_startup;
+        if (b->schedule[0] == '%' ||
+            rp_ncron_parse(b->schedule, strlen(b->schedule), &e->sched, why, sizeof(why)) != 0) {
+            rp_logline l;
+            rp_logline_begin(&l, RP_LOG_ERROR, "functions.timer");
+            rp_logline_str(&l, "app", app);
+            rp_logline_str(&l, "function", f->name);
+            rp_logline_str(&l, "message",
+                           b->schedule[0] == '%'
+                               ? "a schedule from an app setting (%NAME%) is not supported yet: "
+                                 "the function is not scheduled"
+                               : why);
+            rp_logline_end(&l);
+            rp_free(e);
+            continue;
+        }
+        e->next = u->list;
+        u->list = e;
+    }
+    uv_mutex_lock(&t->mu);
+    u->next = t->pending;
+    t->pending = u;
+    uv_mutex_unlock(&t->mu);
+    uv_async_send(&t->wake);
+    return 0;
+}
+
+void rp_fn_timers_counts(rp_fn_timers *t, uint64_t *runs, uint64_t *skipped)
+{
+    *runs = atomic_load(&t->runs);
+    *skipped = atomic_load(&t->skipped);
+}

@@ -1,0 +1,49 @@
+/*
+ * timers.h - timer triggers of function apps (docs/functions.md "Timer triggers"): each enabled
+ * timerTrigger function is invoked on its schedule (NCRONTAB or TimeSpan, UTC, functions/ncron)
+ * with the custom handler protocol's envelope,
+ *   POST /FUNCTION  {"Data": {BINDING: {"Schedule": {"AdjustForDST": true},
+ *                    "ScheduleStatus": {"Last", "Next", "LastUpdated"}, "IsPastDue": false}},
+ *                    "Metadata": {"sys": {"MethodName", "UtcNow", "RandGuid"}}}
+ * (functions/invoke), bounded by the app's functionTimeout.
+ *
+ * A timer never overlaps itself: while one run is in flight, its next occurrences are skipped
+ * (logged), and the next run is the first occurrence after the running one ends. runOnStartup
+ * runs a function once as soon as its app's timers are installed (a deploy, a restart). A
+ * schedule naming an app setting (%NAME%) is not resolved yet: the function is not scheduled
+ * and the error log says why. A run finds the handler's port when it fires; when the handler
+ * is not running that occurrence is skipped.
+ *
+ * Every run is logged (functions.timer: app, function, outcome, status, duration). The timers
+ * run on a thread of their own with its own libuv loop; rp_fn_timers_set may be called from
+ * any thread and copies what it needs.
+ */
+#ifndef RP_FUNCTIONS_TIMERS_H
+#define RP_FUNCTIONS_TIMERS_H
+
+#include "functions/fnapp.h"
+
+#include <stdint.h>
+
+typedef struct rp_fn_timers rp_fn_timers;
+
+/* The loopback port of app's custom handler now, or 0 when it is not running. Called on the
+ * timers' thread. */
+typedef int (*rp_fn_port_fn)(void *arg, const char *app);
+
+/* Starts the timers' thread. 0 and *out, or RP_ENOMEM / RP_EIO. */
+int rp_fn_timers_open(rp_fn_port_fn port_of, void *arg, rp_fn_timers **out);
+
+/* Stops the thread (runs in flight are cancelled) and frees everything. Accepts NULL. */
+void rp_fn_timers_close(rp_fn_timers *t);
+
+/*
+ * Replaces app's timer functions with the enabled timerTrigger functions of fa (NULL: none, the
+ * app is gone or is no function app). 0, or RP_ENOMEM (the app's old timers stay).
+ */
+int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa);
+
+/* Runs started so far, and runs skipped because the previous one was still in flight (tests). */
+void rp_fn_timers_counts(rp_fn_timers *t, uint64_t *runs, uint64_t *skipped);
+
+#endif
