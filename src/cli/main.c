@@ -22,6 +22,7 @@
 #include "cli/cmd_keys.h"
 #include "cli/cmd_login.h"
 #include "cli/cmd_app.h"
+#include "cli/cmd_fn.h"
 #include "cli/cmd_vault.h"
 #include "sandbox/sandbox.h"
 #include "server/config.h"
@@ -111,6 +112,13 @@ static const char usage_text[] =
     "  rampart app settings list NAME               app settings, Key Vault reference states\n"
     "  rampart app settings set NAME K=V... | app settings delete NAME K...\n"
     "App names: 2-60 of a-z 0-9 '-', a letter or digit first and last.\n"
+    "\n"
+    "Function apps (an app without a command whose release has host.json):\n"
+    "  rampart fn keys list APP [--function F]      the master, host and system keys, or F's\n"
+    "  rampart fn keys set APP NAME VALUE [--function F | --system]\n"
+    "  rampart fn keys rotate APP NAME [--function F | --system]   (_master --system: the master "
+    "key)\n"
+    "  rampart fn keys delete APP NAME [--function F | --system]\n"
     "\n"
     "P is an object id, a client id or kind:name (user:alice, sp:ci, identity:api).\n"
     "WHEN is a duration from now (2h, 30m, 7d, PT2H) or a time (2026-11-29T07:00:00Z).\n"
@@ -379,6 +387,7 @@ static const struct {
     {"sp", rp_cmd_sp},       {"identity", rp_cmd_identity}, {"role", rp_cmd_role},
     {"pim", rp_cmd_pim},     {"audit", rp_cmd_audit},       {"vault", rp_cmd_vault},
     {"app", rp_cmd_app},     {"keys", rp_cmd_keys},         {"unseal", rp_cmd_unseal},
+    {"fn", rp_cmd_fn},
 };
 
 int main(int argc, char **argv)

@@ -271,6 +271,52 @@ test('a redeploy adds keys for new functions and keeps the old ones', async () =
   assert.ok(extra.default);
 });
 
+test('rampart fn keys and the management API: list, set, rotate, delete under RBAC', async () => {
+  const cli = async (...args) => cliAsync(['fn', 'keys', ...args], { env });
+  let r = await cli('list', name, '--output', 'json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).masterKey, keys.masterKey);
+  r = await cli('list', name);
+  assert.match(r.stdout, /_master \(master key\)/);
+  assert.match(r.stdout, /default \(host\)/);
+  r = await cli('list', name, '--function', 'hello', '--output', 'json');
+  assert.ok(JSON.parse(r.stdout).default);
+  // set: a key for one function
+  const value = `cli-key-${uniq('v')}-0123456789`.replace(/[^A-Za-z0-9_-]/g, '');
+  r = await cli('set', name, 'cli', value, '--function', 'hello');
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.equal((await call('/api/hello/c', { headers: { 'x-functions-key': value } })).status, 200);
+  assert.equal((await call('/api/echo', { headers: { 'x-functions-key': value } })).status, 401);
+  // rotate: the host default gets a new value; the old one stops working at once
+  const old = keys.functionKeys.default;
+  r = await cli('rotate', name, 'default', '--output', 'json');
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  const fresh = JSON.parse(r.stdout).value;
+  assert.notEqual(fresh, old);
+  assert.equal((await call('/api/hello/c', { headers: { 'x-functions-key': old } })).status, 401);
+  assert.equal((await call('/api/hello/c', { headers: { 'x-functions-key': fresh } })).status, 200);
+  // delete
+  r = await cli('delete', name, 'cli', '--function', 'hello');
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.equal((await call('/api/hello/c', { headers: { 'x-functions-key': value } })).status, 401);
+  assert.notEqual((await cli('delete', name, 'cli', '--function', 'hello')).status, 0);
+  assert.notEqual((await cli('delete', name, '_master', '--system')).status, 0, 'the master key cannot be deleted');
+  assert.notEqual((await cli('set', name, 'x', 'short', '--function', 'hello')).status, 0);
+  assert.equal((await cli('rotate', name, 'x', '--function', 'hello', '--system')).status, 2);
+  // The master key through the CLI.
+  r = await cli('rotate', name, '_master', '--system', '--output', 'json');
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  keys = await listKeys();
+  assert.equal(keys.masterKey, JSON.parse(r.stdout).value);
+  // RBAC: a reader can neither read nor change keys.
+  const reader = await createSp(srv);
+  await assignRole(srv, reader.id, 'Reader', `/apps/${name}`);
+  const rt = await clientToken(srv, reader.appId, reader.secret, 'management');
+  assert.equal((await api(srv, 'PUT', `/api/apps/${name}/host/default/functionKeys/x`, { token: rt, body: {} })).status, 403);
+  assert.equal((await api(srv, 'DELETE', `/api/apps/${name}/functions/hello/keys/default`, { token: rt })).status, 403);
+  await waitAudit(srv, (rs) => rs.some((x) => x.action === 'Microsoft.Web/sites/functions/keys' && x.detail?.via === 'management API' && x.principal !== 'anonymous'), { what: 'the management key change record' });
+});
+
 test('timers: runOnStartup, on schedule, never overlapping themselves, with TimerInfo', async () => {
   // The example's timer: every 5 s and on start-up; it has run once already, right after deploy.
   let first;
