@@ -841,6 +841,24 @@ static int count_command(const rp_fn_app *a, size_t *len)
     return w.full ? RP_ETOOBIG : 0;
 }
 
+int rp_fn_sh_word(const char *s, char *out, size_t cap, size_t *len)
+{
+    writer w = {.out = out, .cap = cap, .len = *len};
+
+    if (*len >= cap)
+        return RP_ETOOBIG;
+    put(&w, "'", 1);
+    put_quoted(&w, s, strlen(s));
+    put(&w, "'", 1);
+    if (w.full) {
+        out[*len] = '\0';
+        return RP_ETOOBIG;
+    }
+    out[w.len] = '\0';
+    *len = w.len;
+    return 0;
+}
+
 int rp_fn_app_command(const rp_fn_app *a, const char *const *env, size_t nenv, char *out,
                       size_t cap)
 {

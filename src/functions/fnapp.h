@@ -114,6 +114,13 @@ int rp_fn_app_match(const rp_fn_app *a, unsigned method, const char *path, size_
 int rp_fn_app_command(const rp_fn_app *a, const char *const *env, size_t nenv, char *out,
                       size_t cap);
 
+/*
+ * Appends s as one single-quoted sh word (a quote inside written as '\'') to out[cap] at
+ * *len, keeping out NUL-terminated: the quoting rp_fn_app_command uses, for callers that build
+ * more of the line (the working directory's cd). 0, or RP_ETOOBIG (out and *len unchanged).
+ */
+int rp_fn_sh_word(const char *s, char *out, size_t cap, size_t *len);
+
 /* The handler's working directory relative to the release root ("" for the root itself). */
 const char *rp_fn_app_workdir(const rp_fn_app *a);
 

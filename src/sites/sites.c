@@ -1402,25 +1402,6 @@ static int64_t switch_live(rp_sites *s, const char *name, content *c, int64_t no
     return prev;
 }
 
-/* Appends s single-quoted for sh to out[cap] at *n; -1 when it does not fit. */
-static int sh_quote(const char *s, char *out, size_t cap, size_t *n)
-{
-    for (const char *p = s - 1; p == s - 1 || *p != '\0'; p++) {
-        const char *piece = p == s - 1 ? "'" : *p == '\'' ? "'\\''" : NULL;
-        size_t len = piece != NULL ? strlen(piece) : 1;
-        if (*n + len + 2 > cap)
-            return -1;
-        if (piece != NULL)
-            memcpy(out + *n, piece, len);
-        else
-            out[*n] = *p;
-        *n += len;
-    }
-    out[(*n)++] = '\'';
-    out[*n] = '\0';
-    return 0;
-}
-
 /*
  * A function app's process: its custom handler's command line (host.json), in its working
  * directory, told its port the way the custom handler protocol does. %NAME% in arguments stays
@@ -1447,7 +1428,7 @@ static int fn_command(const app *a, char *cmd, size_t cap)
                      "FUNCTIONS_APP_ROOT_PATH=\"$PWD\"; export FUNCTIONS_APP_ROOT_PATH; %s",
                      wd[0] ? "cd " : "");
         n = k > 0 && (size_t)k < cap ? (size_t)k : cap;
-        if (n >= cap || (wd[0] && sh_quote(wd, cmd, cap, &n) != 0))
+        if (n >= cap || (wd[0] && rp_fn_sh_word(wd, cmd, cap, &n) != 0))
             why = "the custom handler's command line is too long";
     }
     if (why == NULL) {

@@ -199,6 +199,15 @@ test('forwarding mode passes the request to the handler as it came', async () =>
   assert.equal(hdr.headers['x-functions-key'], undefined);
 });
 
+test('workingDirectory: the handler starts there, whatever characters the name has', async () => {
+  const app = appName('wd');
+  const host = JSON.parse(readFileSync(join(EXAMPLE, 'host.json'), 'utf8'));
+  host.customHandler.description.workingDirectory = "it's here";
+  host.customHandler.description.arguments = ['../handler.js'];
+  await createFunctionApp(app, variant({ 'host.json': host, "it's here/README": 'the handler runs from here\n' }));
+  assert.equal((await call('/api/public/ping', { app })).text, 'pong');
+});
+
 test('the host keys API: master key in the header only; set, regenerate and delete keys', async () => {
   const adm = { 'x-functions-key': keys.masterKey };
   assert.equal((await call('/admin/host/keys')).status, 401);

@@ -612,6 +612,26 @@ static void test_command(void **state)
     rp_fn_app_free(a);
 }
 
+static void test_sh_word(void **state)
+{
+    char out[32];
+    size_t n = 0;
+    (void)state;
+
+    assert_int_equal(rp_fn_sh_word("a b", out, sizeof(out), &n), 0);
+    assert_string_equal(out, "'a b'");
+    out[n++] = ' ';
+    assert_int_equal(rp_fn_sh_word("it's $HOME", out, sizeof(out), &n), 0);
+    assert_string_equal(out, "'a b' 'it'\\''s $HOME'");
+    assert_int_equal(n, strlen(out));
+    /* Too long: nothing appended, still NUL-terminated where it was. */
+    assert_int_equal(rp_fn_sh_word("0123456789abcdef0123456789", out, sizeof(out), &n), RP_ETOOBIG);
+    assert_int_equal(n, strlen(out));
+    assert_string_equal(out, "'a b' 'it'\\''s $HOME'");
+    n = sizeof(out);
+    assert_int_equal(rp_fn_sh_word("x", out, sizeof(out), &n), RP_ETOOBIG);
+}
+
 static void test_command_too_long(void **state)
 {
     const char *dir = *state;
@@ -868,6 +888,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failure, setup, teardown),
+        cmocka_unit_test(test_sh_word),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
