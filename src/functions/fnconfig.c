@@ -15,6 +15,7 @@
  */
 #include "functions/fnconfig.h"
 
+#include "http/codec.h"
 #include "base/alloc.h"
 #include "base/err.h"
 
@@ -463,12 +464,6 @@ static int parse_count(const ctx *c, const json_t *http, const char *key, long d
     return 0;
 }
 
-static int tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 /* Headers that frame a message or concern one connection: never added from host.json. */
 static const char *const framing[] = {"content-length", "transfer-encoding", "connection",
                                       "keep-alive",     "upgrade",           "te",
@@ -499,7 +494,7 @@ static int parse_headers(const ctx *c, rp_fn_host *h, const json_t *http)
             return failf(c, RP_EPARSE, path, "header names are 1 to %d bytes",
                          RP_FN_HEADER_NAME_MAX);
         for (size_t i = 0; i < kn; i++)
-            if (!tchar((unsigned char)k[i]))
+            if (!rp_http_tchar((unsigned char)k[i]))
                 return failf(c, RP_EPARSE, path, "%s is not a header name (an HTTP token)",
                              quote(k, kn, &q));
         for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)

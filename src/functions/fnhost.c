@@ -512,8 +512,7 @@ static int header_ok(const char *name, const char *value)
     if (name[0] == '\0' || strlen(name) > 128)
         return 0;
     for (const char *p = name; *p; p++)
-        if (!(((*p | 32) >= 'a' && (*p | 32) <= 'z') || (*p >= '0' && *p <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *p) != NULL))
+        if (!rp_http_tchar((unsigned char)*p))
             return 0;
     for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
         if (strcasecmp(name, banned[i]) == 0)

@@ -21,6 +21,7 @@
  * same limit, so a stream of them cannot keep the call going on memory it never accounts for.
  */
 #include "functions/invoke.h"
+#include "http/codec.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
@@ -73,12 +74,6 @@ struct rp_invoke {
 
 /* ---------------------------------------------------------------- validation */
 
-static int is_tchar(char c)
-{
-    return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 /* Names this module sends itself, and hop-by-hop ones: a second copy from the caller would make
  * the framing ambiguous to the worker (two Content-Lengths) or change the connection's fate. */
 static int reserved_name(const char *name)
@@ -99,7 +94,7 @@ static int extra_ok(const rp_invoke_header *x)
     if (x->name == NULL || x->value == NULL || x->name[0] == '\0')
         return 0;
     for (const char *s = x->name; *s; s++)
-        if (!is_tchar(*s))
+        if (!rp_http_tchar((unsigned char)*s))
             return 0;
     /* RFC 9110 field-value: no control bytes but HTAB (CR or LF would split the header). */
     for (const char *s = x->value; *s; s++)

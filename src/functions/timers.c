@@ -17,7 +17,6 @@
 #include "functions/ncron.h"
 
 #include <jansson.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -60,7 +59,6 @@ struct rp_fn_timers {
     entry *entries; /* the timers' thread only */
     rp_fn_port_fn port_of;
     void *arg;
-    atomic_uint_fast64_t runs, skipped;
 };
 
 static int64_t now_ms(void)
@@ -172,7 +170,6 @@ static int fire(entry *e)
     int port;
 
     if (e->inv != NULL) { /* never overlaps itself */
-        atomic_fetch_add(&t->skipped, 1);
         log_run(e, "skipped: the previous run is still going", 0, -1);
         return 0;
     }
@@ -197,7 +194,6 @@ static int fire(entry *e)
         e->inv = NULL;
         log_run(e, "the run could not be started", 0, -1);
     } else {
-        atomic_fetch_add(&t->runs, 1);
         e->last_s = fired;
     }
     free(js); /* jansson's allocator */
@@ -308,8 +304,6 @@ int rp_fn_timers_open(rp_fn_port_fn port_of, void *arg, rp_fn_timers **out)
         return RP_ENOMEM;
     t->port_of = port_of;
     t->arg = arg;
-    atomic_init(&t->runs, 0);
-    atomic_init(&t->skipped, 0);
     if (uv_loop_init(&t->loop) != 0) {
         rp_free(t);
         return RP_EIO;
@@ -410,10 +404,4 @@ int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa)
     uv_mutex_unlock(&t->mu);
     uv_async_send(&t->wake);
     return 0;
-}
-
-void rp_fn_timers_counts(rp_fn_timers *t, uint64_t *runs, uint64_t *skipped)
-{
-    *runs = atomic_load(&t->runs);
-    *skipped = atomic_load(&t->skipped);
 }

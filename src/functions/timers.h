@@ -43,7 +43,4 @@ void rp_fn_timers_close(rp_fn_timers *t);
  */
 int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa);
 
-/* Runs started so far, and runs skipped because the previous one was still in flight (tests). */
-void rp_fn_timers_counts(rp_fn_timers *t, uint64_t *runs, uint64_t *skipped);
-
 #endif

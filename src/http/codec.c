@@ -139,8 +139,7 @@ static rp_codec_kind fail(rp_codec *c, rp_codec_event *ev, int status, const cha
     return RP_CODEC_ERROR;
 }
 
-/* tchar from RFC 9110 5.6.2 */
-static int is_tchar(unsigned char ch)
+int rp_http_tchar(unsigned char ch)
 {
     /* One bit per byte value 0-127: ALPHA, DIGIT and !#$%&'*+-.^_`|~ */
     static const uint32_t bits[4] = {0x00000000u, 0x03ff6cfau, 0xc7fffffeu, 0x57ffffffu};
@@ -191,7 +190,7 @@ static rp_codec_kind check_line_byte(rp_codec *c, unsigned char ch, int is_reque
             *ls->saw_colon = 1;
         } else if (ch == ' ' || ch == '\t') {
             *ls->name_ws = 1;
-        } else if (*ls->name_ws || !is_tchar(ch)) {
+        } else if (*ls->name_ws || !rp_http_tchar(ch)) {
             return fail(c, ev, 400, "InvalidHeaderName", "invalid character in header field name");
         }
     }
@@ -387,7 +386,7 @@ static rp_codec_kind parse_request_line(rp_codec *c, rp_codec_event *ev)
     if (h->method_str.n == 0 || h->target.n == 0)
         return fail(c, ev, 400, "InvalidRequestLine", "malformed request line");
     for (size_t i = 0; i < h->method_str.n; i++)
-        if (!is_tchar((unsigned char)h->method_str.p[i]))
+        if (!rp_http_tchar((unsigned char)h->method_str.p[i]))
             return fail(c, ev, 400, "InvalidMethod", "invalid method");
     if (ver.n == 8 && memcmp(ver.p, "HTTP/", 5) == 0 && ver.p[6] == '.' && ver.p[5] >= '0' &&
         ver.p[5] <= '9' && ver.p[7] >= '0' && ver.p[7] <= '9') {

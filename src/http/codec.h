@@ -115,4 +115,8 @@ int rp_codec_in_request(const rp_codec *c);
 const rp_header *rp_http_header_find(const rp_http_head *h, const char *name);
 const char *rp_method_name(rp_method m);
 
+/* 1 when ch is an RFC 9110 tchar (ALPHA, DIGIT or one of !#$%&'*+-.^_`|~): the bytes of a
+ * header name or a method. Every module that checks a header name asks this. */
+int rp_http_tchar(unsigned char ch);
+
 #endif

@@ -640,8 +640,7 @@ static int extra_ok(const rp_proxy_hdr *x)
     if (x->name == NULL || x->value == NULL || x->name[0] == '\0')
         return 0;
     for (s = x->name; *s; s++)
-        if (!(((*s | 0x20) >= 'a' && (*s | 0x20) <= 'z') || (*s >= '0' && *s <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+        if (!rp_http_tchar((unsigned char)*s))
             return 0;
     for (s = x->value; *s; s++)
         if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)

@@ -71,15 +71,6 @@ static void redirect(rp_req *req, const char *location)
     rp_resp_send(req, 302, NULL, NULL, 0);
 }
 
-/* ":port" of the platform's public HTTPS port ("" for 443), taken from the token service's
- * origin "https://login.D[:port]". */
-static const char *port_suffix(const rp_signin_ctx *c)
-{
-    const char *l = rp_iam_login(c->iam), *colon = strrchr(l, ':');
-
-    return colon != NULL && colon > l + 6 ? colon : "";
-}
-
 static int random_b64(size_t bytes, char *out, size_t cap)
 {
     unsigned char r[32];
@@ -125,8 +116,7 @@ static void start(const rp_signin_ctx *c, rp_req *req)
         rp_resp_error(req, 500, "InternalError", "the sign-in state could not be sealed");
         goto out;
     }
-    snprintf(cb, sizeof(cb), "%s%s%s/login/" PROVIDER "/callback", c->origin, port_suffix(c),
-             c->prefix);
+    snprintf(cb, sizeof(cb), "%s%s%s/login/" PROVIDER "/callback", c->origin, c->port, c->prefix);
     if (rp_query_encode(c->origin, e1, sizeof(e1)) != 0 ||
         rp_query_encode(cb, e2, sizeof(e2)) != 0) {
         rp_resp_error(req, 500, "InternalError", "the app's address is too long");
@@ -208,7 +198,7 @@ static void callback(const rp_signin_ctx *c, rp_req *req)
         goto out;
     }
     snprintf(redirect_uri, sizeof(redirect_uri), "%s%s%s/login/" PROVIDER "/callback", c->origin,
-             port_suffix(c), c->prefix);
+             c->port, c->prefix);
     rc = rp_iam_signin_redeem(c->iam, code, c->origin, redirect_uri, v, &who);
     if (rc == 0 && !rp_ct_equal(who.nonce, strlen(who.nonce), nn, strlen(nn)))
         rc = RP_EPERM;
@@ -330,7 +320,7 @@ int rp_signin_serve(const rp_signin_ctx *c, rp_req *req, const char *rest)
 static int same_origin(const rp_signin_ctx *c, rp_req *req)
 {
     rp_str sfs = rp_req_header(req, "sec-fetch-site"), origin = rp_req_header(req, "origin");
-    const char *port = port_suffix(c);
+    const char *port = c->port;
     size_t ol = strlen(c->origin), pl = strlen(port);
 
     if (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD ||

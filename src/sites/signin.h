@@ -47,6 +47,7 @@ typedef struct rp_signin_ctx {
     const char *app;    /* the host label, "NAME" or "NAME-SLOT" */
     const char *app_id; /* the app instance's id: a re-created app opens no old cookie */
     const char *origin; /* "https://NAME.D": the client id and the token audience */
+    const char *port;   /* ":PORT" of the public HTTPS port, or "" for 443 */
     const char *scope;  /* "/apps/NAME" for audit records */
     const char *prefix; /* the app's apiPrefix, "/.auth" by default */
     int64_t lifetime_s; /* the session cookie's lifetime */

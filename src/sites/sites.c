@@ -826,12 +826,21 @@ static void op_free(op *o)
 
 /* ---------------------------------------------------------------- JSON */
 
-static void host_url(const rp_sites *s, const char *name, const char *sub, char *out, size_t cap)
+/* ":PORT" of the public HTTPS port as an origin spells it, or "" for 443. */
+static const char *port_part(const rp_sites *s, char out[16])
 {
     if (s->port == 443 || s->port == 0)
-        snprintf(out, cap, "https://%s%s.%s/", name, sub, s->domain);
+        out[0] = '\0';
     else
-        snprintf(out, cap, "https://%s%s.%s:%d/", name, sub, s->domain, s->port);
+        snprintf(out, 16, ":%d", s->port);
+    return out;
+}
+
+static void host_url(const rp_sites *s, const char *name, const char *sub, char *out, size_t cap)
+{
+    char port[16];
+
+    snprintf(out, cap, "https://%s%s.%s%s/", name, sub, s->domain, port_part(s, port));
 }
 
 /* Caller holds mu (reads a's fields). */
@@ -1951,6 +1960,7 @@ static int easy_auth(rp_sites *s, rp_req *req, const rp_easyauth *auth, rp_easya
     json_t *claims = NULL;
     rp_easyauth_decision d;
     rp_signin_ctx sc;
+    char port[16];
     rp_identity id;
     rp_authn_status st;
     rp_str xhr = rp_req_header(req, "x-requested-with");
@@ -1961,18 +1971,23 @@ static int easy_auth(rp_sites *s, rp_req *req, const rp_easyauth *auth, rp_easya
     app_audience(s, req->host_label.p, req->host_label.n, origin, sizeof(origin));
     naud = audiences(auth, origin, auds, sizeof(auds) / sizeof(auds[0]));
     snprintf(name, sizeof(name), "%.*s", (int)req->host_label.n, req->host_label.p);
-    app_scope(s, name, scope, sizeof(scope));
+    /* One look under the lock for what sign-in needs (this runs on every request). */
     uv_mutex_lock(&s->mu);
     {
         const app *a = find_locked(s, name, strlen(name));
-        if (a != NULL)
+        if (a != NULL) {
+            scope_locked(a, scope, sizeof(scope));
             memcpy(appid, a->id, sizeof(appid));
+        } else {
+            snprintf(scope, sizeof(scope), "/apps/%s", name);
+        }
     }
     uv_mutex_unlock(&s->mu);
     sc = (rp_signin_ctx){.iam = s->iam,
                          .box = s->box,
                          .app = name,
                          .app_id = appid,
+                         .port = port_part(s, port),
                          .origin = origin,
                          .scope = scope,
                          .prefix = rp_easyauth_api_prefix(auth),
@@ -2327,7 +2342,7 @@ static int fn_port(void *arg, const char *name)
 static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *name, int port,
                        const char *cert, const rp_proxy_hdr *extra, size_t nextra)
 {
-    char origin[400];
+    char origin[400], pp[16];
     fnkeys *k = NULL;
     app *a;
     rp_fnhost_target t;
@@ -2337,8 +2352,7 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
     if (a != NULL && (k = a->keys) != NULL)
         k->refs++;
     uv_mutex_unlock(&s->mu);
-    snprintf(origin, sizeof(origin), "https://%s.%s%s", name, s->domain,
-             strchr(rp_iam_login(s->iam) + 8, ':') ? strchr(rp_iam_login(s->iam) + 8, ':') : "");
+    snprintf(origin, sizeof(origin), "https://%s.%s%s", name, s->domain, port_part(s, pp));
     t = (rp_fnhost_target){.app = c->fn,
                            .keys = k != NULL ? k->set : NULL,
                            .port = port,
