@@ -32,14 +32,6 @@
 
 /* ---------------------------------------------------------------- tail */
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 /* One field, padded to width (0: no padding), sanitised. */
 static void put_field(FILE *f, const char *s, int width)
 {
@@ -87,21 +79,11 @@ static void tail_header(FILE *f)
             "SCOPE", "RESULT");
 }
 
-/* Sleeps ms unless a stop was requested. */
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static int audit_tail(int argc, char **argv, char **envp)
 {
     rp_opt opts[] = {RP_OPTS_CONN, RP_OPT("follow", RP_OPT_FLAG), RP_OPT("limit", RP_OPT_VALUE),
                      RP_OPT("after", RP_OPT_VALUE)};
     const char *lim;
-    struct sigaction sa, old_int, old_term;
     uint64_t after = 0, limit = 100;
     rp_cli_cmd c;
     int rc, follow, header_done = 0;
@@ -126,15 +108,9 @@ static int audit_tail(int argc, char **argv, char **envp)
             return rp_cli_usage_error("--after must be a record number (seq)");
         }
     }
-    stop_requested = 0;
-    if (follow) {
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_stop;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-    }
-    while (!stop_requested) {
+    if (follow)
+        rp_cli_follow_begin();
+    while (!rp_cli_follow_stopped()) {
         char path[128];
         json_t *answer = NULL, *rows, *rec, *next;
         size_t i, n;
@@ -187,12 +163,11 @@ static int audit_tail(int argc, char **argv, char **envp)
             break; /* --limit is the most records printed */
         if (n >= limit)
             continue; /* more are waiting */
-        pause_ms(1000);
+        rp_cli_follow_pause(1000);
     }
     if (follow) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        if (stop_requested)
+        rp_cli_follow_end();
+        if (rp_cli_follow_stopped())
             rc = RP_EXIT_OK;
     }
     if (!c.json && !header_done && rc == RP_EXIT_OK && !follow)

@@ -807,3 +807,45 @@ int rp_cli_read_secret(const char *prompt, const char *what, char *out, size_t c
         *len = exitc == RP_EXIT_OK ? n : 0;
     return exitc;
 }
+
+/* ---------------------------------------------------------------- --follow */
+
+static volatile sig_atomic_t follow_stop;
+static struct sigaction follow_old_int, follow_old_term;
+
+static void on_follow_stop(int sig)
+{
+    (void)sig;
+    follow_stop = 1;
+}
+
+void rp_cli_follow_begin(void)
+{
+    struct sigaction sa;
+
+    follow_stop = 0;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_follow_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &follow_old_int);
+    sigaction(SIGTERM, &sa, &follow_old_term);
+}
+
+int rp_cli_follow_stopped(void)
+{
+    return follow_stop != 0;
+}
+
+void rp_cli_follow_pause(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (!follow_stop && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void rp_cli_follow_end(void)
+{
+    sigaction(SIGINT, &follow_old_int, NULL);
+    sigaction(SIGTERM, &follow_old_term, NULL);
+}

@@ -266,4 +266,14 @@ void rp_cli_format_duration(int64_t secs, char *out, size_t cap);
  */
 int rp_cli_read_secret(const char *prompt, const char *what, char *out, size_t cap, size_t *len);
 
+/*
+ * --follow loops (audit tail, fn logs): between rp_cli_follow_begin and rp_cli_follow_end,
+ * SIGINT and SIGTERM end the loop (rp_cli_follow_stopped) instead of the process, so the
+ * command finishes its output and exits 0. rp_cli_follow_pause sleeps ms unless a stop came.
+ */
+void rp_cli_follow_begin(void);
+int rp_cli_follow_stopped(void);
+void rp_cli_follow_pause(long ms);
+void rp_cli_follow_end(void);
+
 #endif

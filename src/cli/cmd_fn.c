@@ -1,13 +1,19 @@
 /*
  * cmd_fn.c - `rampart fn keys ...` (see cmd_fn.h). A thin client of the sites management API:
  * POST .../host/default/listkeys, POST .../functions/F/listkeys, and PUT / DELETE on
- * .../host/default/{functionKeys|systemKeys}/NAME and .../functions/F/keys/NAME.
+ * .../host/default/{functionKeys|systemKeys}/NAME and .../functions/F/keys/NAME; and
+ * `rampart fn logs` / `rampart fn metrics`: GET .../invocations?after=SEQ (followed once a
+ * second with --follow, as `audit tail`) and GET .../metrics.
  */
 #include "cli/cmd_fn.h"
 #include "cli/cmd_app.h"
 #include "cli/cmd_common.h"
 
+#include "base/str.h"
+
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PATH_CAP 1024
@@ -140,8 +146,202 @@ out:
     return rc;
 }
 
+/* One invocation as a line, and the handler's Logs lines under it. */
+static void inv_row(const json_t *r)
+{
+    const json_t *v;
+    size_t i;
+
+    printf("%-24s  %-24s  %-12s  %-9s  %3d  %9.1f ms  %-4s  %s\n",
+           json_string_value(json_object_get(r, "start"))
+               ? json_string_value(json_object_get(r, "start"))
+               : "",
+           json_string_value(json_object_get(r, "function"))
+               ? json_string_value(json_object_get(r, "function"))
+               : "",
+           json_string_value(json_object_get(r, "trigger"))
+               ? json_string_value(json_object_get(r, "trigger"))
+               : "",
+           json_string_value(json_object_get(r, "outcome"))
+               ? json_string_value(json_object_get(r, "outcome"))
+               : "",
+           (int)json_integer_value(json_object_get(r, "status")),
+           json_number_value(json_object_get(r, "durationMs")),
+           json_is_true(json_object_get(r, "cold")) ? "cold" : "warm",
+           json_string_value(json_object_get(r, "id")) ? json_string_value(json_object_get(r, "id"))
+                                                       : "");
+    json_array_foreach(json_object_get(r, "logs"), i, v)
+    {
+        const char *line = json_string_value(v);
+        /* The handler's text: control characters could rewrite the terminal. */
+        fputs("    | ", stdout);
+        for (; line != NULL && *line; line++)
+            putchar((unsigned char)*line < 0x20 || *line == 0x7f ? '?' : *line);
+        putchar('\n');
+    }
+}
+
+static int fn_logs(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN, RP_OPT("follow", RP_OPT_FLAG), RP_OPT("function", RP_OPT_VALUE),
+                     RP_OPT("limit", RP_OPT_VALUE)};
+    const char *fn, *lim;
+    uint64_t after = 0, limit = 100;
+    char base[PATH_CAP];
+    rp_cli_cmd c;
+    int rc, follow, header_done = 0, any = 0;
+
+    rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1,
+                      "rampart fn logs APP [--function F] [--limit N] [--follow]", envp);
+    if (rc != RP_EXIT_OK)
+        return rc;
+    fn = rp_opt_get(opts, NOPTS(opts), "function");
+    lim = rp_opt_get(opts, NOPTS(opts), "limit");
+    follow = rp_opt_get(opts, NOPTS(opts), "follow") != NULL;
+    if (!rp_cmd_app_name_valid(c.args.pos[0])) {
+        rc = rp_cli_usage_error("'%.60s' is not an app name", c.args.pos[0]);
+        goto out;
+    }
+    if (lim != NULL && (rp_parse_u64(lim, strlen(lim), 500, &limit) != 0 || limit == 0)) {
+        rc = rp_cli_usage_error("--limit must be a whole number from 1 to 500");
+        goto out;
+    }
+    if ((fn != NULL
+             ? rp_cli_path(base, sizeof(base), "/api/apps/%s/invocations?function=%s&",
+                           c.args.pos[0], fn)
+             : rp_cli_path(base, sizeof(base), "/api/apps/%s/invocations?", c.args.pos[0])) != 0) {
+        rc = rp_cli_usage_error("the name is too long");
+        goto out;
+    }
+    if (follow)
+        rp_cli_follow_begin();
+    while (!rp_cli_follow_stopped()) {
+        char path[PATH_CAP + 64];
+        json_t *ans = NULL, *rows, *r, *next;
+        size_t i, n;
+
+        snprintf(path, sizeof(path), "%safter=%" PRIu64 "&limit=%" PRIu64, base, after, limit);
+        rc = rp_cli_request(&c, "GET", path, NULL, &ans, NULL);
+        if (rc != RP_EXIT_OK)
+            break;
+        rows = rp_cli_rows(ans);
+        next = json_object_get(ans, "next");
+        if (rows == NULL || !json_is_integer(next) || json_integer_value(next) < 0) {
+            json_decref(ans);
+            rc = rp_cli_fail(RP_EXIT_SERVER, "GET %s: not an invocation page", base);
+            break;
+        }
+        n = json_array_size(rows);
+        json_array_foreach(rows, i, r)
+        {
+            any = 1;
+            if (c.json) {
+                char *line = json_dumps(r, JSON_COMPACT);
+                if (line != NULL)
+                    puts(line);
+                free(line);
+                continue;
+            }
+            if (!header_done) {
+                printf("%-24s  %-24s  %-12s  %-9s  %3s  %12s  %-4s  %s\n", "START", "FUNCTION",
+                       "TRIGGER", "OUTCOME", "ST", "DURATION", "", "INVOCATION ID");
+                header_done = 1;
+            }
+            inv_row(r);
+        }
+        /* After a restart of the server the log starts again: next is then below after. */
+        after = (uint64_t)json_integer_value(next);
+        json_decref(ans);
+        fflush(stdout);
+        if (!follow)
+            break;
+        if (n >= limit)
+            continue;
+        rp_cli_follow_pause(1000);
+    }
+    if (follow) {
+        rp_cli_follow_end();
+        if (rp_cli_follow_stopped())
+            rc = RP_EXIT_OK;
+    }
+    if (!c.json && !any && rc == RP_EXIT_OK && !follow)
+        puts("no invocations");
+out:
+    rp_cli_end(&c);
+    return rc;
+}
+
+static const rp_col metric_cols[] = {
+    {"FUNCTION", "function", RP_COL_TEXT},   {"INVOCATIONS", "invocations", RP_COL_TEXT},
+    {"SUCCEEDED", "succeeded", RP_COL_TEXT}, {"FAILED", "failed", RP_COL_TEXT},
+    {"TIMED OUT", "timedOut", RP_COL_TEXT},  {"THROTTLED", "throttled", RP_COL_TEXT},
+    {"COLD", "cold", RP_COL_TEXT},           {"AVG MS", "avgMs", RP_COL_TEXT},
+    {"MAX MS", "durationMsMax", RP_COL_TEXT}};
+
+static int fn_metrics(int argc, char **argv, char **envp)
+{
+    rp_opt opts[] = {RP_OPTS_CONN};
+    char path[PATH_CAP];
+    rp_cli_cmd c;
+    json_t *ans = NULL, *rows = NULL, *v;
+    const char *k;
+    int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 1, 1, "rampart fn metrics APP", envp);
+
+    if (rc != RP_EXIT_OK)
+        return rc;
+    if (!rp_cmd_app_name_valid(c.args.pos[0])) {
+        rc = rp_cli_usage_error("'%.60s' is not an app name", c.args.pos[0]);
+        goto out;
+    }
+    if (rp_cli_path(path, sizeof(path), "/api/apps/%s/metrics", c.args.pos[0]) != 0) {
+        rc = rp_cli_usage_error("the name is too long");
+        goto out;
+    }
+    rc = rp_cli_request(&c, "GET", path, NULL, &ans, NULL);
+    if (rc != RP_EXIT_OK)
+        goto out;
+    if (c.json) {
+        rp_cli_print_json(json_incref(ans));
+        goto out;
+    }
+    if ((rows = json_array()) == NULL) {
+        rc = rp_cli_fail(RP_EXIT_SERVER, "out of memory");
+        goto out;
+    }
+    json_object_foreach(json_object_get(ans, "functions"), k, v)
+    {
+        json_int_t n = json_integer_value(json_object_get(v, "invocations"));
+        char avg[32], max[32];
+        json_t *row = json_deep_copy(v);
+        snprintf(avg, sizeof(avg), "%.1f",
+                 n > 0 ? json_number_value(json_object_get(v, "durationMsTotal")) / (double)n
+                       : 0.0);
+        snprintf(max, sizeof(max), "%.1f", json_number_value(json_object_get(v, "durationMsMax")));
+        if (row == NULL || json_object_set_new(row, "function", json_string(k)) != 0 ||
+            json_object_set_new(row, "avgMs", json_string(avg)) != 0 ||
+            json_object_set_new(row, "durationMsMax", json_string(max)) != 0 ||
+            json_array_append_new(rows, row) != 0) {
+            rc = rp_cli_fail(RP_EXIT_SERVER, "out of memory");
+            goto out;
+        }
+    }
+    rp_cli_table(stdout, metric_cols, NOPTS(metric_cols), rows, "no invocations yet");
+    printf("running now: %" JSON_INTEGER_FORMAT ", waiting: %" JSON_INTEGER_FORMAT "\n",
+           json_integer_value(json_object_get(ans, "running")),
+           json_integer_value(json_object_get(ans, "waiting")));
+out:
+    json_decref(ans);
+    json_decref(rows);
+    rp_cli_end(&c);
+    return rc;
+}
+
 int rp_cmd_fn(int argc, char **argv, char **envp)
 {
+    if (argc >= 1 && strcmp(argv[0], "logs") == 0)
+        return fn_logs(argc - 1, argv + 1, envp);
+    if (argc >= 1 && strcmp(argv[0], "metrics") == 0)
+        return fn_metrics(argc - 1, argv + 1, envp);
     if (argc >= 2 && strcmp(argv[0], "keys") == 0) {
         if (strcmp(argv[1], "list") == 0)
             return keys_list(argc - 2, argv + 2, envp);
@@ -149,5 +349,6 @@ int rp_cmd_fn(int argc, char **argv, char **envp)
             strcmp(argv[1], "delete") == 0)
             return keys_change(argc - 2, argv + 2, envp, argv[1]);
     }
-    return rp_cli_usage_error("rampart fn keys list|set|rotate|delete APP ...");
+    return rp_cli_usage_error("rampart fn keys list|set|rotate|delete APP ... | fn logs APP | "
+                              "fn metrics APP");
 }

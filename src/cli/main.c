@@ -119,6 +119,8 @@ static const char usage_text[] =
     "  rampart fn keys rotate APP NAME [--function F | --system]   (_master --system: the master "
     "key)\n"
     "  rampart fn keys delete APP NAME [--function F | --system]\n"
+    "  rampart fn logs APP [--function F] [--limit N] [--follow]   the invocation log\n"
+    "  rampart fn metrics APP                       counters per function, calls running now\n"
     "\n"
     "P is an object id, a client id or kind:name (user:alice, sp:ci, identity:api).\n"
     "WHEN is a duration from now (2h, 30m, 7d, PT2H) or a time (2026-11-29T07:00:00Z).\n"

@@ -17,6 +17,8 @@
 #include "base/time.h"
 #include "functions/invoke.h"
 
+#include <uv.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -24,9 +26,31 @@
 #include <strings.h>
 #include <time.h>
 
+/*
+ * One call of a function, from the key check to the end of its request: its throttle ticket,
+ * what its invocation record needs, and for a call that waits for a slot, what it goes on with
+ * (copied: the target is borrowed for rp_fnhost_serve only). Lives in the request arena.
+ */
+typedef struct run {
+    rp_req *req;
+    rp_fn_invlog *log;    /* a reference, or NULL */
+    rp_fn_ticket *ticket; /* NULL: no throttle, or refused */
+    char *fn;
+    int64_t start_ms;
+    uint64_t start_us;
+    int outcome;  /* rp_fn_outcome, or -1: judged by the status answered */
+    json_t *logs; /* the handler's Logs (a reference), or NULL */
+    int granted;  /* it holds a slot (or there is no throttle) */
+    int forward;  /* forwarding mode: pt is what goes to the proxy */
+    rp_proxy_target pt;
+    struct call *call; /* invocation mode */
+} run;
+
 /* An invocation in flight; lives in the request arena. */
 typedef struct call {
     rp_req *req;
+    run *run;
+    int body_ready; /* the body is in: it goes as soon as the run has a slot */
     rp_invoke *inv; /* NULL when none is running */
     char *fn, *trigger, *out;
     int ret_value; /* the http output is "$return" */
@@ -600,7 +624,9 @@ static void invoked(int rc, const rp_invoke_result *res, void *arg)
     json_t *a = NULL, *out;
 
     c->inv = NULL;
+    c->run->outcome = RP_FN_FAILED;
     if (rc == RP_ETIMEDOUT) {
+        c->run->outcome = RP_FN_TIMEDOUT;
         rp_resp_error(req, 504, "GatewayTimeout", "the function did not finish in time");
         return;
     }
@@ -614,13 +640,17 @@ static void invoked(int rc, const rp_invoke_result *res, void *arg)
         empty(req, 500);
         return;
     }
+    if (json_is_array(member(a, "Logs")) && c->run->logs == NULL)
+        c->run->logs = json_incref(member(a, "Logs"));
     out = c->ret_value ? member(a, "ReturnValue") : member(member(a, "Outputs"), c->out);
     if (out == NULL)
         out = member(a, "ReturnValue"); /* handlers often answer with it for http outputs too */
-    if (out == NULL)
+    if (out == NULL) {
         empty(req, 500);
-    else
+    } else {
+        c->run->outcome = RP_FN_SUCCEEDED;
         answer(c, out);
+    }
     json_decref(a);
 }
 
@@ -633,6 +663,7 @@ static void invoke_now(call *c)
     rp_invoke_opts o = {0};
     int rc;
 
+    c->run->outcome = RP_FN_FAILED; /* until the handler's answer says otherwise */
     if (c->too_big) {
         rp_resp_error(req, 413, "PayloadTooLarge", "the request body is over 4 MiB");
         return;
@@ -676,10 +707,14 @@ static int body_data(rp_req *req, const char *data, size_t len)
 
 static void body_done(rp_req *req)
 {
-    invoke_now(req->handler_data);
+    call *c = req->handler_data;
+
+    c->body_ready = 1;
+    if (c->run->granted)
+        invoke_now(c);
 }
 
-static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m)
+static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, run *r)
 {
     const rp_fn_function *f = m->fn;
     call *c = rp_arena_calloc(req->arena, sizeof(*c));
@@ -687,6 +722,8 @@ static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m)
     if (c == NULL)
         return RP_ENOMEM;
     c->req = req;
+    c->run = r;
+    r->call = c;
     c->port = t->port;
     c->timeout_ms = (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u;
     c->fn = rp_arena_strndup(req->arena, f->name, strlen(f->name));
@@ -737,12 +774,108 @@ static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m)
     return 0;
 }
 
+/* ---- the call's life: throttle and invocation record ------------------------------------ */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The request's end (answered, or its client gone): the slot goes back and the record is
+ * written. Runs once, from the arena's cleanups, on the request's loop. */
+static void run_done(void *arg)
+{
+    run *r = arg;
+    rp_req *req = r->req;
+    int st = req->status, o = r->outcome;
+
+    rp_fn_gate_leave(r->ticket);
+    r->ticket = NULL;
+    if (o < 0) /* forwarded: the proxy's own answers are 502 and 504 */
+        o = st == 0     ? RP_FN_CANCELLED
+            : st == 504 ? RP_FN_TIMEDOUT
+            : st == 502 ? RP_FN_FAILED
+                        : RP_FN_SUCCEEDED;
+    else if (st == 0 && o != RP_FN_THROTTLED)
+        o = RP_FN_CANCELLED;
+    if (r->log != NULL) {
+        rp_fn_inv inv = {.id = req->id,
+                         .function = r->fn,
+                         .trigger = "httpTrigger",
+                         .start_ms = r->start_ms,
+                         .duration_us = rp_mono_us() - r->start_us,
+                         .status = st,
+                         .outcome = (rp_fn_outcome)o,
+                         .logs = r->logs};
+        rp_fn_invlog_add(r->log, &inv);
+    }
+    json_decref(r->logs);
+    r->logs = NULL;
+    rp_fn_invlog_unref(r->log);
+    r->log = NULL;
+}
+
+static run *run_new(rp_req *req, const rp_fnhost_target *t, const char *fn)
+{
+    run *r = rp_arena_calloc(req->arena, sizeof(*r));
+
+    if (r == NULL || (r->fn = rp_arena_strndup(req->arena, fn, strlen(fn))) == NULL)
+        return NULL;
+    r->req = req;
+    r->outcome = -1;
+    r->start_ms = wall_ms();
+    r->start_us = rp_mono_us();
+    if (rp_arena_add_cleanup(req->arena, run_done, r) != 0)
+        return NULL;
+    r->log = t->log != NULL ? rp_fn_invlog_ref(t->log) : NULL;
+    return r;
+}
+
+/* A waiting call's turn. */
+static void run_go(void *arg)
+{
+    run *r = arg;
+
+    r->granted = 1;
+    if (r->forward)
+        rp_proxy_forward(r->req, &r->pt);
+    else if (r->call->body_ready)
+        invoke_now(r->call);
+}
+
+/* pt with its strings in the request arena, for a forwarded call that may wait. */
+static int keep_target(rp_req *req, run *r, const rp_proxy_target *pt)
+{
+    rp_proxy_hdr *x = NULL;
+
+    r->pt = *pt;
+    if (pt->client_cert != NULL &&
+        (r->pt.client_cert =
+             rp_arena_strndup(req->arena, pt->client_cert, strlen(pt->client_cert))) == NULL)
+        return RP_ENOMEM;
+    if (pt->nextra > 0 && (x = rp_arena_alloc(req->arena, pt->nextra * sizeof(*x))) == NULL)
+        return RP_ENOMEM;
+    for (size_t i = 0; i < pt->nextra; i++) {
+        x[i].name = rp_arena_strndup(req->arena, pt->extra[i].name, strlen(pt->extra[i].name));
+        x[i].value = rp_arena_strndup(req->arena, pt->extra[i].value, strlen(pt->extra[i].value));
+        if (x[i].name == NULL || x[i].value == NULL)
+            return RP_ENOMEM;
+    }
+    r->pt.extra = x;
+    return 0;
+}
+
 void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
 {
     rp_fn_match m;
     rp_fn_level need, have;
     const rp_fn_handler *h = rp_fn_app_host(t->app)->handler;
     unsigned bit = method_bit(req->method);
+    run *r;
+    int now = 1;
 
     /* The host's own paths, ignoring case as ASP.NET routes do. */
     if (strcasecmp(req->path, "/admin") == 0 || strncasecmp(req->path, "/admin/", 7) == 0) {
@@ -763,11 +896,34 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
             return;
         }
     }
+    /* From here on it is an invocation: it gets a record whatever becomes of it. */
+    if ((r = run_new(req, t, m.fn->name)) == NULL) {
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
     if (t->port <= 0) {
+        r->outcome = RP_FN_FAILED;
         rp_resp_error(req, 503, "FunctionHostNotRunning",
                       "the function app's custom handler is not running");
         return;
     }
+    if (t->gate != NULL) {
+        int rc = rp_fn_gate_enter(t->gate, rp_req_loop(req), run_go, r, &now, &r->ticket);
+        if (rc == RP_EAGAIN) {
+            /* Azure's answer: 429 "Too Busy" and nothing else; the body is left unread. */
+            r->outcome = RP_FN_THROTTLED;
+            rp_resp_header(req, "Retry-After", "1");
+            (void)rp_resp_reason(req, "Too Busy");
+            empty(req, 429);
+            return;
+        }
+        if (rc != 0) {
+            r->outcome = RP_FN_FAILED;
+            rp_resp_error(req, 500, "InternalError", "out of memory");
+            return;
+        }
+    }
+    r->granted = now;
     if (h != NULL && h->forward && !h->legacy && m.fn->nbindings == 2 &&
         m.fn->http_out < m.fn->nbindings) {
         static const char *const keyhdr[] = {"x-functions-key"};
@@ -779,13 +935,18 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
                               .target = handler_target(req),
                               .drop = keyhdr,
                               .ndrop = 1};
-        if (pt.target == NULL) {
+        r->forward = 1;
+        if (pt.target == NULL || (!now && keep_target(req, r, &pt) != 0)) {
+            r->outcome = RP_FN_FAILED;
             rp_resp_error(req, 500, "InternalError", "out of memory");
             return;
         }
-        rp_proxy_forward(req, &pt);
+        if (now)
+            rp_proxy_forward(req, &pt); /* else run_go, with the copies */
         return;
     }
-    if (invoke(req, t, &m) != 0)
+    if (invoke(req, t, &m, r) != 0) {
+        r->outcome = RP_FN_FAILED;
         rp_resp_error(req, 500, "InternalError", "out of memory");
+    }
 }

@@ -23,6 +23,14 @@
  * functionTimeout bounds each call: 504 when it passes (the worker keeps running; only this call
  * ends). A body over RP_FNHOST_BODY_MAX is 413 in invocation mode.
  *
+ * Throttle (functions/gate): a call that passed its key check takes a slot of the app's gate
+ * (maxConcurrentRequests); one over maxOutstandingRequests is 429 "Too Busy" with Retry-After: 1
+ * and an empty body, one under it waits in line (its body is read meanwhile in invocation mode;
+ * a forwarded one goes to the proxy when its turn comes). Every call from there on becomes one
+ * record of the app's invocation log (functions/invlog) when its request ends: Succeeded when
+ * the handler answered, Failed when it did not (or the host answered 5xx for it), TimedOut,
+ * Throttled, or Cancelled when the client went away first.
+ *
  * Threads: rp_fnhost_serve runs on the request's loop thread; everything it is given is
  * borrowed for the call only (it copies what outlives it).
  */
@@ -30,6 +38,8 @@
 #define RP_FUNCTIONS_FNHOST_H
 
 #include "functions/fnapp.h"
+#include "functions/gate.h"
+#include "functions/invlog.h"
 #include "functions/keyset.h"
 #include "http/request.h"
 #include "sites/proxy.h"
@@ -54,6 +64,8 @@ typedef struct rp_fnhost_target {
     const char *client_cert;   /* as rp_proxy_target's */
     const rp_proxy_hdr *extra; /* Easy Auth's principal headers, as rp_proxy_target's */
     size_t nextra;
+    rp_fn_gate *gate;              /* the app's throttle, or NULL (borrowed: the host refs it) */
+    rp_fn_invlog *log;             /* the app's invocation log, or NULL (likewise) */
     rp_fnhost_keys_fn keys_change; /* NULL: the admin API only reads */
     void *keys_arg;
 } rp_fnhost_target;

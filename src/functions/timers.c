@@ -39,6 +39,8 @@ typedef struct entry {
     int timer_ready, dead;
     int startup_tries;      /* runOnStartup: waits left for the handler to come up (0: done) */
     rp_invoke *inv;         /* the run in flight, or NULL */
+    char inv_id[37];        /* its invocation id */
+    int64_t started_wall;   /* its start, Unix ms */
     int64_t last_s, next_s; /* the last run's and the next occurrence's time (0: none) */
     uint64_t started_ms;
 } entry;
@@ -58,6 +60,7 @@ struct rp_fn_timers {
     int stopping;
     entry *entries; /* the timers' thread only */
     rp_fn_port_fn port_of;
+    rp_fn_ran_fn ran;
     void *arg;
 };
 
@@ -83,6 +86,31 @@ static void log_run(const entry *e, const char *outcome, int status, int64_t ms)
     if (ms >= 0)
         rp_logline_int(&l, "duration_ms", ms);
     rp_logline_end(&l);
+}
+
+/* Hands one run (or skipped occurrence) to the owner's invocation log. */
+static void report(const entry *e, rp_fn_outcome o, int status, uint64_t took_us, int64_t start,
+                   const json_t *logs)
+{
+    char id[37];
+    rp_fn_inv inv = {.function = e->fn,
+                     .trigger = "timerTrigger",
+                     .start_ms = start,
+                     .duration_us = took_us,
+                     .status = status,
+                     .outcome = o,
+                     .logs = logs};
+
+    if (e->t->ran == NULL)
+        return;
+    if (o == RP_FN_SKIPPED || e->inv_id[0] == '\0') {
+        if (rp_random_uuid(id) != 0)
+            id[0] = '\0';
+        inv.id = id;
+    } else {
+        inv.id = e->inv_id;
+    }
+    e->t->ran(e->t->arg, e->app, &inv);
 }
 
 static void entries_free(entry *e)
@@ -119,9 +147,15 @@ static void on_fire(uv_timer_t *h);
 /* Arms e's timer for its next occurrence after now (none: logged, left unarmed). */
 static void schedule(entry *e)
 {
-    int64_t ms = now_ms(), next;
+    int64_t ms, next, from;
 
-    if (rp_ncron_next(&e->sched, ms / 1000, &next) != 0) {
+    /* The loop's cached time may be behind: a timer armed from it fires early by the wall
+     * clock. Whatever the clock says, the occurrence that just fired is done: the next one
+     * comes after it, never the same one again. */
+    uv_update_time(&e->t->loop);
+    ms = now_ms();
+    from = ms / 1000 > e->next_s ? ms / 1000 : e->next_s;
+    if (rp_ncron_next(&e->sched, from, &next) != 0) {
         log_run(e, "no next occurrence", 0, -1);
         return;
     }
@@ -134,14 +168,25 @@ static void on_done(int rc, const rp_invoke_result *res, void *arg)
     entry *e = arg;
     int64_t took = (int64_t)(uv_now(&e->t->loop) - e->started_ms);
 
+    uint64_t took_us = took > 0 ? (uint64_t)took * 1000u : 0;
+    json_t *a = NULL;
+
     e->inv = NULL;
-    if (rc == RP_ETIMEDOUT)
+    if (rc == RP_ETIMEDOUT) {
         log_run(e, "timeout", 0, took);
-    else if (rc != 0)
+        report(e, RP_FN_TIMEDOUT, 0, took_us, e->started_wall, NULL);
+    } else if (rc != 0) {
         log_run(e, "handler unreachable", 0, took);
-    else
-        log_run(e, res->status >= 200 && res->status <= 299 ? "success" : "failure", res->status,
-                took);
+        report(e, RP_FN_FAILED, 0, took_us, e->started_wall, NULL);
+    } else {
+        int ok = res->status >= 200 && res->status <= 299;
+        log_run(e, ok ? "success" : "failure", res->status, took);
+        if (ok && res->body != NULL)
+            a = json_loadb(res->body, res->body_len, 0, NULL);
+        report(e, ok ? RP_FN_SUCCEEDED : RP_FN_FAILED, res->status, took_us, e->started_wall,
+               json_object_get(a, "Logs"));
+        json_decref(a);
+    }
 }
 
 static json_t *envelope(const entry *e, int64_t fired)
@@ -166,11 +211,15 @@ static int fire(entry *e)
     int64_t fired = now_ms() / 1000;
     char path[RP_FN_NAME_MAX + 2], *js = NULL;
     rp_invoke_opts o = {0};
+    rp_invoke_header hdr[1];
     json_t *env;
     int port;
 
+    if (e->next_s > fired && e->next_s - fired <= 1)
+        fired = e->next_s; /* armed from a loop clock a little behind the wall clock */
     if (e->inv != NULL) { /* never overlaps itself */
         log_run(e, "skipped: the previous run is still going", 0, -1);
+        report(e, RP_FN_SKIPPED, 0, 0, now_ms(), NULL);
         return 0;
     }
     port = t->port_of(t->arg, e->app);
@@ -190,9 +239,16 @@ static int fire(entry *e)
     o.body_len = strlen(js);
     o.timeout_ms = (uint64_t)e->timeout_s * 1000u;
     e->started_ms = uv_now(&t->loop);
+    e->started_wall = now_ms();
+    if (rp_random_uuid(e->inv_id) != 0)
+        e->inv_id[0] = '\0';
+    hdr[0] = (rp_invoke_header){"X-Azure-Functions-InvocationId", e->inv_id};
+    o.extra = hdr;
+    o.nextra = e->inv_id[0] != '\0';
     if (rp_invoke_start(&t->loop, &o, on_done, e, &e->inv) != 0) {
         e->inv = NULL;
         log_run(e, "the run could not be started", 0, -1);
+        report(e, RP_FN_FAILED, 0, 0, e->started_wall, NULL);
     } else {
         e->last_s = fired;
     }
@@ -213,6 +269,7 @@ static void on_fire(uv_timer_t *h)
             return;
         }
         log_run(e, "skipped: the handler is not running", 0, -1);
+        report(e, RP_FN_SKIPPED, 0, 0, now_ms(), NULL);
     }
     e->startup_tries = 0;
     schedule(e);
@@ -295,7 +352,7 @@ static void run(void *arg)
     uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
-int rp_fn_timers_open(rp_fn_port_fn port_of, void *arg, rp_fn_timers **out)
+int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, void *arg, rp_fn_timers **out)
 {
     rp_fn_timers *t = rp_calloc(1, sizeof(*t));
 
@@ -303,6 +360,7 @@ int rp_fn_timers_open(rp_fn_port_fn port_of, void *arg, rp_fn_timers **out)
     if (t == NULL)
         return RP_ENOMEM;
     t->port_of = port_of;
+    t->ran = ran;
     t->arg = arg;
     if (uv_loop_init(&t->loop) != 0) {
         rp_free(t);

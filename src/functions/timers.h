@@ -14,7 +14,8 @@
  * and the error log says why. A run finds the handler's port when it fires; when the handler
  * is not running that occurrence is skipped.
  *
- * Every run is logged (functions.timer: app, function, outcome, status, duration). The timers
+ * Every run is logged (functions.timer: app, function, outcome, status, duration) and handed to
+ * the owner as an invocation record (X-Azure-Functions-InvocationId carries its id). The timers
  * run on a thread of their own with its own libuv loop; rp_fn_timers_set may be called from
  * any thread and copies what it needs.
  */
@@ -22,6 +23,7 @@
 #define RP_FUNCTIONS_TIMERS_H
 
 #include "functions/fnapp.h"
+#include "functions/invlog.h"
 
 #include <stdint.h>
 
@@ -31,8 +33,12 @@ typedef struct rp_fn_timers rp_fn_timers;
  * timers' thread. */
 typedef int (*rp_fn_port_fn)(void *arg, const char *app);
 
-/* Starts the timers' thread. 0 and *out, or RP_ENOMEM / RP_EIO. */
-int rp_fn_timers_open(rp_fn_port_fn port_of, void *arg, rp_fn_timers **out);
+/* A run ended, or an occurrence was skipped: its invocation record (functions/invlog), for
+ * app. Called on the timers' thread; inv is borrowed for the call. */
+typedef void (*rp_fn_ran_fn)(void *arg, const char *app, const rp_fn_inv *inv);
+
+/* Starts the timers' thread; ran may be NULL. 0 and *out, or RP_ENOMEM / RP_EIO. */
+int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, void *arg, rp_fn_timers **out);
 
 /* Stops the thread (runs in flight are cancelled) and frees everything. Accepts NULL. */
 void rp_fn_timers_close(rp_fn_timers *t);

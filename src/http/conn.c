@@ -485,6 +485,8 @@ static int write_head(rp_conn *c, int status, const char *ctype, uint64_t body_l
     if (rc == 0)
         rc = rp_buf_append(o, "\r\n", 2);
     c->status = status;
+    if (req != NULL)
+        req->status = status;
     c->resp_started = 1;
     return rc;
 }

@@ -57,6 +57,8 @@ struct rp_req {
     void *route_data;     /* rp_route_opts.data of the matched route */
     rp_buf body;          /* filled by rp_req_read_body */
     void *handler_data;   /* free for the handler's per-request state (allocate in arena) */
+    int status;           /* the status answered, once its head went out (0 before: also in
+                             an arena cleanup of a request whose client went away first) */
     struct rp_conn *conn; /* private */
 };
 

@@ -93,7 +93,10 @@ typedef struct app {
     int settings_busy;    /* one settings write at a time (each rewrites the sealed set) */
     rp_appenv *env;       /* settings, references, identity: NULL until first built */
     fnkeys *keys;         /* a function app's keys: NULL until loaded or made */
-    int env_ready;        /* the first build finished (its process may start) */
+    rp_fn_gate *gate;     /* a function app's throttle: NULL until its first call */
+    long gate_conc, gate_out; /* the bounds gate has (host.json of the live release) */
+    rp_fn_invlog *invlog;     /* a function app's invocation log: NULL until first needed */
+    int env_ready;            /* the first build finished (its process may start) */
     struct app *next;
 } app;
 
@@ -645,6 +648,8 @@ static void app_free(rp_sites *s, app *a)
     rp_appenv_unref(a->env);
     content_put(s, a->live);
     keys_put(s, a->keys);
+    rp_fn_gate_unref(a->gate);
+    rp_fn_invlog_unref(a->invlog);
     rp_free(a);
 }
 
@@ -864,8 +869,9 @@ static json_t *app_json_locked(const rp_sites *s, const app *a)
         o = NULL;
     }
     json_decref(view);
-    /* A process app's supervisor state: running, ready, healthy, restarts, last failure. */
-    if (o != NULL && rp_appcfg_command(a->cfg) != NULL) {
+    /* A process app's (or function app's handler's) supervisor state: running, ready,
+     * healthy, restarts, last failure. */
+    if (o != NULL && (rp_appcfg_command(a->cfg) != NULL || (a->live != NULL && a->live->fn))) {
         rp_proc_state ps;
         if (rp_procs_state(s->procs, a->name, &ps) == 0)
             json_object_set_new(json_object_get(o, "properties"), "process",
@@ -1807,9 +1813,12 @@ static int token_list(rp_str v)
 
 /*
  * CORS (appcfg.h "cors"): adds the headers for an allowed Origin; answers a preflight (OPTIONS
- * with Access-Control-Request-Method) itself. 1 when the request goes on.
+ * with Access-Control-Request-Method) itself. A static app serves GET and HEAD only; a process
+ * or function app takes any method, so its preflight allows the one asked for (as Azure's
+ * platform CORS does), and an OPTIONS that is no preflight goes on to it. 1 when the request
+ * goes on.
  */
-static int cors(rp_req *req, const rp_appcfg *cfg)
+static int cors(rp_req *req, const rp_appcfg *cfg, int static_app)
 {
     rp_str origin = rp_req_header(req, "origin");
     rp_str method = rp_req_header(req, "access-control-request-method");
@@ -1819,7 +1828,7 @@ static int cors(rp_req *req, const rp_appcfg *cfg)
 
     (void)rp_resp_header(req, "Vary", "Origin");
     if (origin.p == NULL || origin.n >= sizeof(value)) {
-        if (req->method != RP_METHOD_OPTIONS)
+        if (req->method != RP_METHOD_OPTIONS || !static_app)
             return 1;
         (void)rp_resp_header(req, "Allow", "GET, HEAD, OPTIONS");
         rp_resp_send(req, 204, NULL, NULL, 0);
@@ -1837,9 +1846,18 @@ static int cors(rp_req *req, const rp_appcfg *cfg)
     (void)rp_resp_header(req, "Access-Control-Allow-Origin", value);
     if (credentials)
         (void)rp_resp_header(req, "Access-Control-Allow-Credentials", "true");
-    if (req->method != RP_METHOD_OPTIONS)
+    if (req->method != RP_METHOD_OPTIONS || (!preflight && !static_app))
         return 1;
-    (void)rp_resp_header(req, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    if (static_app || method.n == 0 || method.n >= sizeof(value)) {
+        (void)rp_resp_header(req, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    } else {
+        size_t i;
+        for (i = 0; i < method.n && rp_http_tchar((unsigned char)method.p[i]); i++)
+            value[i] = method.p[i];
+        value[i] = '\0';
+        (void)rp_resp_header(req, "Access-Control-Allow-Methods",
+                             i == method.n ? value : "GET, HEAD, OPTIONS");
+    }
     {
         rp_str h = rp_req_header(req, "access-control-request-headers");
         if (h.p != NULL && h.n < sizeof(value) && token_list(h)) {
@@ -2338,12 +2356,60 @@ static int fn_port(void *arg, const char *name)
     return port;
 }
 
-/* A request to a function app: the functions host (functions/fnhost.c) with the app's keys. */
+/* App a's invocation log, made on first use (NULL when it cannot be). Caller holds mu. */
+static rp_fn_invlog *invlog_locked(rp_sites *s, app *a)
+{
+    char path[PATH_CAP];
+
+    if (a->invlog == NULL && (size_t)snprintf(path, sizeof(path), "%s/%s/logs/invocations.log",
+                                              s->apps_path, a->name) < sizeof(path))
+        (void)rp_fn_invlog_new(path, &a->invlog);
+    return a->invlog;
+}
+
+/* App a's throttle with the bounds of fa's host.json (NULL when it cannot be made). Caller
+ * holds mu. */
+static rp_fn_gate *gate_locked(app *a, const rp_fn_app *fa)
+{
+    const rp_fn_host *h = rp_fn_app_host(fa);
+
+    if (a->gate == NULL) {
+        if (rp_fn_gate_new(h->max_concurrent, h->max_outstanding, &a->gate) != 0)
+            return NULL;
+    } else if (a->gate_conc != h->max_concurrent || a->gate_out != h->max_outstanding) {
+        rp_fn_gate_limits(a->gate, h->max_concurrent, h->max_outstanding);
+    }
+    a->gate_conc = h->max_concurrent;
+    a->gate_out = h->max_outstanding;
+    return a->gate;
+}
+
+/* A timer run's record (the timers' thread). */
+static void fn_timer_ran(void *arg, const char *name, const rp_fn_inv *inv)
+{
+    rp_sites *s = arg;
+    rp_fn_invlog *log = NULL;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && invlog_locked(s, a) != NULL)
+        log = rp_fn_invlog_ref(a->invlog);
+    uv_mutex_unlock(&s->mu);
+    if (log != NULL)
+        rp_fn_invlog_add(log, inv);
+    rp_fn_invlog_unref(log);
+}
+
+/* A request to a function app: the functions host (functions/fnhost.c) with the app's keys,
+ * throttle and invocation log. */
 static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *name, int port,
                        const char *cert, const rp_proxy_hdr *extra, size_t nextra)
 {
     char origin[400], pp[16];
     fnkeys *k = NULL;
+    rp_fn_gate *gate = NULL;
+    rp_fn_invlog *log = NULL;
     app *a;
     rp_fnhost_target t;
 
@@ -2351,6 +2417,10 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
     a = find_locked(s, name, strlen(name));
     if (a != NULL && (k = a->keys) != NULL)
         k->refs++;
+    if (a != NULL && gate_locked(a, c->fn) != NULL)
+        gate = rp_fn_gate_ref(a->gate);
+    if (a != NULL && invlog_locked(s, a) != NULL)
+        log = rp_fn_invlog_ref(a->invlog);
     uv_mutex_unlock(&s->mu);
     snprintf(origin, sizeof(origin), "https://%s.%s%s", name, s->domain, port_part(s, pp));
     t = (rp_fnhost_target){.app = c->fn,
@@ -2360,11 +2430,16 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
                            .client_cert = cert,
                            .extra = nextra ? extra : NULL,
                            .nextra = nextra,
+                           .gate = gate,
+                           .log = log,
                            .keys_change = fn_keys_change,
                            .keys_arg = s};
-    /* Synchronous as far as the keys go: nothing of them is used after it returns. */
+    /* Synchronous as far as the keys go: nothing of them is used after it returns (the call
+     * takes its own references to the gate and the log). */
     rp_fnhost_serve(req, &t);
     keys_put(s, k);
+    rp_fn_gate_unref(gate);
+    rp_fn_invlog_unref(log);
 }
 
 static void site_request(rp_req *req)
@@ -2374,7 +2449,7 @@ static void site_request(rp_req *req)
     rp_easyauth *auth = NULL;
     rp_easyauth_principal who = {NULL, NULL, NULL, NULL};
     content *c = NULL;
-    int trusted, signed_in = 0;
+    int trusted, signed_in = 0, static_app;
 
     if (!app_get(s, req->host_label.p, req->host_label.n, &cfg, &c, &auth)) {
         not_found(req, "SiteNotFound", "there is no app at this address");
@@ -2397,7 +2472,10 @@ static void site_request(rp_req *req)
     }
     /* Before the certificate check: browsers send preflights without credentials. A process
      * app without CORS settings answers its own OPTIONS and CORS headers. */
-    if ((rp_appcfg_command(cfg) == NULL || rp_appcfg_cors_set(cfg)) && !cors(req, cfg))
+    static_app = rp_appcfg_command(cfg) == NULL && (c == NULL || c->fn == NULL);
+    /* A function app without CORS settings gets its OPTIONS like any other method (a function
+     * may take them); with them, the platform answers preflights as for a process app. */
+    if ((static_app || rp_appcfg_cors_set(cfg)) && !cors(req, cfg, static_app))
         goto out;
     if (!rp_appcfg_cert_check(cfg, req->path, rp_req_peer_cert(req), &trusted)) {
         rp_resp_error(req, 403, "ClientCertificateRequired",
@@ -2881,6 +2959,81 @@ static void mgmt_logs(rp_sites *s, rp_req *req, const char *name)
         rp_resp_json(req, 200, o);
 }
 
+/*
+ * GET /api/apps/NAME/invocations[?after=SEQ][&limit=N][&function=F]: a page of the function
+ * app's invocation log (functions/invlog.h); {"value": [], "next": 0} before its first call.
+ */
+static void mgmt_invocations(rp_sites *s, rp_req *req, const char *name)
+{
+    const char *qa = rp_req_query(req, "after"), *ql = rp_req_query(req, "limit");
+    const char *fn = rp_req_query(req, "function");
+    uint64_t after = 0, limit = 100;
+    rp_fn_invlog *log = NULL;
+    json_t *page;
+    app *a;
+
+    if ((qa != NULL && rp_parse_u64(qa, strlen(qa), INT64_MAX, &after) != 0) ||
+        (ql != NULL &&
+         (rp_parse_u64(ql, strlen(ql), RP_FN_INVLOG_PAGE_MAX, &limit) != 0 || limit == 0))) {
+        rp_resp_error(req, 400, "InvalidParameter",
+                      "after is a sequence number and limit a count from 1 to 500");
+        return;
+    }
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && a->invlog != NULL)
+        log = rp_fn_invlog_ref(a->invlog);
+    uv_mutex_unlock(&s->mu);
+    if (a == NULL) {
+        not_found(req, "ResourceNotFound", "there is no such app");
+        return;
+    }
+    page = log != NULL ? rp_fn_invlog_page(log, after, (size_t)limit, fn)
+                       : json_pack("{s:[],s:i}", "value", "next", 0);
+    rp_fn_invlog_unref(log);
+    if (page == NULL)
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+    else
+        rp_resp_json(req, 200, page);
+}
+
+/* GET /api/apps/NAME/metrics: per-function counters of this run of the server and the calls
+ * running and waiting now. */
+static void mgmt_metrics(rp_sites *s, rp_req *req, const char *name)
+{
+    rp_fn_invlog *log = NULL;
+    rp_fn_gate *gate = NULL;
+    size_t running = 0, waiting = 0;
+    json_t *m;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && a->invlog != NULL)
+        log = rp_fn_invlog_ref(a->invlog);
+    if (a != NULL && a->gate != NULL)
+        gate = rp_fn_gate_ref(a->gate);
+    uv_mutex_unlock(&s->mu);
+    if (a == NULL) {
+        not_found(req, "ResourceNotFound", "there is no such app");
+        return;
+    }
+    if (gate != NULL)
+        rp_fn_gate_counts(gate, &running, &waiting);
+    m = log != NULL ? rp_fn_invlog_metrics(log) : json_pack("{s:{}}", "functions");
+    if (m != NULL && (json_object_set_new(m, "running", json_integer((json_int_t)running)) != 0 ||
+                      json_object_set_new(m, "waiting", json_integer((json_int_t)waiting)) != 0)) {
+        json_decref(m);
+        m = NULL;
+    }
+    rp_fn_invlog_unref(log);
+    rp_fn_gate_unref(gate);
+    if (m == NULL)
+        rp_resp_error(req, 500, "InternalError", "out of memory");
+    else
+        rp_resp_json(req, 200, m);
+}
+
 static void mgmt_releases(rp_sites *s, rp_req *req, const char *name)
 {
     sqlite3_stmt *st = NULL;
@@ -3174,6 +3327,19 @@ static void mgmt_app(rp_sites *s, rp_req *req, const rp_identity *who_, const ch
             /* What an app prints may be sensitive: the same right as changing it. */
             if (allowed(s, req, &who, "Microsoft.Web/sites/write", name))
                 mgmt_logs(s, req, name);
+            return;
+        }
+        if (strcmp(sub, "/invocations") == 0 &&
+            (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD)) {
+            /* The handler's Logs lines are what it printed: the right /logs needs. */
+            if (allowed(s, req, &who, "Microsoft.Web/sites/write", name))
+                mgmt_invocations(s, req, name);
+            return;
+        }
+        if (strcmp(sub, "/metrics") == 0 &&
+            (req->method == RP_METHOD_GET || req->method == RP_METHOD_HEAD)) {
+            if (allowed(s, req, &who, "Microsoft.Web/sites/read", name))
+                mgmt_metrics(s, req, name);
             return;
         }
         if (keys_mgmt(s, req, &who, name, sub))
@@ -5015,7 +5181,7 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         snprintf(err, errlen, "cannot start the app process supervisor");
         goto fail;
     }
-    rc = rp_fn_timers_open(fn_port, s, &s->timers);
+    rc = rp_fn_timers_open(fn_port, fn_timer_ran, s, &s->timers);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the timer triggers' thread");
         goto fail;

@@ -355,6 +355,158 @@ test('timers: runOnStartup, on schedule, never overlapping themselves, with Time
   assert.equal(JSON.parse((await call('/api/public/ticks', { app: quiet })).text).runs, 0);
 });
 
+test('throttle: maxConcurrentRequests at once, the rest wait in line, past maxOutstandingRequests 429', async () => {
+  const app = appName('busy');
+  const host = JSON.parse(readFileSync(join(EXAMPLE, 'host.json'), 'utf8'));
+  host.extensions = { http: { maxConcurrentRequests: 1, maxOutstandingRequests: 3 } };
+  await createFunctionApp(app, variant({ 'host.json': host }));
+  // Five at once: one runs, two wait, two are refused at once.
+  const t0 = Date.now();
+  const rs = await Promise.all([0, 1, 2, 3, 4].map(() => call('/api/nap?ms=800', { app })));
+  const took = Date.now() - t0;
+  const ok = rs.filter((r) => r.status === 200);
+  const busy = rs.filter((r) => r.status === 429);
+  assert.equal(ok.length, 3, rs.map((r) => r.status).join());
+  assert.equal(busy.length, 2, rs.map((r) => r.status).join());
+  for (const b of busy) {
+    assert.equal(b.text, '', 'Azure answers 429 with an empty body');
+    assert.equal(b.headers['retry-after'], '1');
+    assert.equal(b.statusText, 'Too Busy');
+  }
+  for (const r of ok) assert.equal(JSON.parse(r.text).maxActive, 1, 'never two calls inside the handler');
+  assert.ok(took >= 2400, `three 800 ms calls one after another took ${took} ms`);
+  // The counters saw the same: three ran, two were throttled, nothing runs or waits now.
+  let m;
+  await until(async () => (m = await apiOk(srv, 'GET', `/api/apps/${app}/metrics`, {}, 200)).functions.nap?.invocations === 5, 'five nap records');
+  assert.equal(m.functions.nap.succeeded, 3, JSON.stringify(m));
+  assert.equal(m.functions.nap.throttled, 2, JSON.stringify(m));
+  assert.equal(m.running, 0);
+  assert.equal(m.waiting, 0);
+  const log = await apiOk(srv, 'GET', `/api/apps/${app}/invocations?function=nap`, {}, 200);
+  assert.deepEqual(log.value.map((x) => x.outcome).sort(), ['Succeeded', 'Succeeded', 'Succeeded', 'Throttled', 'Throttled']);
+  assert.deepEqual(log.value.filter((x) => x.outcome === 'Throttled').map((x) => x.status), [429, 429]);
+  // A larger bound from a redeploy applies to the next calls.
+  host.extensions.http = { maxConcurrentRequests: 4, maxOutstandingRequests: 8 };
+  const d = await deploy(app, variant({ 'host.json': host }));
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  await until(async () => {
+    const r = await Promise.all([0, 1, 2, 3].map(() => call('/api/nap?ms=400', { app })));
+    return r.every((x) => x.status === 200) && JSON.parse(r[0].text).maxActive >= 2;
+  }, 'four calls at once after the redeploy');
+});
+
+test('a crashing handler is replaced; only the calls inside it fail, other apps never notice', async () => {
+  const app = appName('crash');
+  await createFunctionApp(app, EXAMPLE);
+  const k = await listKeys(app);
+  const inflight = call('/api/nap?ms=4000', { app });
+  await sleep(500);
+  const t0 = Date.now();
+  const c = await call('/api/crash', { app, method: 'POST', headers: { 'x-functions-key': k.masterKey } });
+  assert.equal(c.status, 502, c.text);
+  assert.equal((await inflight).status, 502, 'the call inside the crashed process fails');
+  assert.ok(Date.now() - t0 < 3000, 'at once, not when its own time was up');
+  assert.equal((await call('/api/public/ping')).text, 'pong', 'another app is untouched');
+  await until(async () => (await call('/api/public/ping', { app })).status === 200, 'the replacement handler');
+  assert.equal((await call('/api/nap?ms=1', { app })).status, 200);
+  const st = await apiOk(srv, 'GET', `/api/apps/${app}`, {}, 200);
+  assert.ok(st.properties.process.restarts >= 1, JSON.stringify(st.properties.process));
+  assert.match(st.properties.process.lastFailure, /exit/, 'the app shows why it was restarted');
+  const log = (await apiOk(srv, 'GET', `/api/apps/${app}/invocations?limit=500`, {}, 200)).value;
+  assert.ok(log.some((x) => x.function === 'crash' && x.outcome === 'Failed' && x.status === 502), 'the crash record');
+  assert.ok(log.some((x) => x.function === 'nap' && x.outcome === 'Failed' && x.status === 502), 'the record of the call inside');
+  assert.ok(log.some((x) => x.function === 'nap' && x.outcome === 'Succeeded'), 'the call after');
+});
+
+test('OPTIONS reaches the functions; with CORS set the platform answers preflights for any method', async () => {
+  const app = appName('cors');
+  await createFunctionApp(app, EXAMPLE);
+  const k = await listKeys(app);
+  // A function without a methods list takes OPTIONS too (as in Azure); one without it is 404.
+  const o = await call('/api/echo', { app, method: 'OPTIONS', headers: { 'x-functions-key': k.functionKeys.default } });
+  assert.equal(o.status, 200, o.text);
+  assert.equal(JSON.parse(o.text).Data.req.Method, 'OPTIONS');
+  assert.equal((await call('/api/public/ping', { app, method: 'OPTIONS' })).status, 404);
+  // Without CORS settings a preflight is the app's business too: no platform answer.
+  const pre = { origin: 'https://shop.example', 'access-control-request-method': 'POST' };
+  assert.equal((await call('/api/public/ping', { app, method: 'OPTIONS', headers: pre })).status, 404);
+  const r = await api(srv, 'PUT', `/api/apps/${app}`, { body: { properties: { cors: { allowedOrigins: ['https://shop.example'] } } } });
+  assert.equal(r.status, 200, r.text);
+  const p = await call('/api/echo', { app, method: 'OPTIONS', headers: pre });
+  assert.equal(p.status, 204);
+  assert.equal(p.headers['access-control-allow-origin'], 'https://shop.example');
+  assert.equal(p.headers['access-control-allow-methods'], 'POST');
+  const bad = await call('/api/echo', { app, method: 'OPTIONS', headers: { ...pre, origin: 'https://evil.example' } });
+  assert.equal(bad.status, 403);
+  const post = await call('/api/echo', { app, method: 'POST', body: 'x', headers: { origin: 'https://shop.example', 'x-functions-key': k.functionKeys.default } });
+  assert.equal(post.status, 200);
+  assert.equal(post.headers['access-control-allow-origin'], 'https://shop.example');
+});
+
+test('the invocation log and metrics: every call, its outcome and the handler Logs; rampart fn logs', async () => {
+  const hello = await call('/api/hello/log', { headers: { 'x-functions-key': keys.functionKeys.default } });
+  assert.equal(hello.status, 200);
+  assert.equal((await call('/api/hello/log')).status, 401, 'a call without its key is no invocation');
+  const page = async (q = '') => apiOk(srv, 'GET', `/api/apps/${name}/invocations${q}`, {}, 200);
+  let rec;
+  await until(async () => (rec = (await page('?function=hello&limit=500')).value.find((x) => x.id === hello.headers['x-ms-request-id'])), 'the hello record');
+  assert.equal(rec.outcome, 'Succeeded');
+  assert.equal(rec.status, 200);
+  assert.equal(rec.trigger, 'httpTrigger');
+  assert.equal(rec.function, 'hello');
+  assert.deepEqual(rec.logs, ['hello ran']);
+  assert.ok(rec.durationMs > 0 && rec.durationMs < 30000, String(rec.durationMs));
+  assert.match(rec.start, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  // The 504 of the timeout test, and the timer's runs with their own trigger.
+  const all = await page('?limit=500');
+  assert.ok(all.value.some((x) => x.function === 'slow' && x.outcome === 'TimedOut' && x.status === 504), 'the timed-out call');
+  assert.ok(all.value.some((x) => x.function === 'tick' && x.trigger === 'timerTrigger' && x.outcome === 'Succeeded'), 'a timer run');
+  assert.ok(all.value.every((x, i) => i === 0 || x.seq > all.value[i - 1].seq));
+  // The timer (every 5 s) fires once per occurrence: never twice within moments, never skipped
+  // for a run of its own still going (each takes 1.5 s).
+  // (The first two may be the start-up run and an occurrence skipped because of it.)
+  const tickRecs = all.value.filter((x) => x.function === 'tick').slice(2);
+  const ticks = tickRecs.map((x) => Date.parse(x.start));
+  assert.ok(ticks.length >= 3, `${ticks.length} tick records`);
+  for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i] - ticks[i - 1] >= 3000, `tick runs ${ticks[i] - ticks[i - 1]} ms apart`);
+  assert.deepEqual(tickRecs.filter((x) => x.outcome !== 'Succeeded'), [], 'no occurrence skipped or failed');
+  // Paging: after the last one there is nothing new until another call.
+  const tail = await page(`?after=${all.next}&function=hello`);
+  assert.deepEqual(tail.value, []);
+  // Nothing of the request is in a record: no path, query, header or key.
+  const keyed = await call(`/api/hello/secretpath?code=${encodeURIComponent(keys.functionKeys.default)}`);
+  assert.equal(keyed.status, 200);
+  await until(async () => (await page(`?after=${all.next}&function=hello`)).value.length >= 1, 'the keyed call');
+  const text = JSON.stringify(await page('?limit=500'));
+  assert.ok(!text.includes(keys.functionKeys.default) && !text.includes('secretpath'), 'no key or path in the log');
+  // Bad paging parameters.
+  assert.equal((await api(srv, 'GET', `/api/apps/${name}/invocations?limit=0`)).status, 400);
+  assert.equal((await api(srv, 'GET', `/api/apps/${name}/invocations?after=x`)).status, 400);
+  assert.equal((await api(srv, 'GET', `/api/apps/nosuchapp1/invocations`)).status, 404);
+  // The CLI.
+  let r = await cliAsync(['fn', 'logs', name, '--function', 'hello'], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /hello\s+httpTrigger\s+Succeeded\s+200/);
+  assert.match(r.stdout, /\| hello ran/);
+  r = await cliAsync(['fn', 'logs', name, '--output', 'json', '--limit', '3'], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, 3);
+  r = await cliAsync(['fn', 'metrics', name], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /hello\s+\d+\s+\d+/);
+  assert.match(r.stdout, /running now: \d+, waiting: 0/);
+  // The log file: one JSON line per record, in the app's log directory.
+  const lines = readFileSync(join(srv.dataDir, 'apps', name, 'logs', 'invocations.log'), 'utf8').trim().split('\n');
+  assert.ok(lines.some((l) => JSON.parse(l).id === hello.headers['x-ms-request-id']), 'the hello record on disk');
+  // RBAC: a Reader sees the counters but not the log (the handler's Logs are what it printed).
+  const reader = await createSp(srv);
+  await assignRole(srv, reader.id, 'Reader', `/apps/${name}`);
+  const rt = await clientToken(srv, reader.appId, reader.secret, 'management');
+  assert.equal((await api(srv, 'GET', `/api/apps/${name}/invocations`, { token: rt })).status, 403);
+  assert.equal((await api(srv, 'GET', `/api/apps/${name}/metrics`, { token: rt })).status, 200);
+  assert.equal((await api(srv, 'GET', `/api/apps/${name}/metrics`, { token: '' })).status, 401);
+});
+
 test('keys survive a restart and are never on disk in plaintext', async () => {
   const before = await listKeys();
   const { dataDir, token } = srv;

@@ -10,6 +10,7 @@ const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT);
 // The timer's record: how often it ran, how many runs were in flight at once at most, and what
 // the host told it last (the TimerInfo binding).
 const timer = { runs: 0, active: 0, maxActive: 0, last: null };
+const naps = { active: 0, maxActive: 0 };
 
 const functions = {
   // A timer function: takes 1.5 s, so a schedule faster than that shows the host never
@@ -31,6 +32,19 @@ const functions = {
   items: (req) => ({ statusCode: 200, headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ id: Number(req.Params.id) }) }),
   secret: () => ({ statusCode: 200, body: 'only with the master key' }),
+  // Sleeps ?ms= (at most 10 s) and says how many calls were inside the handler at once at most:
+  // what the host's throttle (maxConcurrentRequests) allows through.
+  nap: async (req) => {
+    const ms = Math.min(Math.max(Number(req.Query.ms) || 0, 0), 10000);
+    naps.active += 1;
+    naps.maxActive = Math.max(naps.maxActive, naps.active);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    naps.active -= 1;
+    return { statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(naps) };
+  },
+  // Ends the handler process mid-call (admin level: the master key only): the host replaces the
+  // process, and only the calls that were inside this one fail.
+  crash: () => process.exit(3),
   slow: () => new Promise((resolve) => setTimeout(() => resolve({ statusCode: 200, body: 'late' }), 30000)),
 };
 
