@@ -146,37 +146,53 @@ out:
     return rc;
 }
 
+/* Text from the server, printable only: C0 and C1 controls (U+0080-U+009F as UTF-8) and DEL
+ * become '?', so nothing in a record can drive the terminal. */
+static void put_clean(const char *s, int width)
+{
+    int n = 0;
+
+    for (; s != NULL && *s; s++, n++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
+            putchar('?');
+            s++;
+        } else {
+            putchar(c < 0x20 || c == 0x7f ? '?' : (int)c);
+        }
+    }
+    for (; n < width; n++)
+        putchar(' ');
+}
+
+static const char *str_of(const json_t *r, const char *key)
+{
+    const char *v = json_string_value(json_object_get(r, key));
+    return v != NULL ? v : "";
+}
+
 /* One invocation as a line, and the handler's Logs lines under it. */
 static void inv_row(const json_t *r)
 {
     const json_t *v;
     size_t i;
 
-    printf("%-24s  %-24s  %-12s  %-9s  %3d  %9.1f ms  %-4s  %s\n",
-           json_string_value(json_object_get(r, "start"))
-               ? json_string_value(json_object_get(r, "start"))
-               : "",
-           json_string_value(json_object_get(r, "function"))
-               ? json_string_value(json_object_get(r, "function"))
-               : "",
-           json_string_value(json_object_get(r, "trigger"))
-               ? json_string_value(json_object_get(r, "trigger"))
-               : "",
-           json_string_value(json_object_get(r, "outcome"))
-               ? json_string_value(json_object_get(r, "outcome"))
-               : "",
-           (int)json_integer_value(json_object_get(r, "status")),
+    put_clean(str_of(r, "start"), 24);
+    fputs("  ", stdout);
+    put_clean(str_of(r, "function"), 24);
+    fputs("  ", stdout);
+    put_clean(str_of(r, "trigger"), 12);
+    fputs("  ", stdout);
+    put_clean(str_of(r, "outcome"), 9);
+    printf("  %3d  %9.1f ms  %-4s  ", (int)json_integer_value(json_object_get(r, "status")),
            json_number_value(json_object_get(r, "durationMs")),
-           json_is_true(json_object_get(r, "cold")) ? "cold" : "warm",
-           json_string_value(json_object_get(r, "id")) ? json_string_value(json_object_get(r, "id"))
-                                                       : "");
+           json_is_true(json_object_get(r, "cold")) ? "cold" : "warm");
+    put_clean(str_of(r, "id"), 0);
+    putchar('\n');
     json_array_foreach(json_object_get(r, "logs"), i, v)
     {
-        const char *line = json_string_value(v);
-        /* The handler's text: control characters could rewrite the terminal. */
         fputs("    | ", stdout);
-        for (; line != NULL && *line; line++)
-            putchar((unsigned char)*line < 0x20 || *line == 0x7f ? '?' : *line);
+        put_clean(json_string_value(v), 0);
         putchar('\n');
     }
 }

@@ -1151,8 +1151,20 @@ static int parse_function(const ctx *c, const char *fname, const json_t *root, r
     int rc;
 
     if ((rc = get_bool(c, root, NULL, "disabled", 0, &f->disabled)) != 0 ||
+        (rc = get_obj(c, root, NULL, "identity", &b)) != 0 ||
         (rc = member(c, root, NULL, "bindings", &a)) != 0)
         return rc;
+    if (b != NULL) { /* beyond Azure: the function's own managed identity */
+        json_t *t;
+        if ((rc = get_str(c, b, "identity", "type", &t)) != 0)
+            return rc;
+        if (t != NULL && strcasecmp(json_string_value(t), "SystemAssigned") == 0)
+            f->own_identity = 1;
+        else if (t == NULL || strcasecmp(json_string_value(t), "None") != 0)
+            return failf(c, RP_EPARSE, "identity.type",
+                         "must be \"SystemAssigned\" (a managed identity of the function's "
+                         "own) or \"None\"");
+    }
     if (a == NULL)
         return failf(c, RP_EPARSE, "bindings", "missing; at least one binding must be declared");
     if (!json_is_array(a))

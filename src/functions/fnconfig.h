@@ -89,6 +89,8 @@
  *   blobTrigger       in:  path (required), connection (an app setting name or prefix),
  *                          source (LogsAndContainerScan (default) | EventGrid, case ignored)
  *   http              out: the HTTP response
+ * and, beyond Azure, identity ({"type": "SystemAssigned" | "None"}, case ignored; default None):
+ * the function's own managed identity, for a worker process of its own.
   *
  * Not guaranteed here: that no function route reaches the host's own /admin and /runtime paths.
  * Routes and route prefixes starting with them are refused, but with routePrefix "" a template
@@ -210,8 +212,9 @@ typedef struct rp_fn_binding {
 
 /* function.json of one function. */
 typedef struct rp_fn_function {
-    char *name;   /* the folder name */
-    int disabled; /* 0 or 1 */
+    char *name;       /* the folder name */
+    int disabled;     /* 0 or 1 */
+    int own_identity; /* identity.type SystemAssigned: a managed identity and worker of its own */
     rp_fn_binding *bindings;
     size_t nbindings; /* 1..RP_FN_BINDINGS_MAX */
     size_t trigger;   /* index of the one trigger binding */

@@ -50,8 +50,9 @@ typedef struct run {
 typedef struct call {
     rp_req *req;
     run *run;
-    int body_ready; /* the body is in: it goes as soon as the run has a slot */
-    rp_invoke *inv; /* NULL when none is running */
+    rp_fn_gate *gate; /* a reference, or NULL: no throttle */
+    int body_ready;   /* the body is in: it goes as soon as the run has a slot */
+    rp_invoke *inv;   /* NULL when none is running */
     char *fn, *trigger, *out;
     int ret_value; /* the http output is "$return" */
     int port;
@@ -391,6 +392,8 @@ static void call_cancel(void *arg)
         rp_invoke_cancel(c->inv);
     c->inv = NULL;
     rp_buf_free(&c->body);
+    rp_fn_gate_unref(c->gate);
+    c->gate = NULL;
 }
 
 /* Headers as Azure passes them: name -> [values]; the client's X-MS-CLIENT-PRINCIPAL*,
@@ -547,8 +550,10 @@ static int header_ok(const char *name, const char *value)
     return 1;
 }
 
-/* The handler's http output becomes the response. */
-static void answer(call *c, const json_t *out)
+/* The handler's http output becomes the response (the call Succeeded): 1; or 0 when it is
+ * unusable (500, the call Failed). Nothing of c may be touched after it: the answer may end the
+ * request. */
+static int answer(call *c, const json_t *out)
 {
     rp_req *req = c->req;
     const json_t *st, *hd, *bd;
@@ -562,12 +567,13 @@ static void answer(call *c, const json_t *out)
     if (json_is_string(out)) { /* a bare value is the body */
         bytes = json_string_value(out);
         blen = json_string_length(out);
+        c->run->outcome = RP_FN_SUCCEEDED; /* before the send: it may end the request */
         rp_resp_send(req, 200, "text/plain; charset=utf-8", bytes, blen);
-        return;
+        return 1;
     }
     if (!json_is_object(out)) {
         empty(req, 500);
-        return;
+        return 0;
     }
     st = member(out, "statusCode");
     if (st == NULL)
@@ -583,7 +589,7 @@ static void answer(call *c, const json_t *out)
     }
     if (status < 200 || status > 599) {
         empty(req, 500);
-        return;
+        return 0;
     }
     hd = member(out, "headers");
     json_object_foreach((json_t *)hd, k, v)
@@ -604,7 +610,7 @@ static void answer(call *c, const json_t *out)
         dumped = json_dumps(bd, JSON_COMPACT);
         if (dumped == NULL) {
             empty(req, 500);
-            return;
+            return 0;
         }
         bytes = dumped;
         blen = strlen(dumped);
@@ -613,8 +619,10 @@ static void answer(call *c, const json_t *out)
     }
     if (ctype == NULL && blen > 0)
         ctype = "text/plain; charset=utf-8";
+    c->run->outcome = RP_FN_SUCCEEDED; /* before the send: it may end the request */
     rp_resp_send(req, (int)status, ctype, bytes, blen);
     free(dumped); /* jansson's allocator */
+    return 1;
 }
 
 static void invoked(int rc, const rp_invoke_result *res, void *arg)
@@ -625,6 +633,9 @@ static void invoked(int rc, const rp_invoke_result *res, void *arg)
 
     c->inv = NULL;
     c->run->outcome = RP_FN_FAILED;
+    /* The handler is done with it: the slot goes on now, not once the client read the answer. */
+    rp_fn_gate_leave(c->run->ticket);
+    c->run->ticket = NULL;
     if (rc == RP_ETIMEDOUT) {
         c->run->outcome = RP_FN_TIMEDOUT;
         rp_resp_error(req, 504, "GatewayTimeout", "the function did not finish in time");
@@ -645,12 +656,10 @@ static void invoked(int rc, const rp_invoke_result *res, void *arg)
     out = c->ret_value ? member(a, "ReturnValue") : member(member(a, "Outputs"), c->out);
     if (out == NULL)
         out = member(a, "ReturnValue"); /* handlers often answer with it for http outputs too */
-    if (out == NULL) {
+    if (out == NULL)
         empty(req, 500);
-    } else {
-        c->run->outcome = RP_FN_SUCCEEDED;
-        answer(c, out);
-    }
+    else
+        (void)answer(c, out);
     json_decref(a);
 }
 
@@ -705,16 +714,21 @@ static int body_data(rp_req *req, const char *data, size_t len)
     return 0;
 }
 
+static int run_enter(run *r, rp_fn_gate *g);
+
+/* The body is in: the call takes its slot now (a client still sending holds none). */
 static void body_done(rp_req *req)
 {
     call *c = req->handler_data;
 
     c->body_ready = 1;
-    if (c->run->granted)
+    if (c->too_big)
+        invoke_now(c); /* 413, without a slot */
+    else if (run_enter(c->run, c->gate) == 0 && c->run->granted)
         invoke_now(c);
 }
 
-static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, run *r)
+static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, run *r, int port)
 {
     const rp_fn_function *f = m->fn;
     call *c = rp_arena_calloc(req->arena, sizeof(*c));
@@ -724,7 +738,7 @@ static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, 
     c->req = req;
     c->run = r;
     r->call = c;
-    c->port = t->port;
+    c->port = port;
     c->timeout_ms = (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u;
     c->fn = rp_arena_strndup(req->arena, f->name, strlen(f->name));
     c->trigger = rp_arena_strndup(req->arena, m->trigger->name, strlen(m->trigger->name));
@@ -739,6 +753,7 @@ static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, 
     rp_buf_init(&c->body, RP_FNHOST_BODY_MAX);
     if (rp_arena_add_cleanup(req->arena, call_cancel, c) != 0)
         return RP_ENOMEM;
+    c->gate = t->gate != NULL ? rp_fn_gate_ref(t->gate) : NULL;
     /* Each jansson value is handed to the arena as soon as it exists (freed with the request,
      * whatever the order of the cleanups: none of them uses another's). */
     if ((c->params = json_object()) == NULL)
@@ -840,10 +855,47 @@ static void run_go(void *arg)
     run *r = arg;
 
     r->granted = 1;
+    if (r->req->status != 0)
+        return; /* answered meanwhile (the front door refused its body): nothing to run */
     if (r->forward)
         rp_proxy_forward(r->req, &r->pt);
-    else if (r->call->body_ready)
+    else if (r->call != NULL && r->call->body_ready)
         invoke_now(r->call);
+}
+
+/*
+ * Takes r's slot of gate g (NULL: no throttle): 0, and r->granted says whether it goes now (else
+ * run_go follows); non-zero when it answered itself: 429 "Too Busy" past maxOutstandingRequests
+ * (Azure's answer: Retry-After, nothing else), 500 out of memory.
+ */
+static int run_enter(run *r, rp_fn_gate *g)
+{
+    int now = 1,
+        rc = g != NULL ? rp_fn_gate_enter(g, rp_req_loop(r->req), run_go, r, &now, &r->ticket) : 0;
+
+    if (rc == RP_EAGAIN) {
+        r->outcome = RP_FN_THROTTLED;
+        rp_resp_header(r->req, "Retry-After", "1");
+        (void)rp_resp_reason(r->req, "Too Busy");
+        empty(r->req, 429);
+        return rc;
+    }
+    if (rc != 0) {
+        r->outcome = RP_FN_FAILED;
+        rp_resp_error(r->req, 500, "InternalError", "out of memory");
+        return rc;
+    }
+    r->granted = now;
+    return 0;
+}
+
+/* A call that could not be set up after it took its slot: the slot goes back at once. */
+static void run_fail(run *r)
+{
+    rp_fn_gate_leave(r->ticket);
+    r->ticket = NULL;
+    r->outcome = RP_FN_FAILED;
+    rp_resp_error(r->req, 500, "InternalError", "out of memory");
 }
 
 /* pt with its strings in the request arena, for a forwarded call that may wait. */
@@ -875,7 +927,7 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
     const rp_fn_handler *h = rp_fn_app_host(t->app)->handler;
     unsigned bit = method_bit(req->method);
     run *r;
-    int now = 1;
+    int port;
 
     /* The host's own paths, ignoring case as ASP.NET routes do. */
     if (strcasecmp(req->path, "/admin") == 0 || strncasecmp(req->path, "/admin/", 7) == 0) {
@@ -901,33 +953,24 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
         rp_resp_error(req, 500, "InternalError", "out of memory");
         return;
     }
-    if (t->port <= 0) {
+    /* A function with an identity of its own runs in its own worker (only its calls go there). */
+    port =
+        m.fn->own_identity && t->port_for != NULL ? t->port_for(t->port_arg, m.fn->name) : t->port;
+    if (port <= 0) {
         r->outcome = RP_FN_FAILED;
         rp_resp_error(req, 503, "FunctionHostNotRunning",
                       "the function app's custom handler is not running");
         return;
     }
-    if (t->gate != NULL) {
-        int rc = rp_fn_gate_enter(t->gate, rp_req_loop(req), run_go, r, &now, &r->ticket);
-        if (rc == RP_EAGAIN) {
-            /* Azure's answer: 429 "Too Busy" and nothing else; the body is left unread. */
-            r->outcome = RP_FN_THROTTLED;
-            rp_resp_header(req, "Retry-After", "1");
-            (void)rp_resp_reason(req, "Too Busy");
-            empty(req, 429);
-            return;
-        }
-        if (rc != 0) {
-            r->outcome = RP_FN_FAILED;
-            rp_resp_error(req, 500, "InternalError", "out of memory");
-            return;
-        }
+    /* A full house is refused before any of the body is read. */
+    if (t->gate != NULL && rp_fn_gate_full(t->gate)) {
+        (void)run_enter(r, t->gate);
+        return;
     }
-    r->granted = now;
     if (h != NULL && h->forward && !h->legacy && m.fn->nbindings == 2 &&
         m.fn->http_out < m.fn->nbindings) {
         static const char *const keyhdr[] = {"x-functions-key"};
-        rp_proxy_target pt = {.port = t->port,
+        rp_proxy_target pt = {.port = port,
                               .client_cert = t->client_cert,
                               .extra = t->extra,
                               .nextra = t->nextra,
@@ -936,17 +979,21 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
                               .drop = keyhdr,
                               .ndrop = 1};
         r->forward = 1;
-        if (pt.target == NULL || (!now && keep_target(req, r, &pt) != 0)) {
-            r->outcome = RP_FN_FAILED;
-            rp_resp_error(req, 500, "InternalError", "out of memory");
+        if (pt.target == NULL) {
+            run_fail(r);
             return;
         }
-        if (now)
-            rp_proxy_forward(req, &pt); /* else run_go, with the copies */
+        /* A forwarded call streams its body to the handler: it holds its slot from here. */
+        if (run_enter(r, t->gate) != 0)
+            return;
+        if (r->granted)
+            rp_proxy_forward(req, &pt);
+        else if (keep_target(req, r, &pt) != 0)
+            run_fail(r); /* else run_go, with the copies */
         return;
     }
-    if (invoke(req, t, &m, r) != 0) {
-        r->outcome = RP_FN_FAILED;
-        rp_resp_error(req, 500, "InternalError", "out of memory");
-    }
+    /* An invocation takes its slot once its body is in (body_done). */
+    r->outcome = RP_FN_FAILED; /* until the handler's answer says otherwise */
+    if (invoke(req, t, &m, r, port) != 0)
+        run_fail(r);
 }

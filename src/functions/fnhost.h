@@ -64,6 +64,10 @@ typedef struct rp_fnhost_target {
     const char *client_cert;   /* as rp_proxy_target's */
     const rp_proxy_hdr *extra; /* Easy Auth's principal headers, as rp_proxy_target's */
     size_t nextra;
+    /* The port of the worker of a function with its own identity (beyond Azure: only its calls
+     * go there), 0 when it is not running; NULL: there is none. */
+    int (*port_for)(void *arg, const char *fn);
+    void *port_arg;
     rp_fn_gate *gate;              /* the app's throttle, or NULL (borrowed: the host refs it) */
     rp_fn_invlog *log;             /* the app's invocation log, or NULL (likewise) */
     rp_fnhost_keys_fn keys_change; /* NULL: the admin API only reads */

@@ -185,6 +185,16 @@ void rp_fn_gate_leave(rp_fn_ticket *t)
         rp_free(t);
 }
 
+int rp_fn_gate_full(rp_fn_gate *g)
+{
+    int full;
+
+    uv_mutex_lock(&g->mu);
+    full = g->outstanding > 0 && g->running + g->waiting >= (size_t)g->outstanding;
+    uv_mutex_unlock(&g->mu);
+    return full;
+}
+
 void rp_fn_gate_counts(rp_fn_gate *g, size_t *running, size_t *waiting)
 {
     uv_mutex_lock(&g->mu);

@@ -41,6 +41,9 @@ int rp_fn_gate_enter(rp_fn_gate *g, uv_loop_t *loop, rp_fn_gate_go go, void *arg
                      rp_fn_ticket **t);
 void rp_fn_gate_leave(rp_fn_ticket *t); /* accepts NULL */
 
+/* 1 when a call entering now would be refused (a hint: another thread may enter or leave). */
+int rp_fn_gate_full(rp_fn_gate *g);
+
 /* Calls running and waiting now (for metrics). */
 void rp_fn_gate_counts(rp_fn_gate *g, size_t *running, size_t *waiting);
 

@@ -130,8 +130,11 @@ static void on_closed(uv_handle_t *h)
 /* Drops e: its run (if any) is cancelled, its memory goes with its timer's close. */
 static void entry_drop(entry *e)
 {
-    if (e->inv != NULL)
+    if (e->inv != NULL) { /* replaced (a deploy) or stopping: the run is abandoned */
+        uint64_t took = uv_now(&e->t->loop) - e->started_ms;
+        report(e, RP_FN_CANCELLED, 0, took * 1000u, e->started_wall, NULL);
         rp_invoke_cancel(e->inv);
+    }
     e->inv = NULL;
     e->dead = 1;
     if (e->timer_ready) {
@@ -217,12 +220,12 @@ static int fire(entry *e)
 
     if (e->next_s > fired && e->next_s - fired <= 1)
         fired = e->next_s; /* armed from a loop clock a little behind the wall clock */
-    if (e->inv != NULL) { /* never overlaps itself */
+    if (e->inv != NULL) {  /* never overlaps itself */
         log_run(e, "skipped: the previous run is still going", 0, -1);
         report(e, RP_FN_SKIPPED, 0, 0, now_ms(), NULL);
         return 0;
     }
-    port = t->port_of(t->arg, e->app);
+    port = t->port_of(t->arg, e->app, e->fn);
     if (port <= 0)
         return RP_EAGAIN;
     snprintf(path, sizeof(path), "/%s", e->fn);

@@ -29,9 +29,9 @@
 
 typedef struct rp_fn_timers rp_fn_timers;
 
-/* The loopback port of app's custom handler now, or 0 when it is not running. Called on the
- * timers' thread. */
-typedef int (*rp_fn_port_fn)(void *arg, const char *app);
+/* The loopback port of the custom handler that runs app's function fn now (the app's, or the
+ * function's own worker), or 0 when it is not running. Called on the timers' thread. */
+typedef int (*rp_fn_port_fn)(void *arg, const char *app, const char *fn);
 
 /* A run ended, or an occurrence was skipped: its invocation record (functions/invlog), for
  * app. Called on the timers' thread; inv is borrowed for the call. */

@@ -96,7 +96,10 @@ static int name_ok(const char *s)
     return 1;
 }
 
-/* APPS/X/run or APPS/X/run.N (N one digit, 1-9): exactly two components below APPS. */
+/*
+ * APPS/X/run, or APPS/X/run-HHHHHHHH (8 lowercase hex digits: a function worker's), each
+ * optionally with .N (N one digit, 1-9): exactly two components below APPS.
+ */
 static int run_ok(const char *apps_dir, const char *run)
 {
     const char *last = strrchr(run, '/');
@@ -105,8 +108,16 @@ static int run_ok(const char *apps_dir, const char *run)
     if (!rp_helper_below(apps_dir, run) || last == NULL || strchr(first, '/') != last)
         return 0;
     last++;
-    return strcmp(last, "run") == 0 ||
-           (strncmp(last, "run.", 4) == 0 && last[4] >= '1' && last[4] <= '9' && last[5] == '\0');
+    if (strncmp(last, "run", 3) != 0)
+        return 0;
+    last += 3;
+    if (*last == '-') {
+        for (int i = 1; i <= 8; i++)
+            if (!((last[i] >= '0' && last[i] <= '9') || (last[i] >= 'a' && last[i] <= 'f')))
+                return 0;
+        last += 9;
+    }
+    return *last == '\0' || (last[0] == '.' && last[1] >= '1' && last[1] <= '9' && last[2] == '\0');
 }
 
 #define REFUSE(...)                                                                                \

@@ -26,7 +26,18 @@ struct rp_appenv {
     json_t *refstat;
     char principal[37];
     char client[37];
+    struct fnenv *fns; /* functions with an identity of their own */
+    size_t nfns;
 };
+
+/* One function's own identity and its worker's variables (copies, wiped when dropped). */
+typedef struct fnenv {
+    char name[RP_APPENV_FN_NAME_MAX + 1];
+    char principal[37];
+    char client[37];
+    char **vars;
+    size_t nvars;
+} fnenv;
 
 enum { JOB_BUILD = 1, JOB_FORGET, JOB_SWEEP };
 
@@ -84,6 +95,14 @@ void rp_appenv_unref(rp_appenv *e)
         rp_free(e->vars[i]);
     }
     rp_free(e->vars);
+    for (size_t f = 0; f < e->nfns; f++) {
+        for (size_t i = 0; i < e->fns[f].nvars; i++) {
+            OPENSSL_cleanse(e->fns[f].vars[i], strlen(e->fns[f].vars[i]));
+            rp_free(e->fns[f].vars[i]);
+        }
+        rp_free(e->fns[f].vars);
+    }
+    rp_free(e->fns);
     json_decref(e->refstat);
     rp_free(e);
 }
@@ -94,16 +113,66 @@ const char *const *rp_appenv_vars(const rp_appenv *e, size_t *n)
     return e ? (const char *const *)e->vars : NULL;
 }
 
-int rp_appenv_same(const rp_appenv *a, const rp_appenv *b)
+static int vars_same(char **a, size_t na, char **b, size_t nb)
 {
-    size_t na = a ? a->nvars : 0, nb = b ? b->nvars : 0;
-
     if (na != nb)
         return 0;
     for (size_t i = 0; i < na; i++)
-        if (strcmp(a->vars[i], b->vars[i]) != 0)
+        if (strcmp(a[i], b[i]) != 0)
             return 0;
     return 1;
+}
+
+int rp_appenv_same(const rp_appenv *a, const rp_appenv *b)
+{
+    size_t nf = a ? a->nfns : 0;
+
+    if (!vars_same(a ? a->vars : NULL, a ? a->nvars : 0, b ? b->vars : NULL, b ? b->nvars : 0) ||
+        nf != (b ? b->nfns : 0))
+        return 0;
+    for (size_t f = 0; f < nf; f++)
+        if (strcmp(a->fns[f].name, b->fns[f].name) != 0 ||
+            !vars_same(a->fns[f].vars, a->fns[f].nvars, b->fns[f].vars, b->fns[f].nvars))
+            return 0;
+    return 1;
+}
+
+static const fnenv *fn_find(const rp_appenv *e, const char *fn)
+{
+    for (size_t i = 0; e != NULL && fn != NULL && i < e->nfns; i++)
+        if (strcmp(e->fns[i].name, fn) == 0)
+            return &e->fns[i];
+    return NULL;
+}
+
+size_t rp_appenv_fn_count(const rp_appenv *e)
+{
+    return e ? e->nfns : 0;
+}
+
+const char *rp_appenv_fn_name(const rp_appenv *e, size_t i)
+{
+    return e != NULL && i < e->nfns ? e->fns[i].name : NULL;
+}
+
+const char *const *rp_appenv_fn_vars(const rp_appenv *e, const char *fn, size_t *n)
+{
+    const fnenv *f = fn_find(e, fn);
+
+    *n = f ? f->nvars : 0;
+    return f ? (const char *const *)f->vars : NULL;
+}
+
+const char *rp_appenv_fn_principal(const rp_appenv *e, const char *fn)
+{
+    const fnenv *f = fn_find(e, fn);
+    return f ? f->principal : "";
+}
+
+const char *rp_appenv_fn_client(const rp_appenv *e, const char *fn)
+{
+    const fnenv *f = fn_find(e, fn);
+    return f ? f->client : "";
 }
 
 const json_t *rp_appenv_refs(const rp_appenv *e)
@@ -121,12 +190,13 @@ const char *rp_appenv_client(const rp_appenv *e)
     return e ? e->client : "";
 }
 
-static int add_var(rp_appenv *e, size_t cap, const char *name, const char *value, size_t vn)
+static int vars_add(char **vars, size_t *n, size_t cap, const char *name, const char *value,
+                    size_t vn)
 {
     size_t nn = strlen(name);
     char *v;
 
-    if (e->nvars == cap)
+    if (*n == cap)
         return RP_ETOOBIG;
     v = rp_malloc(nn + vn + 2);
     if (v == NULL)
@@ -135,8 +205,13 @@ static int add_var(rp_appenv *e, size_t cap, const char *name, const char *value
     v[nn] = '=';
     memcpy(v + nn + 1, value, vn);
     v[nn + 1 + vn] = '\0';
-    e->vars[e->nvars++] = v;
+    vars[(*n)++] = v;
     return 0;
+}
+
+static int add_var(rp_appenv *e, size_t cap, const char *name, const char *value, size_t vn)
+{
+    return vars_add(e->vars, &e->nvars, cap, name, value, vn);
 }
 
 /* ---------------------------------------------------------------- sealed settings */
@@ -317,32 +392,35 @@ static void sess_drop(rp_appenvs *q, const char *res)
 }
 
 /*
- * The identity variables of app's process: its running session's (kept, so the process's
- * header stays valid and an unchanged environment restarts nothing), or a new session after
- * ending whatever an earlier server left. Without a session wanted, a running one ends.
+ * The session header of identity principal (resource res) for the process that runs as it: its
+ * running session's (kept, so the process's header stays valid and an unchanged environment
+ * restarts nothing), or a new session after ending whatever an earlier server left. Without a
+ * session wanted, a running one ends. *header NULL: no session (none wanted, or the endpoint is
+ * off).
  */
-static int session_vars(rp_appenvs *q, rp_appenv *e, const char *res, int want, int rotate,
-                        size_t cap)
+static int session_header(rp_appenvs *q, const char *res, const char *principal, int want,
+                          int rotate, const char **header)
 {
     const char *endpoint = NULL;
     sess **pp = sess_find(q, res), *x = *pp;
     char sid[37];
     int rc;
 
-    if (x != NULL && (!want || rotate || strcmp(x->principal, e->principal) != 0)) {
+    *header = NULL;
+    if (x != NULL && (!want || rotate || strcmp(x->principal, principal) != 0)) {
         (void)rp_iam_workload_sessions_end(q->o.iam, x->principal);
         sess_drop(q, res);
         x = NULL;
     }
-    if (!want || e->principal[0] == '\0')
+    if (!want || principal[0] == '\0')
         return 0;
     if (x == NULL) {
-        const char *ids[1] = {e->principal};
+        const char *ids[1] = {principal};
         x = rp_calloc(1, sizeof(*x));
         if (x == NULL)
             return RP_ENOMEM;
         /* Sessions of this identity an earlier run of the server started are stale now. */
-        rc = rp_iam_workload_sessions_end(q->o.iam, e->principal);
+        rc = rp_iam_workload_sessions_end(q->o.iam, principal);
         if (rc == 0)
             rc = rp_iam_workload_session(q->o.iam, ids, 1, RP_IAM_SESSION_PROCESS, x->header, sid,
                                          &endpoint);
@@ -354,17 +432,117 @@ static int session_vars(rp_appenvs *q, rp_appenv *e, const char *res, int want, 
             return 0;
         }
         rp_strlcpy(x->res, res, sizeof(x->res));
-        memcpy(x->principal, e->principal, sizeof(x->principal));
+        memcpy(x->principal, principal, sizeof(x->principal));
         x->next = q->sesss;
         q->sesss = x;
     }
-    endpoint = rp_iam_identity_endpoint(q->o.iam);
-    if (endpoint == NULL)
-        return 0;
-    rc = add_var(e, cap, "IDENTITY_ENDPOINT", endpoint, strlen(endpoint));
+    if (rp_iam_identity_endpoint(q->o.iam) != NULL)
+        *header = x->header;
+    return 0;
+}
+
+/* IDENTITY_ENDPOINT and IDENTITY_HEADER into vars, when there is a session. */
+static int session_vars(rp_appenvs *q, char **vars, size_t *n, size_t cap, const char *res,
+                        const char *principal, int want, int rotate)
+{
+    const char *header, *endpoint;
+    int rc = session_header(q, res, principal, want, rotate, &header);
+
+    if (rc != 0 || header == NULL || (endpoint = rp_iam_identity_endpoint(q->o.iam)) == NULL)
+        return rc;
+    rc = vars_add(vars, n, cap, "IDENTITY_ENDPOINT", endpoint, strlen(endpoint));
     if (rc == 0)
-        rc = add_var(e, cap, "IDENTITY_HEADER", x->header, strlen(x->header));
+        rc = vars_add(vars, n, cap, "IDENTITY_HEADER", header, strlen(header));
     return rc;
+}
+
+/* Is resource (under "SCOPE/functions/") one of e's functions? (rp_iam_system_identity_sweep) */
+typedef struct fnkeep {
+    const rp_appenv *e;
+    size_t prefix;
+} fnkeep;
+
+static int fn_keep(void *arg, const char *resource)
+{
+    const fnkeep *k = arg;
+
+    return strlen(resource) > k->prefix && fn_find(k->e, resource + k->prefix) != NULL;
+}
+
+/*
+ * The identities of the functions opts.fn_identities names now, their workers' variables (the
+ * app's without its IDENTITY_*, then their own); the identities (and sessions) of functions no
+ * longer named are deleted.
+ */
+static int fn_envs(rp_appenvs *q, rp_appenv *e, const char *app, const char *appid,
+                   const char *scope, int session, int rotate)
+{
+    char(*names)[RP_APPENV_FN_NAME_MAX + 1] = NULL;
+    char res[SCOPE_CAP];
+    size_t n = 0;
+    fnkeep keep = {e, 0};
+    int rc = 0;
+
+    if (q->o.fn_identities != NULL) {
+        if ((names = rp_calloc(RP_APPENV_FN_MAX, sizeof(*names))) == NULL)
+            return RP_ENOMEM;
+        n = q->o.fn_identities(q->o.arg, app, appid, names, RP_APPENV_FN_MAX);
+    }
+    if (n > RP_APPENV_FN_MAX)
+        n = RP_APPENV_FN_MAX;
+    if (n > 0 && (e->fns = rp_calloc(n, sizeof(*e->fns))) == NULL) {
+        rp_free(names);
+        return RP_ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        fnenv *f = &e->fns[i];
+        rp_identity who;
+        size_t cap = e->nvars + 2;
+        rp_strlcpy(f->name, names[i], sizeof(f->name));
+        e->nfns = i + 1;
+        if ((size_t)snprintf(res, sizeof(res), "%s/functions/%s", scope, f->name) >= sizeof(res)) {
+            rc = RP_ETOOBIG;
+            break;
+        }
+        rc = rp_iam_system_identity(q->o.iam, res, f->principal);
+        if (rc != 0) {
+            rp_log_err("sites.identity", "a function's managed identity could not be created", rc);
+            break;
+        }
+        if (rp_iam_identity_of(q->o.iam, f->principal, &who) == 0)
+            rp_strlcpy(f->client, who.client_id, sizeof(f->client));
+        if ((f->vars = rp_calloc(cap, sizeof(*f->vars))) == NULL) {
+            rc = RP_ENOMEM;
+            break;
+        }
+        for (size_t v = 0; v < e->nvars; v++) {
+            if (strncmp(e->vars[v], "IDENTITY_", 9) == 0)
+                continue; /* the app's identity is not the function's */
+            if ((f->vars[f->nvars] = rp_strdup(e->vars[v])) == NULL) {
+                rc = RP_ENOMEM;
+                break;
+            }
+            f->nvars++;
+        }
+        if (rc == 0)
+            rc = session_vars(q, f->vars, &f->nvars, cap, res, f->principal, session, rotate);
+    }
+    rp_free(names);
+    if (rc != 0)
+        return rc;
+    /* Functions that no longer have one: their sessions end, their identities go. */
+    keep.prefix = (size_t)snprintf(res, sizeof(res), "%s/functions/", scope);
+    for (sess *x = q->sesss, *next; x != NULL; x = next) {
+        next = x->next;
+        if (strncmp(x->res, res, keep.prefix) == 0 && !fn_keep(&keep, x->res)) {
+            (void)rp_iam_workload_sessions_end(q->o.iam, x->principal);
+            sess_drop(q, x->res);
+        }
+    }
+    rc = rp_iam_system_identity_sweep(q->o.iam, res, fn_keep, &keep);
+    if (rc != 0)
+        rp_log_err("sites.identity", "a function's old identity could not be removed", rc);
+    return 0;
 }
 
 static int build(rp_appenvs *q, const char *app, const char *appid, int session, int rotate,
@@ -450,7 +628,9 @@ static int build(rp_appenvs *q, const char *app, const char *appid, int session,
         if (rc != 0)
             goto fail;
     }
-    rc = session_vars(q, e, scope, session, rotate, cap);
+    rc = session_vars(q, e->vars, &e->nvars, cap, scope, e->principal, session, rotate);
+    if (rc == 0)
+        rc = fn_envs(q, e, app, appid, scope, session, rotate);
     if (rc != 0)
         goto fail;
     json_decref(settings);
@@ -476,6 +656,18 @@ static void forget(rp_appenvs *q, const char *app, const char *appid)
         rc = rp_iam_workload_sessions_end(q->o.iam, id);
         if (rc == 0)
             rc = rp_iam_system_identity_delete(q->o.iam, scope);
+    }
+    /* Its functions' identities too (the sweep ends their sessions). */
+    if (rc == 0) {
+        char prefix[SCOPE_CAP];
+        fnkeep none = {NULL, 0};
+        none.prefix = (size_t)snprintf(prefix, sizeof(prefix), "%s/functions/", scope);
+        for (sess *x = q->sesss, *next; x != NULL; x = next) {
+            next = x->next;
+            if (strncmp(x->res, prefix, none.prefix) == 0)
+                sess_drop(q, x->res);
+        }
+        rc = rp_iam_system_identity_sweep(q->o.iam, prefix, fn_keep, &none);
     }
     if (rc != 0)
         rp_log_err("sites.identity", "a deleted app's identity could not be removed", rc);

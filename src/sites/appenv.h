@@ -34,10 +34,12 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#define RP_APPENV_REFRESH_S 86400 /* versionless Key Vault references, as Azure */
-#define RP_APPENV_RETRY_S   300   /* references that did not resolve */
-#define RP_APPENV_FAILED_S  60    /* an environment that could not be built at all */
-#define RP_APPENV_RES_MAX   160
+#define RP_APPENV_REFRESH_S   86400 /* versionless Key Vault references, as Azure */
+#define RP_APPENV_RETRY_S     300   /* references that did not resolve */
+#define RP_APPENV_FAILED_S    60    /* an environment that could not be built at all */
+#define RP_APPENV_RES_MAX     320   /* "/apps/NAME/instance/ID/functions/FUNCTION" */
+#define RP_APPENV_FN_MAX      64    /* functions of one app with an identity of their own */
+#define RP_APPENV_FN_NAME_MAX 128
 
 /* "/apps/NAME/instance/ID": the keyring resource and system identity resource of one app. */
 int rp_appenv_resource(const char *app, const char *id, char *out, size_t cap);
@@ -58,6 +60,20 @@ const json_t *rp_appenv_refs(const rp_appenv *e);
 const char *rp_appenv_principal(const rp_appenv *e);
 const char *rp_appenv_client(const rp_appenv *e);
 
+/*
+ * Beyond Azure, functions of a function app with an identity of their own (function.json
+ * identity SystemAssigned): resource "/apps/NAME/instance/ID/functions/F", each with its own
+ * workload session. rp_appenv_fn_count / rp_appenv_fn_name list them (in the order the owner
+ * gave); rp_appenv_fn_vars gives the variables of F's worker: the app's settings without the
+ * app's IDENTITY_* and with F's own (NULL when F has none, *n 0); principal and client as above
+ * ("" when F has none). All borrowed from e.
+ */
+size_t rp_appenv_fn_count(const rp_appenv *e);
+const char *rp_appenv_fn_name(const rp_appenv *e, size_t i);
+const char *const *rp_appenv_fn_vars(const rp_appenv *e, const char *fn, size_t *n);
+const char *rp_appenv_fn_principal(const rp_appenv *e, const char *fn);
+const char *rp_appenv_fn_client(const rp_appenv *e, const char *fn);
+
 typedef struct rp_appenvs rp_appenvs;
 
 typedef struct rp_appenvs_opts {
@@ -69,8 +85,14 @@ typedef struct rp_appenvs_opts {
     /* Called on the service thread with a new reference to app's environment (the callee owns
      * it), or NULL when it could not be built (already logged; it is tried again later). */
     void (*ready)(void *arg, const char *app, const char *id, rp_appenv *env);
-    /* rp_appenvs_sweep's question: does this app instance resource still exist? */
+    /* rp_appenvs_sweep's question: does this app instance resource still exist? (Also asked
+     * for a function's "/apps/NAME/instance/ID/functions/F": does the instance exist.) */
     int (*exists)(void *arg, const char *resource);
+    /* The functions of app (object id id) that want an identity of their own now: writes up
+     * to cap names of at most RP_APPENV_FN_NAME_MAX bytes into names, returns how many. NULL:
+     * none. Called on the service thread at each build. */
+    size_t (*fn_identities)(void *arg, const char *app, const char *id,
+                            char names[][RP_APPENV_FN_NAME_MAX + 1], size_t cap);
     void *arg;
 } rp_appenvs_opts;
 
@@ -83,8 +105,10 @@ void rp_appenvs_close(rp_appenvs *q);
  * get an identity session (no process, or an isolated one that cannot reach the endpoint): a
  * running session is ended. A session, once started, is kept across builds (the process keeps
  * its IDENTITY_HEADER, so a build that changes nothing else restarts nothing) unless rotate is
- * set: new code or a new command gets a new header, and the old one stops working. Thread-safe,
- * never blocks.
+ * set: new code or a new command gets a new header, and the old one stops working. The
+ * functions that opts.fn_identities names get their identities and sessions the same way; the
+ * identities of functions it no longer names are deleted, with their role assignments.
+ * Thread-safe, never blocks.
  */
 void rp_appenvs_build(rp_appenvs *q, const char *app, const char *id, int session, int rotate);
 /* Queues the clean-up of a deleted app: its sessions, identity and settings KEK. Queued

@@ -61,7 +61,8 @@ _Static_assert(RP_PROC_LAYER_UID == RP_SANDBOX_UID && RP_PROC_LAYER_MEMORY == RP
 _Static_assert(RP_PROC_ENV_MAX + RP_PROC_COMMAND_MAX + 1024 <= RP_SANDBOX_BLOB_MAX,
                "the variables and the command fit the launcher's blob");
 
-#define NAME_MAX_      64
+#define NAME_MAX_      200 /* an app, or "APP~FUNCTION" for a function's own worker */
+#define SITE_MAX_      64  /* an app's name (the helper's limit) */
 #define PATH_CAP       4096
 #define HOST_CAP       300
 #define SLOTS          10  /* instances of one app alive at once, at most (one digit) */
@@ -77,6 +78,7 @@ _Static_assert(RP_PROC_ENV_MAX + RP_PROC_COMMAND_MAX + 1024 <= RP_SANDBOX_BLOB_M
 /* What one start needs, owned (msg and entry both hold one). */
 typedef struct pspec {
     char name[NAME_MAX_ + 1];
+    char site[SITE_MAX_ + 1]; /* the app it belongs to: WEBSITE_SITE_NAME, the helper's name */
     char command[RP_PROC_COMMAND_MAX + 1];
     char dir[PATH_CAP], log_dir[PATH_CAP], run_dir[PATH_CAP], host[HOST_CAP];
     char health[RP_PROC_HEALTH_PATH_MAX + 1]; /* "" for none */
@@ -443,7 +445,7 @@ static void on_reap_timer(uv_timer_t *t)
         /* A new instance in the slot owns the leaf again: its end removes it. */
         if (slot_busy(e, k) || !(e->p->layers & RP_SANDBOX_UID) ||
             slot_run(e, k, run, sizeof(run)) != 0 ||
-            rp_helper_uncgroup(e->p->helper, e->s.name, run) != RP_EAGAIN)
+            rp_helper_uncgroup(e->p->helper, e->s.site, run) != RP_EAGAIN)
             e->reap_mask &= ~(1u << k);
     }
     /* Tasks may take a moment to go after bubblewrap has exited: a few seconds of tries. */
@@ -845,7 +847,7 @@ static int make_blob(entry *e, int port)
         snprintf(vport, sizeof(vport), "PORT=%s", RP_SANDBOX_SOCKET);
     else
         snprintf(vport, sizeof(vport), "PORT=%d", port);
-    snprintf(vsite, sizeof(vsite), "WEBSITE_SITE_NAME=%s", e->s.name);
+    snprintf(vsite, sizeof(vsite), "WEBSITE_SITE_NAME=%s", e->s.site);
     snprintf(vhost, sizeof(vhost), "WEBSITE_HOSTNAME=%s", e->s.host);
     list[n++] = vport;
     list[n++] = "HOME=/tmp";
@@ -999,7 +1001,7 @@ static void spawn(entry *e, int restart)
         return;
     }
     memset(&hs, 0, sizeof(hs));
-    hs.name = e->s.name;
+    hs.name = e->s.site;
     hs.release = e->s.dir;
     hs.run = i->run;
     hs.isolated = i->tier == RP_PROC_ISOLATED;
@@ -1495,6 +1497,7 @@ int rp_procs_set(rp_procs *p, const rp_proc_spec *spec)
     isolated = spec->tier == RP_PROC_ISOLATED;
     n = strlen(spec->name);
     if (n == 0 || n > NAME_MAX_ || strchr(spec->name, '/') != NULL || spec->name[0] == '.' ||
+        strlen(spec->site ? spec->site : spec->name) > SITE_MAX_ ||
         strlen(spec->command) > RP_PROC_COMMAND_MAX || spec->command[0] == '\0' ||
         spec->dir[0] != '/' || spec->log_dir[0] != '/' || strlen(spec->dir) >= PATH_CAP ||
         strlen(spec->log_dir) >= PATH_CAP || strlen(spec->host) >= HOST_CAP || spec->uid == 0 ||
@@ -1516,6 +1519,7 @@ int rp_procs_set(rp_procs *p, const rp_proc_spec *spec)
         return rc;
     }
     rp_strlcpy(m->s.name, spec->name, sizeof(m->s.name));
+    rp_strlcpy(m->s.site, spec->site ? spec->site : spec->name, sizeof(m->s.site));
     rp_strlcpy(m->s.command, spec->command, sizeof(m->s.command));
     rp_strlcpy(m->s.dir, spec->dir, sizeof(m->s.dir));
     rp_strlcpy(m->s.log_dir, spec->log_dir, sizeof(m->s.log_dir));
@@ -1724,7 +1728,7 @@ void rp_procs_close(rp_procs *p)
             for (int k = 0; k < SLOTS; k++) {
                 char run[PATH_CAP];
                 if (slot_run(e, k, run, sizeof(run)) == 0)
-                    busy |= rp_helper_uncgroup(p->helper, e->s.name, run) == RP_EAGAIN;
+                    busy |= rp_helper_uncgroup(p->helper, e->s.site, run) == RP_EAGAIN;
             }
         }
         if (!busy)

@@ -24,6 +24,8 @@
  * and cgroup namespaces, /usr and a few /etc files read-only, its release read-only at
  * /home/site/wwwroot, a private /tmp (memory, at most its memory limit), its own /proc and a
  * minimal /dev: nothing of the data directory, no other app. Tiers:
+ * A function app's functions with an identity of their own each run a worker of their own: an
+ * entry named "APP~FUNCTION" with site APP and the run directory APPS/APP/run-HHHHHHHH.
  *   RP_PROC_SHARED    the host's network: the app listens on 127.0.0.1:PORT
  *   RP_PROC_ISOLATED  a network namespace of its own (only its loopback: no egress, no host or
  *                     other apps' ports); it listens on the unix socket PORT =
@@ -84,7 +86,8 @@ typedef struct rp_procs rp_procs;
 
 /* One app's process, as rp_procs_set wants it. Every pointer is borrowed for the call only. */
 typedef struct rp_proc_spec {
-    const char *name;    /* the app */
+    const char *name;    /* the app, or "APP~FUNCTION" for a function worker of app APP */
+    const char *site;    /* NULL: name; else the app name (WEBSITE_SITE_NAME, the sandbox's) */
     const char *command; /* by /bin/sh -c; at most RP_PROC_COMMAND_MAX bytes */
     const char *dir;     /* the release directory, absolute */
     const char *log_dir; /* for app.log, absolute (created 0700) */

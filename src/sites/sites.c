@@ -96,6 +96,9 @@ typedef struct app {
     rp_fn_gate *gate;     /* a function app's throttle: NULL until its first call */
     long gate_conc, gate_out; /* the bounds gate has (host.json of the live release) */
     rp_fn_invlog *invlog;     /* a function app's invocation log: NULL until first needed */
+    json_t *workers;          /* functions whose own worker was started (names), or NULL */
+    int env_want;             /* the identity session the last environment build asked for */
+    uint64_t fn_ids;          /* a hash of the functions with their own identity, at that build */
     int env_ready;            /* the first build finished (its process may start) */
     struct app *next;
 } app;
@@ -535,17 +538,55 @@ static void app_scope(rp_sites *s, const char *name, char *out, size_t cap)
     uv_mutex_unlock(&s->mu);
 }
 
-/* Does app a's process get an identity session? Not without a process, and not in the
- * isolated tier (no route to the endpoint). */
+/* Is a a function app now (no command, a function app's release live)? Caller holds mu. */
+static int is_fn_app(const app *a)
+{
+    return rp_appcfg_command(a->cfg) == NULL && a->live != NULL && a->live->fn != NULL;
+}
+
+/* Does app a's process get an identity session? Not without a process (a command, or a
+ * function app's handler), and not in the isolated tier (no route to the endpoint). */
 static int wants_session(const app *a)
 {
-    return rp_appcfg_command(a->cfg) != NULL && rp_appcfg_tier(a->cfg) != RP_PROC_ISOLATED;
+    return (rp_appcfg_command(a->cfg) != NULL || is_fn_app(a)) &&
+           rp_appcfg_tier(a->cfg) != RP_PROC_ISOLATED;
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t fnv64(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Does function f of a function app run in a worker of its own (its own identity)? */
+static int fn_own_worker(const rp_fn_function *f)
+{
+    return f->own_identity && !f->disabled;
+}
+
+/* A hash of the names of a's functions with their own identity (0: none). Caller holds mu. */
+static uint64_t fn_ids_hash(const app *a)
+{
+    uint64_t h = 0;
+
+    if (!is_fn_app(a))
+        return 0;
+    for (size_t i = 0; i < rp_fn_app_count(a->live->fn); i++) {
+        const rp_fn_function *f = rp_fn_app_function(a->live->fn, i);
+        if (fn_own_worker(f))
+            h = fnv64(fnv64(h ? h : 14695981039346656037ull, f->name), "/");
+    }
+    return h;
 }
 
 /* Queues a build of a's environment. Caller holds mu (or a is not shared yet). */
-static void env_build_locked(rp_sites *s, const app *a)
+static void env_build_locked(rp_sites *s, app *a)
 {
-    rp_appenvs_build(s->envs, a->name, a->id, wants_session(a), 0);
+    a->env_want = wants_session(a);
+    a->fn_ids = fn_ids_hash(a);
+    rp_appenvs_build(s->envs, a->name, a->id, a->env_want, 0);
 }
 
 /* The same, for new code or a new command: a new identity header too (the old one ends), and
@@ -553,7 +594,30 @@ static void env_build_locked(rp_sites *s, const app *a)
 static void env_rotate_locked(rp_sites *s, app *a)
 {
     a->must_restart = 1;
-    rp_appenvs_build(s->envs, a->name, a->id, wants_session(a), 1);
+    a->env_want = wants_session(a);
+    a->fn_ids = fn_ids_hash(a);
+    rp_appenvs_build(s->envs, a->name, a->id, a->env_want, 1);
+}
+
+/* The functions of app (instance id) that want an identity of their own now (rp_appenvs's
+ * question, on its thread). */
+static size_t fn_identities(void *arg, const char *name, const char *id,
+                            char names[][RP_APPENV_FN_NAME_MAX + 1], size_t cap)
+{
+    rp_sites *s = arg;
+    size_t n = 0;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && strcmp(a->id, id) == 0 && is_fn_app(a))
+        for (size_t i = 0; i < rp_fn_app_count(a->live->fn) && n < cap; i++) {
+            const rp_fn_function *f = rp_fn_app_function(a->live->fn, i);
+            if (fn_own_worker(f) && rp_strlcpy(names[n], f->name, RP_APPENV_FN_NAME_MAX + 1) == 0)
+                n++;
+        }
+    uv_mutex_unlock(&s->mu);
+    return n;
 }
 
 /* Queues a build of app name's environment: 1, or 0 when there is no such app. */
@@ -569,7 +633,9 @@ static int env_build(rp_sites *s, const char *name)
     return a != NULL;
 }
 
-/* Does the app instance "/apps/NAME/instance/ID" still exist? (rp_appenvs_sweep) */
+/* Does the app instance "/apps/NAME/instance/ID" still exist? (rp_appenvs_sweep; for one of
+ * its functions' identities, ".../functions/F", whether the instance does: a function that no
+ * longer wants one loses it at the app's next environment build.) */
 static int instance_exists(void *arg, const char *resource)
 {
     rp_sites *s = arg;
@@ -577,9 +643,14 @@ static int instance_exists(void *arg, const char *resource)
     int found = 0;
 
     uv_mutex_lock(&s->mu);
-    for (app *a = s->apps; a != NULL && !found; a = a->next)
-        found =
-            rp_appenv_resource(a->name, a->id, res, sizeof(res)) == 0 && strcmp(res, resource) == 0;
+    for (app *a = s->apps; a != NULL && !found; a = a->next) {
+        size_t n;
+        if (rp_appenv_resource(a->name, a->id, res, sizeof(res)) != 0)
+            continue;
+        n = strlen(res);
+        found = strncmp(res, resource, n) == 0 &&
+                (resource[n] == '\0' || strncmp(resource + n, "/functions/", 11) == 0);
+    }
     uv_mutex_unlock(&s->mu);
     return found;
 }
@@ -650,6 +721,7 @@ static void app_free(rp_sites *s, app *a)
     keys_put(s, a->keys);
     rp_fn_gate_unref(a->gate);
     rp_fn_invlog_unref(a->invlog);
+    json_decref(a->workers);
     rp_free(a);
 }
 
@@ -885,6 +957,26 @@ static json_t *app_json_locked(const rp_sites *s, const app *a)
                             json_pack("{s:s,s:s,s:s,s:s}", "type", "SystemAssigned", "principalId",
                                       rp_appenv_principal(a->env), "clientId",
                                       rp_appenv_client(a->env), "tenantId", rp_iam_tenant(s->iam)));
+    /* Beyond Azure: the functions with an identity of their own, the same shape each. */
+    if (o != NULL && rp_appenv_fn_count(a->env) > 0) {
+        json_t *m = json_object();
+        for (size_t i = 0; m != NULL && i < rp_appenv_fn_count(a->env); i++) {
+            const char *f = rp_appenv_fn_name(a->env, i);
+            if (json_object_set_new(m, f,
+                                    json_pack("{s:s,s:s,s:s,s:s}", "type", "SystemAssigned",
+                                              "principalId", rp_appenv_fn_principal(a->env, f),
+                                              "clientId", rp_appenv_fn_client(a->env, f),
+                                              "tenantId", rp_iam_tenant(s->iam))) != 0) {
+                json_decref(m);
+                m = NULL;
+            }
+        }
+        if (m == NULL ||
+            json_object_set_new(json_object_get(o, "properties"), "functionIdentities", m) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     return o;
 }
 
@@ -1466,11 +1558,104 @@ static int fn_command(const app *a, char *cmd, size_t cap)
     return 0;
 }
 
+/* FNV-1a, 32 bits: a function worker's run directory suffix. */
+static uint32_t fnv32(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The supervisor's name of function fn's own worker: "APP~FN". */
+static int worker_name(const char *appname, const char *fn, char *out, size_t cap)
+{
+    return (size_t)snprintf(out, cap, "%s~%s", appname, fn) < cap ? 0 : RP_ETOOBIG;
+}
+
+/*
+ * Functions with an identity of their own (beyond Azure): each runs a worker of its own, the
+ * app's handler command with the app's settings and the function's IDENTITY_* instead of the
+ * app's, so no other function's code ever holds its header. base is the app's own process
+ * spec (NULL: no process, every worker stops). A function's worker starts once the app's
+ * environment has its identity (a build follows any deploy that changes the set). Caller holds
+ * mu.
+ */
+static void sync_workers_locked(rp_sites *s, const char *name, app *a, const rp_proc_spec *base)
+{
+    json_t *now = json_array(), *v;
+    char wname[RP_SITES_NAME_MAX + RP_FN_NAME_MAX + 2], wrun[PATH_CAP];
+    uint32_t used[RP_APPENV_FN_MAX];
+    size_t nused = 0, i;
+
+    for (i = 0; now != NULL && a != NULL && base != NULL && i < rp_appenv_fn_count(a->env); i++) {
+        const char *f = rp_appenv_fn_name(a->env, i);
+        const rp_fn_function *fd = rp_fn_app_find(a->live->fn, f);
+        rp_proc_spec spec = *base;
+        uint32_t h = fnv32(f);
+        size_t k;
+        int rc;
+        if (fd == NULL || !fn_own_worker(fd))
+            continue; /* the environment is older than the release: gone, or now without */
+        for (k = 0; k < nused && used[k] != h; k++)
+            ;
+        if (k < nused || worker_name(name, f, wname, sizeof(wname)) != 0 ||
+            (size_t)snprintf(wrun, sizeof(wrun), "%.3900s/%.60s/run-%08x", s->apps_path, name, h) >=
+                sizeof(wrun)) {
+            rp_log_msg(RP_LOG_ERROR, "functions.start",
+                       "a function's own worker cannot be named (two names share a hash)");
+            continue;
+        }
+        used[nused++] = h;
+        spec.name = wname;
+        spec.site = name;
+        spec.run_dir = wrun;
+        spec.health_path = NULL;
+        spec.env = rp_appenv_fn_vars(a->env, f, &spec.nenv);
+        rc = rp_procs_set(s->procs, &spec);
+        if (rc != 0)
+            rp_log_msg(RP_LOG_ERROR, "functions.start",
+                       "a function's own worker could not be scheduled");
+        else if (json_array_append_new(now, json_string(f)) != 0)
+            break;
+    }
+    /* Workers no longer wanted stop (all of them when base is NULL). */
+    json_array_foreach(a != NULL ? a->workers : NULL, i, v)
+    {
+        size_t k;
+        json_t *w;
+        int keep = 0;
+        json_array_foreach(now, k, w) keep |= json_equal(v, w);
+        if (!keep && worker_name(name, json_string_value(v), wname, sizeof(wname)) == 0)
+            rp_procs_stop(s->procs, wname);
+    }
+    if (a != NULL) {
+        json_decref(a->workers);
+        a->workers = now;
+        now = NULL;
+    }
+    json_decref(now);
+}
+
+/* The loopback port of function fn's own worker, or 0 (none, or not ready yet). */
+static int worker_port(rp_sites *s, const char *appname, const char *fn)
+{
+    char wname[RP_SITES_NAME_MAX + RP_FN_NAME_MAX + 2];
+    int running = 0, port;
+
+    if (worker_name(appname, fn, wname, sizeof(wname)) != 0)
+        return 0;
+    port = rp_procs_port(s->procs, wname, &running);
+    return running ? port : 0;
+}
+
 /*
  * Brings app name's process in line with its settings and live release: (re)started from the
  * release with appCommandLine in the sandbox its settings ask for (tier, limits) under the
  * app's uid, with its environment (settings, references, identity) when that is built; or
- * stopped when there is no command or nothing deployed.
+ * stopped when there is no command or nothing deployed. A function app's functions with their
+ * own identity get their workers (sync_workers_locked).
  */
 static void sync_process(rp_sites *s, const char *name)
 {
@@ -1506,6 +1691,7 @@ static void sync_process(rp_sites *s, const char *name)
      * changes and deletes in the order their state changed here. */
     if (!run) {
         rp_procs_stop(s->procs, name);
+        sync_workers_locked(s, name, a, NULL);
     } else if ((size_t)snprintf(logs, sizeof(logs), "%.3900s/%.60s/logs", s->apps_path, name) <
                    sizeof(logs) &&
                (size_t)snprintf(run_dir, sizeof(run_dir), "%.3900s/%.60s/run", s->apps_path, name) <
@@ -1543,6 +1729,7 @@ static void sync_process(rp_sites *s, const char *name)
                        "data directory's path is too long for an isolated app's socket");
         else if (rc != 0)
             rp_log_msg(RP_LOG_ERROR, "sites.process", "an app's process could not be scheduled");
+        sync_workers_locked(s, name, a, rp_appcfg_command(a->cfg) == NULL ? &spec : NULL);
     }
     uv_mutex_unlock(&s->mu);
 }
@@ -1645,6 +1832,8 @@ static void op_written(int status, void *arg)
                     break;
                 }
             }
+            if (gone != NULL)
+                sync_workers_locked(s, gone->name, gone, NULL);
             uv_mutex_unlock(&s->mu);
             if (gone != NULL)
                 rp_appenvs_forget(s->envs, gone->name, gone->id);
@@ -1659,6 +1848,16 @@ static void op_written(int status, void *arg)
         if (status == 0) {
             o->prev = switch_live(s, o->name, o->newc, o->now, 1);
             o->newc = NULL;
+            {
+                /* A function app's first release (its handler gets an identity session) or a
+                 * changed set of functions with their own identity: a new environment. */
+                app *a;
+                uv_mutex_lock(&s->mu);
+                a = find_locked(s, o->name, strlen(o->name));
+                if (a != NULL && (a->env_want != wants_session(a) || a->fn_ids != fn_ids_hash(a)))
+                    env_build_locked(s, a);
+                uv_mutex_unlock(&s->mu);
+            }
             /* The same app's new code keeps its identity header (a swap, which brings another
              * slot's code, or a new command gets a new one): replaced once ready. */
             sync_process(s, o->name);
@@ -2344,11 +2543,21 @@ static int keys_mgmt(rp_sites *s, rp_req *req, const rp_identity *who, const cha
 }
 
 /* The timers' thread asks where a function app's handler listens (0: not running). */
-static int fn_port(void *arg, const char *name)
+static int fn_port(void *arg, const char *name, const char *fn)
 {
     rp_sites *s = arg;
     char sock[RP_PROC_SOCKET_MAX + 1];
-    int port = 0, running = 0;
+    int port = 0, running = 0, own = 0;
+    const rp_fn_function *f;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    own = a != NULL && is_fn_app(a) && (f = rp_fn_app_find(a->live->fn, fn)) != NULL &&
+          fn_own_worker(f);
+    uv_mutex_unlock(&s->mu);
+    if (own)
+        return worker_port(s, name, fn);
 
     if (rp_procs_target(s->procs, name, &port, sock, sizeof(sock), &running) != 0 || !running ||
         sock[0] != '\0')
@@ -2401,6 +2610,18 @@ static void fn_timer_ran(void *arg, const char *name, const rp_fn_inv *inv)
     rp_fn_invlog_unref(log);
 }
 
+/* fnhost's question: where does a function with its own worker answer? */
+typedef struct fn_where {
+    rp_sites *s;
+    const char *name;
+} fn_where;
+
+static int fn_worker_port(void *arg, const char *fn)
+{
+    const fn_where *w = arg;
+    return worker_port(w->s, w->name, fn);
+}
+
 /* A request to a function app: the functions host (functions/fnhost.c) with the app's keys,
  * throttle and invocation log. */
 static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *name, int port,
@@ -2412,12 +2633,14 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
     rp_fn_invlog *log = NULL;
     app *a;
     rp_fnhost_target t;
+    fn_where where = {s, name};
 
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
     if (a != NULL && (k = a->keys) != NULL)
         k->refs++;
-    if (a != NULL && gate_locked(a, c->fn) != NULL)
+    /* The bounds of the live release, not of this request's (a deploy may have just passed). */
+    if (a != NULL && gate_locked(a, is_fn_app(a) ? a->live->fn : c->fn) != NULL)
         gate = rp_fn_gate_ref(a->gate);
     if (a != NULL && invlog_locked(s, a) != NULL)
         log = rp_fn_invlog_ref(a->invlog);
@@ -2432,6 +2655,8 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
                            .nextra = nextra,
                            .gate = gate,
                            .log = log,
+                           .port_for = fn_worker_port,
+                           .port_arg = &where,
                            .keys_change = fn_keys_change,
                            .keys_arg = s};
     /* Synchronous as far as the keys go: nothing of them is used after it returns (the call
@@ -5198,8 +5423,15 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
     if (rc != 0)
         goto fail;
     {
-        rp_appenvs_opts eo = {s->domain, s->iam,    s->vault,        s->kr,
-                              s->store,  env_ready, instance_exists, s};
+        rp_appenvs_opts eo = {.domain = s->domain,
+                              .iam = s->iam,
+                              .vault = s->vault,
+                              .kr = s->kr,
+                              .store = s->store,
+                              .ready = env_ready,
+                              .exists = instance_exists,
+                              .fn_identities = fn_identities,
+                              .arg = s};
         rc = rp_appenvs_open(&eo, &s->envs);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start the app environment thread");

@@ -8,11 +8,13 @@
 // deploys refused with the file and field named while the previous release keeps serving.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startServer, request, DOMAIN, SCALE, sleep, assertNotOnDisk } from './lib/harness.mjs';
 import { api, apiOk, uniq, cliAsync, cliEnv, createSp, assignRole, clientToken, waitAudit } from './lib/iam.mjs';
+import { createVault, kv, kvPrincipal, vaultName } from './lib/vault.mjs';
 
 const EXAMPLE = new URL('../../examples/functions/node', import.meta.url).pathname;
 let srv;
@@ -375,15 +377,30 @@ test('throttle: maxConcurrentRequests at once, the rest wait in line, past maxOu
   }
   for (const r of ok) assert.equal(JSON.parse(r.text).maxActive, 1, 'never two calls inside the handler');
   assert.ok(took >= 2400, `three 800 ms calls one after another took ${took} ms`);
+  // A client still sending its body holds no slot: the handler is not busy with it yet.
+  const k = await listKeys(app);
+  const sock = tls.connect({ host: '127.0.0.1', port: srv.port, servername: `${app}.${DOMAIN}`, ca: srv.ca });
+  await new Promise((resolve, reject) => { sock.once('secureConnect', resolve); sock.once('error', reject); });
+  let answer = '';
+  sock.on('data', (d) => { answer += d; });
+  sock.write(`POST /api/echo HTTP/1.1\r\nHost: ${app}.${DOMAIN}\r\nx-functions-key: ${k.functionKeys.default}\r\nContent-Length: 5\r\n\r\nh`);
+  await sleep(300);
+  const t1 = Date.now();
+  assert.equal((await call('/api/nap?ms=10', { app })).status, 200);
+  assert.ok(Date.now() - t1 < 5000, 'not stuck behind the slow upload');
+  sock.write('ello');
+  await until(async () => answer.includes('\r\n\r\n') && answer.includes('hello'), 'the slow upload\'s answer');
+  assert.match(answer, /^HTTP\/1.1 200/);
+  sock.destroy();
   // The counters saw the same: three ran, two were throttled, nothing runs or waits now.
   let m;
-  await until(async () => (m = await apiOk(srv, 'GET', `/api/apps/${app}/metrics`, {}, 200)).functions.nap?.invocations === 5, 'five nap records');
-  assert.equal(m.functions.nap.succeeded, 3, JSON.stringify(m));
+  await until(async () => (m = await apiOk(srv, 'GET', `/api/apps/${app}/metrics`, {}, 200)).functions.nap?.invocations === 6, 'six nap records');
+  assert.equal(m.functions.nap.succeeded, 4, JSON.stringify(m));
   assert.equal(m.functions.nap.throttled, 2, JSON.stringify(m));
   assert.equal(m.running, 0);
   assert.equal(m.waiting, 0);
   const log = await apiOk(srv, 'GET', `/api/apps/${app}/invocations?function=nap`, {}, 200);
-  assert.deepEqual(log.value.map((x) => x.outcome).sort(), ['Succeeded', 'Succeeded', 'Succeeded', 'Throttled', 'Throttled']);
+  assert.deepEqual(log.value.map((x) => x.outcome).sort(), ['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded', 'Throttled', 'Throttled']);
   assert.deepEqual(log.value.filter((x) => x.outcome === 'Throttled').map((x) => x.status), [429, 429]);
   // A larger bound from a redeploy applies to the next calls.
   host.extensions.http = { maxConcurrentRequests: 4, maxOutstandingRequests: 8 };
@@ -443,6 +460,119 @@ test('OPTIONS reaches the functions; with CORS set the platform answers prefligh
   assert.equal(post.headers['access-control-allow-origin'], 'https://shop.example');
 });
 
+// A function app whose three functions read one Key Vault secret with the managed identity
+// their process got (IDENTITY_ENDPOINT / IDENTITY_HEADER, plain REST): a and b have identities
+// of their own (function.json identity), c runs with the app's.
+const ID_HANDLER = `'use strict';
+const http = require('node:http');
+const https = require('node:https');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const ca = fs.readFileSync(__dirname + '/ca.crt');
+const boot = crypto.randomUUID(); // this process (each sandbox has its own pid namespace)
+function vaultGet(q, token) {
+  return new Promise((resolve, reject) => {
+    const r = https.request({ host: '127.0.0.1', port: Number(q.port), servername: q.host, ca, method: 'GET',
+      path: '/secrets/' + encodeURIComponent(q.name) + '?api-version=2025-07-01',
+      headers: { host: q.host + ':' + q.port, authorization: 'Bearer ' + token } }, (res) => {
+      let b = ''; res.on('data', (c) => { b += c; }); res.on('end', () => resolve({ status: res.statusCode, body: b }));
+    });
+    r.on('error', reject); r.end();
+  });
+}
+async function read(q) {
+  const ep = process.env.IDENTITY_ENDPOINT, hdr = process.env.IDENTITY_HEADER;
+  const who = { boot, header: hdr ? crypto.createHash('sha256').update(hdr).digest('hex').slice(0, 16) : null };
+  if (!ep || !hdr) return { ...who, status: 0 };
+  const t = await fetch(ep + '?api-version=2019-08-01&resource=' + encodeURIComponent(q.resource), { headers: { 'X-IDENTITY-HEADER': hdr } });
+  if (t.status !== 200) return { ...who, status: -t.status };
+  const v = await vaultGet(q, (await t.json()).access_token);
+  return { ...who, status: v.status, value: v.status === 200 ? JSON.parse(v.body).value : undefined };
+}
+http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', async () => {
+    const inv = JSON.parse(body);
+    const out = await read(inv.Data.req.Query);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ Outputs: { res: { statusCode: 200, body: JSON.stringify(out) } }, Logs: [] }));
+  });
+}).listen(Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT), '127.0.0.1');
+`;
+
+test('per-function identity: each function reads only what its own identity may', async () => {
+  const v = vaultName('fnid');
+  await createVault(srv, v);
+  const w = await kvPrincipal(srv, v, 'Key Vault Secrets Officer');
+  for (const n of ['s1', 's2']) assert.equal((await kv(srv, v, 'PUT', `/secrets/${n}`, { token: w.token, body: { value: `value-${n}` } })).status, 200);
+  const dir = mkdtempSync(join(work, 'id-'));
+  const fn = (identity) => ({ ...(identity ? { identity: { type: 'SystemAssigned' } } : {}), bindings: [{ type: 'httpTrigger', direction: 'in', name: 'req', authLevel: 'anonymous', methods: ['get'] }, { type: 'http', direction: 'out', name: 'res' }] });
+  writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0', customHandler: { description: { defaultExecutablePath: 'node', arguments: ['handler.js'] } } }));
+  writeFileSync(join(dir, 'handler.js'), ID_HANDLER);
+  cpSync(join(srv.dataDir, 'tls', 'ca.crt'), join(dir, 'ca.crt'));
+  for (const [f, own] of [['a', true], ['b', true], ['c', false]]) {
+    mkdirSync(join(dir, f));
+    writeFileSync(join(dir, f, 'function.json'), JSON.stringify(fn(own)));
+  }
+  const app = appName('fnid');
+  assert.equal((await cliAsync(['app', 'create', app], { env })).status, 0);
+  assert.equal((await deploy(app, dir)).status, 0);
+  const q = (name) => `?host=${v}.vault.${DOMAIN}&port=${srv.port}&name=${name}&resource=${encodeURIComponent(`https://vault.${DOMAIN}`)}`;
+  const read = async (f, name) => {
+    const r = await call(`/api/${f}${q(name)}`, { app });
+    return r.status === 200 ? JSON.parse(r.text) : { status: `http ${r.status}` };
+  };
+  let view;
+  await until(async () => (view = await apiOk(srv, 'GET', `/api/apps/${app}`, {}, 200)).properties.functionIdentities?.b && view.identity, 'the identities');
+  const ids = view.properties.functionIdentities;
+  assert.deepEqual(Object.keys(ids).sort(), ['a', 'b']);
+  assert.notEqual(ids.a.principalId, ids.b.principalId);
+  assert.notEqual(ids.a.principalId, view.identity.principalId);
+  await until(async () => (await read('a', 's1')).status === 403 && (await read('c', 's1')).status === 403, 'every worker');
+  // One role, for a's identity on s1: only a reads it.
+  await assignRole(srv, ids.a.principalId, 'Key Vault Secrets User', `/vaults/${v}/secrets/s1`);
+  const ra = await read('a', 's1');
+  assert.equal(ra.status, 200, JSON.stringify(ra));
+  assert.equal(ra.value, 'value-s1');
+  assert.equal((await read('a', 's2')).status, 403, 'a role on s1 is no role on s2');
+  const rb = await read('b', 's1');
+  const rc = await read('c', 's1');
+  assert.equal(rb.status, 403, JSON.stringify(rb));
+  assert.equal(rc.status, 403, JSON.stringify(rc));
+  // Three processes, three headers: no function's code holds another's.
+  assert.equal(new Set([ra.boot, rb.boot, rc.boot]).size, 3);
+  assert.equal(new Set([ra.header, rb.header, rc.header]).size, 3);
+  // The app's identity gets s2: c reads it, a and b (their own identities only) do not.
+  await assignRole(srv, view.identity.principalId, 'Key Vault Secrets User', `/vaults/${v}/secrets/s2`);
+  assert.equal((await read('c', 's2')).value, 'value-s2');
+  assert.equal((await read('a', 's2')).status, 403);
+  assert.equal((await read('b', 's2')).status, 403);
+  // A redeploy without a's identity: a runs with the app's, and its identity is gone with its role.
+  writeFileSync(join(dir, 'a', 'function.json'), JSON.stringify(fn(false)));
+  assert.equal((await deploy(app, dir)).status, 0);
+  await until(async () => !(await apiOk(srv, 'GET', `/api/apps/${app}`, {}, 200)).properties.functionIdentities?.a, 'a without its identity');
+  await until(async () => (await read('a', 's2')).value === 'value-s2', 'a with the app identity');
+  assert.equal((await read('a', 's1')).status, 403);
+  assert.equal((await read('b', 's1')).status, 403);
+  await until(async () => (await apiOk(srv, 'GET', `/api/roleAssignments?principal=${ids.a.principalId}`, {}, 200)).value.length === 0, 'the old identity\'s roles gone');
+  // Deleting the app removes every function identity.
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+  await until(async () => (await api(srv, 'GET', `/api/roleAssignments?principal=${ids.b.principalId}`)).json?.value?.length === 0, 'b\'s identity gone');
+});
+
+test('a timer occurrence runs once: never twice at the same moment, never skipped for itself', async () => {
+  // Every 3 s, each run 1.5 s, no start-up run: every record a success, about 3 s apart.
+  const app = appName('once');
+  await createFunctionApp(app, variant({ 'tick/function.json': { bindings: [{ type: 'timerTrigger', direction: 'in', name: 'myTimer', schedule: '*/3 * * * * *' }] } }));
+  let recs;
+  await until(async () => (recs = (await apiOk(srv, 'GET', `/api/apps/${app}/invocations?function=tick`, {}, 200)).value).length >= 4, 'four runs');
+  assert.deepEqual(recs.filter((x) => x.outcome !== 'Succeeded'), [], JSON.stringify(recs));
+  const at = recs.map((x) => Date.parse(x.start));
+  for (let i = 1; i < at.length; i++) assert.ok(at[i] - at[i - 1] >= 2000, `runs ${at[i] - at[i - 1]} ms apart`);
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+});
+
 test('the invocation log and metrics: every call, its outcome and the handler Logs; rampart fn logs', async () => {
   const hello = await call('/api/hello/log', { headers: { 'x-functions-key': keys.functionKeys.default } });
   assert.equal(hello.status, 200);
@@ -457,19 +587,12 @@ test('the invocation log and metrics: every call, its outcome and the handler Lo
   assert.deepEqual(rec.logs, ['hello ran']);
   assert.ok(rec.durationMs > 0 && rec.durationMs < 30000, String(rec.durationMs));
   assert.match(rec.start, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-  // The 504 of the timeout test, and the timer's runs with their own trigger.
-  const all = await page('?limit=500');
-  assert.ok(all.value.some((x) => x.function === 'slow' && x.outcome === 'TimedOut' && x.status === 504), 'the timed-out call');
+  // A timed-out call, and the timer's runs (the example's runs on start-up) with their trigger.
+  assert.equal((await call('/api/slow')).status, 504);
+  let all;
+  await until(async () => (all = await page('?limit=500')).value.some((x) => x.function === 'slow' && x.outcome === 'TimedOut' && x.status === 504), 'the timed-out call');
   assert.ok(all.value.some((x) => x.function === 'tick' && x.trigger === 'timerTrigger' && x.outcome === 'Succeeded'), 'a timer run');
   assert.ok(all.value.every((x, i) => i === 0 || x.seq > all.value[i - 1].seq));
-  // The timer (every 5 s) fires once per occurrence: never twice within moments, never skipped
-  // for a run of its own still going (each takes 1.5 s).
-  // (The first two may be the start-up run and an occurrence skipped because of it.)
-  const tickRecs = all.value.filter((x) => x.function === 'tick').slice(2);
-  const ticks = tickRecs.map((x) => Date.parse(x.start));
-  assert.ok(ticks.length >= 3, `${ticks.length} tick records`);
-  for (let i = 1; i < ticks.length; i++) assert.ok(ticks[i] - ticks[i - 1] >= 3000, `tick runs ${ticks[i] - ticks[i - 1]} ms apart`);
-  assert.deepEqual(tickRecs.filter((x) => x.outcome !== 'Succeeded'), [], 'no occurrence skipped or failed');
   // Paging: after the last one there is nothing new until another call.
   const tail = await page(`?after=${all.next}&function=hello`);
   assert.deepEqual(tail.value, []);

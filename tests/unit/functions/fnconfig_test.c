@@ -1116,6 +1116,32 @@ static void test_one_trigger(void **state)
     bind_bad(b, "fn/function.json: bindings: 17 bindings; at most 16");
 }
 
+static void test_identity(void **state)
+{
+    rp_fn_function *f;
+
+    (void)state;
+    f = fn_ok("fn", "{\"bindings\":[" HTTP_IN "}]}");
+    assert_int_equal(f->own_identity, 0);
+    rp_fn_function_free(f);
+    f = fn_ok("fn", "{\"Identity\":{\"TYPE\":\"systemassigned\"},\"bindings\":[" HTTP_IN "}]}");
+    assert_int_equal(f->own_identity, 1);
+    rp_fn_function_free(f);
+    f = fn_ok("fn", "{\"identity\":{\"type\":\"None\"},\"bindings\":[" HTTP_IN "}]}");
+    assert_int_equal(f->own_identity, 0);
+    rp_fn_function_free(f);
+    fn_bad("fn", "{\"identity\":\"SystemAssigned\",\"bindings\":[" HTTP_IN "}]}",
+           "fn/function.json: identity: must be an object");
+    fn_bad("fn", "{\"identity\":{},\"bindings\":[" HTTP_IN "}]}",
+           "fn/function.json: identity.type: must be \"SystemAssigned\" (a managed identity of "
+           "the function's own) or \"None\"");
+    fn_bad("fn", "{\"identity\":{\"type\":\"UserAssigned\"},\"bindings\":[" HTTP_IN "}]}",
+           "fn/function.json: identity.type: must be \"SystemAssigned\" (a managed identity of "
+           "the function's own) or \"None\"");
+    fn_bad("fn", "{\"identity\":{\"type\":1},\"bindings\":[" HTTP_IN "}]}",
+           "fn/function.json: identity.type: must be a string");
+}
+
 static void test_function_names_and_file(void **state)
 {
     char name[RP_FN_NAME_MAX + 2];
@@ -1290,6 +1316,7 @@ int main(void)
         cmocka_unit_test(test_binding_types_and_directions),
         cmocka_unit_test(test_binding_names),
         cmocka_unit_test(test_one_trigger),
+        cmocka_unit_test(test_identity),
         cmocka_unit_test(test_function_names_and_file),
         cmocka_unit_test(test_hostile_values),
         cmocka_unit_test(test_allocation_failure),

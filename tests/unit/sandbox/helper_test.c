@@ -163,6 +163,15 @@ static void test_check_spawn(void **state)
     static const char *const runs[] = {
         APPS "/x/run.0",
         APPS "/x/run.10",
+        APPS "/x/run-", /* a function worker's: 8 lowercase hex digits exactly */
+        APPS "/x/run-1234567",
+        APPS "/x/run-123456789",
+        APPS "/x/run-1234567G",
+        APPS "/x/run-ABCDEF01",
+        APPS "/x/run-12345678.0",
+        APPS "/x/run-12345678.",
+        APPS "/x/run-12345678x",
+        APPS "/x/run-../run",
         APPS "/x/runx",
         APPS "/x/run.",
         APPS "/x/run.a",
@@ -191,6 +200,10 @@ static void test_check_spawn(void **state)
     set(r.run, sizeof(r.run), APPS "/x/run.1");
     assert_int_equal(check(&p, &r), 0);
     set(r.run, sizeof(r.run), APPS "/x/run.9");
+    assert_int_equal(check(&p, &r), 0);
+    set(r.run, sizeof(r.run), APPS "/x/run-0123abcd"); /* a function's own worker */
+    assert_int_equal(check(&p, &r), 0);
+    set(r.run, sizeof(r.run), APPS "/x/run-ffffffff.9");
     assert_int_equal(check(&p, &r), 0);
 
     /* Malformed: the size, the magic, a field without its NUL. */
