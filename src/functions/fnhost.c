@@ -9,6 +9,7 @@
  * replaced (a deploy, a key change) while it runs.
  */
 #include "functions/fnhost.h"
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -41,7 +42,15 @@ typedef struct run {
     int outcome;  /* rp_fn_outcome, or -1: judged by the status answered */
     json_t *logs; /* the handler's Logs (a reference), or NULL */
     int granted;  /* it holds a slot (or there is no throttle) */
-    int forward;  /* forwarding mode: pt is what goes to the proxy */
+    int cold;     /* it waited for its handler to start */
+    int own;      /* the function runs in its own worker */
+    int port;     /* where it goes when there is no resolve */
+    char *app;    /* for resolve */
+    int (*resolve)(void *arg, const char *app, const char *fn, int own);
+    void *resolve_arg;
+    uv_timer_t *wait; /* polling for the handler to start, or NULL */
+    uint64_t wait_until;
+    int forward; /* forwarding mode: pt is what goes to the proxy */
     rp_proxy_target pt;
     struct call *call; /* invocation mode */
 } run;
@@ -715,6 +724,7 @@ static int body_data(rp_req *req, const char *data, size_t len)
 }
 
 static int run_enter(run *r, rp_fn_gate *g);
+static void dispatch(run *r);
 
 /* The body is in: the call takes its slot now (a client still sending holds none). */
 static void body_done(rp_req *req)
@@ -725,10 +735,10 @@ static void body_done(rp_req *req)
     if (c->too_big)
         invoke_now(c); /* 413, without a slot */
     else if (run_enter(c->run, c->gate) == 0 && c->run->granted)
-        invoke_now(c);
+        dispatch(c->run);
 }
 
-static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, run *r, int port)
+static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, run *r)
 {
     const rp_fn_function *f = m->fn;
     call *c = rp_arena_calloc(req->arena, sizeof(*c));
@@ -738,7 +748,6 @@ static int invoke(rp_req *req, const rp_fnhost_target *t, const rp_fn_match *m, 
     c->req = req;
     c->run = r;
     r->call = c;
-    c->port = port;
     c->timeout_ms = (uint64_t)rp_fn_app_host(t->app)->timeout_s * 1000u;
     c->fn = rp_arena_strndup(req->arena, f->name, strlen(f->name));
     c->trigger = rp_arena_strndup(req->arena, m->trigger->name, strlen(m->trigger->name));
@@ -799,6 +808,11 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void wait_closed(uv_handle_t *h)
+{
+    rp_free(h);
+}
+
 /* The request's end (answered, or its client gone): the slot goes back and the record is
  * written. Runs once, from the arena's cleanups, on the request's loop. */
 static void run_done(void *arg)
@@ -809,6 +823,10 @@ static void run_done(void *arg)
 
     rp_fn_gate_leave(r->ticket);
     r->ticket = NULL;
+    if (r->wait != NULL) {
+        uv_close((uv_handle_t *)r->wait, wait_closed);
+        r->wait = NULL;
+    }
     if (o < 0) /* forwarded: the proxy's own answers are 502 and 504 */
         o = st == 0     ? RP_FN_CANCELLED
             : st == 504 ? RP_FN_TIMEDOUT
@@ -824,6 +842,7 @@ static void run_done(void *arg)
                          .duration_us = rp_mono_us() - r->start_us,
                          .status = st,
                          .outcome = (rp_fn_outcome)o,
+                         .cold = r->cold,
                          .logs = r->logs};
         rp_fn_invlog_add(r->log, &inv);
     }
@@ -846,6 +865,12 @@ static run *run_new(rp_req *req, const rp_fnhost_target *t, const char *fn)
     if (rp_arena_add_cleanup(req->arena, run_done, r) != 0)
         return NULL;
     r->log = t->log != NULL ? rp_fn_invlog_ref(t->log) : NULL;
+    r->port = t->port;
+    r->resolve = t->resolve;
+    r->resolve_arg = t->resolve_arg;
+    if (t->resolve != NULL &&
+        (r->app = rp_arena_strndup(req->arena, t->app_name, strlen(t->app_name))) == NULL)
+        return NULL;
     return r;
 }
 
@@ -857,10 +882,72 @@ static void run_go(void *arg)
     r->granted = 1;
     if (r->req->status != 0)
         return; /* answered meanwhile (the front door refused its body): nothing to run */
-    if (r->forward)
+    if (r->forward || (r->call != NULL && r->call->body_ready))
+        dispatch(r);
+}
+
+/* The call goes to its handler on port. */
+static void go_port(run *r, int port)
+{
+    if (r->forward) {
+        r->pt.port = port;
         rp_proxy_forward(r->req, &r->pt);
-    else if (r->call != NULL && r->call->body_ready)
+    } else {
+        r->call->port = port;
         invoke_now(r->call);
+    }
+}
+
+static void not_running(run *r)
+{
+    r->outcome = RP_FN_FAILED;
+    rp_resp_error(r->req, 503, "FunctionHostNotRunning",
+                  "the function app's custom handler is not running");
+}
+
+static int resolve(const run *r)
+{
+    return r->resolve != NULL ? r->resolve(r->resolve_arg, r->app, r->fn, r->own) : r->port;
+}
+
+/* Waiting for the handler to start (a deploy, a restart, scale from zero): asked every 5 ms. */
+static void on_wait(uv_timer_t *h)
+{
+    run *r = h->data;
+    int port = resolve(r);
+
+    if (port == 0 && uv_now(h->loop) < r->wait_until)
+        return;
+    uv_close((uv_handle_t *)h, wait_closed);
+    r->wait = NULL;
+    if (port <= 0) {
+        not_running(r);
+        return;
+    }
+    r->cold = 1;
+    go_port(r, port);
+}
+
+/* The call has its slot (and its body, for an invocation): to the handler, once it runs. */
+static void dispatch(run *r)
+{
+    int port = resolve(r);
+
+    if (port > 0) {
+        go_port(r, port);
+        return;
+    }
+    if (port == 0 && (r->wait = rp_malloc(sizeof(*r->wait))) != NULL) {
+        if (uv_timer_init(rp_req_loop(r->req), r->wait) == 0) {
+            r->wait->data = r;
+            r->wait_until = uv_now(r->wait->loop) + RP_FNHOST_START_MS;
+            uv_timer_start(r->wait, on_wait, 5, 5);
+            return;
+        }
+        rp_free(r->wait);
+        r->wait = NULL;
+    }
+    not_running(r);
 }
 
 /*
@@ -927,7 +1014,6 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
     const rp_fn_handler *h = rp_fn_app_host(t->app)->handler;
     unsigned bit = method_bit(req->method);
     run *r;
-    int port;
 
     /* The host's own paths, ignoring case as ASP.NET routes do. */
     if (strcasecmp(req->path, "/admin") == 0 || strncasecmp(req->path, "/admin/", 7) == 0) {
@@ -954,14 +1040,7 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
         return;
     }
     /* A function with an identity of its own runs in its own worker (only its calls go there). */
-    port =
-        m.fn->own_identity && t->port_for != NULL ? t->port_for(t->port_arg, m.fn->name) : t->port;
-    if (port <= 0) {
-        r->outcome = RP_FN_FAILED;
-        rp_resp_error(req, 503, "FunctionHostNotRunning",
-                      "the function app's custom handler is not running");
-        return;
-    }
+    r->own = m.fn->own_identity;
     /* A full house is refused before any of the body is read. */
     if (t->gate != NULL && rp_fn_gate_full(t->gate)) {
         (void)run_enter(r, t->gate);
@@ -970,7 +1049,7 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
     if (h != NULL && h->forward && !h->legacy && m.fn->nbindings == 2 &&
         m.fn->http_out < m.fn->nbindings) {
         static const char *const keyhdr[] = {"x-functions-key"};
-        rp_proxy_target pt = {.port = port,
+        rp_proxy_target pt = {.port = 0, /* dispatch's */
                               .client_cert = t->client_cert,
                               .extra = t->extra,
                               .nextra = t->nextra,
@@ -983,17 +1062,18 @@ void rp_fnhost_serve(rp_req *req, const rp_fnhost_target *t)
             run_fail(r);
             return;
         }
-        /* A forwarded call streams its body to the handler: it holds its slot from here. */
-        if (run_enter(r, t->gate) != 0)
+        /* Kept (copied): the call may wait for its slot or for its handler to start. */
+        if (keep_target(req, r, &pt) != 0) {
+            run_fail(r);
             return;
-        if (r->granted)
-            rp_proxy_forward(req, &pt);
-        else if (keep_target(req, r, &pt) != 0)
-            run_fail(r); /* else run_go, with the copies */
+        }
+        /* A forwarded call streams its body to the handler: it holds its slot from here. */
+        if (run_enter(r, t->gate) == 0 && r->granted)
+            dispatch(r); /* else run_go */
         return;
     }
     /* An invocation takes its slot once its body is in (body_done). */
     r->outcome = RP_FN_FAILED; /* until the handler's answer says otherwise */
-    if (invoke(req, t, &m, r, port) != 0)
+    if (invoke(req, t, &m, r) != 0)
         run_fail(r);
 }

@@ -46,6 +46,7 @@
 
 #define RP_FNHOST_BODY_MAX   (4u << 20) /* request body of an invocation (not forwarded) */
 #define RP_FNHOST_ANSWER_MAX (8u << 20) /* the handler's invocation answer */
+#define RP_FNHOST_START_MS   30000      /* a call waits this long for its handler to start */
 
 /*
  * A change to the app's keys the admin API asks for: scope "host", "system", "master" or
@@ -64,10 +65,14 @@ typedef struct rp_fnhost_target {
     const char *client_cert;   /* as rp_proxy_target's */
     const rp_proxy_hdr *extra; /* Easy Auth's principal headers, as rp_proxy_target's */
     size_t nextra;
-    /* The port of the worker of a function with its own identity (beyond Azure: only its calls
-     * go there), 0 when it is not running; NULL: there is none. */
-    int (*port_for)(void *arg, const char *fn);
-    void *port_arg;
+    /* Where function fn answers when its call is let through: the port of the app's handler or,
+     * own set, of fn's own worker (beyond Azure: a function with its own identity); 0 while it
+     * is starting (the call waits, up to RP_FNHOST_START_MS, and is recorded as cold); < 0 when
+     * nothing runs it (503). NULL: port, as given. Called on the loop thread, also after
+     * rp_fnhost_serve returned (app_name is copied). */
+    int (*resolve)(void *arg, const char *app, const char *fn, int own);
+    void *resolve_arg;
+    const char *app_name;
     rp_fn_gate *gate;              /* the app's throttle, or NULL (borrowed: the host refs it) */
     rp_fn_invlog *log;             /* the app's invocation log, or NULL (likewise) */
     rp_fnhost_keys_fn keys_change; /* NULL: the admin API only reads */

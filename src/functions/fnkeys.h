@@ -30,11 +30,20 @@ typedef enum {
     RP_FN_KEY_FUNCTION /* the target function's own keys */
 } rp_fn_key_kind;
 
+#define RP_FN_KEY_DIGEST_LEN 32 /* SHA-256 */
+
+/*
+ * One key as rp_fn_key_level sees it. digest, when not NULL, is rp_fn_key_digest of value,
+ * computed when the key set was built (keyset.h's sets always fill it), so that checking a key
+ * costs one digest, the presented key's, whatever the number of keys; NULL has it computed on
+ * every check (keys made by hand, such as tests').
+ */
 typedef struct rp_fn_key {
     rp_fn_key_kind kind;
     const char *name;
     const char *value;
     size_t value_len;
+    const unsigned char *digest; /* RP_FN_KEY_DIGEST_LEN bytes, or NULL */
 } rp_fn_key;
 
 #define RP_FN_MASTER_NAME   "_master"
@@ -57,11 +66,19 @@ int rp_fn_key_name_ok(const char *name);
 int rp_fn_key_value_ok(const char *value, size_t n);
 
 /*
+ * SHA-256 of value[0..n) into out: what rp_fn_key.digest holds. The caller wipes out with the
+ * value. Thread-safe. 0, or RP_ENOMEM (OpenSSL could not compute it).
+ */
+int rp_fn_key_digest(const char *value, size_t n, unsigned char out[RP_FN_KEY_DIGEST_LEN]);
+
+/*
  * The level the presented key grants among keys[n] (the app's master, system and host keys and
  * the target function's keys): admin for the master key, system for a system key, function for
  * a host or function key; RP_FN_LEVEL_NONE when none matches or nothing is presented. When
  * several match (the same value set twice), the first kind in that order wins. *name (may be
- * NULL) gets the matching key's name.
+ * NULL) gets the matching key's name. Costs one SHA-256 (of the presented key) and n constant-time
+ * comparisons when every key carries its digest; presented keys longer than
+ * RP_FN_KEY_VALUE_MAX match nothing.
  */
 rp_fn_level rp_fn_key_level(const rp_fn_key *keys, size_t n, const char *presented, size_t len,
                             const char **name);

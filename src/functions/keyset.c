@@ -3,6 +3,8 @@
  *
  * Workload: parsed when an app's keys change or the server starts (a few dozen keys), read on
  * every keyed call. A set is one array of entries, each with its own copies; lookups scan it.
+ * Each entry keeps its value's SHA-256, made here once, so that a call digests only the key it
+ * was given (fnkeys.h rp_fn_key_level).
  */
 #include "functions/keyset.h"
 #include "base/alloc.h"
@@ -21,6 +23,7 @@ typedef struct entry {
     char *name;
     char *value;
     size_t value_len;
+    unsigned char digest[RP_FN_KEY_DIGEST_LEN]; /* of value; wiped with it */
 } entry;
 
 struct rp_fn_keyset {
@@ -34,6 +37,7 @@ static void entry_wipe(entry *e)
         OPENSSL_cleanse(e->value, e->value_len);
         rp_free(e->value);
     }
+    OPENSSL_cleanse(e->digest, sizeof(e->digest));
     rp_free(e->fn);
     rp_free(e->name);
 }
@@ -84,7 +88,7 @@ static int add(rp_fn_keyset *k, rp_fn_key_kind kind, const char *fn, const char 
     k->n++;
     if (e->name == NULL || e->value == NULL || (fn != NULL && e->fn == NULL))
         return RP_ENOMEM;
-    return 0;
+    return rp_fn_key_digest(e->value, e->value_len, e->digest);
 }
 
 static int scope_obj(rp_fn_keyset *k, const json_t *o, rp_fn_key_kind kind, const char *fn,
@@ -215,7 +219,7 @@ int rp_fn_keyset_for(const rp_fn_keyset *k, const char *fn, rp_fn_key *keys, siz
             continue;
         if (*n >= cap)
             return RP_ETOOBIG;
-        keys[*n] = (rp_fn_key){e->kind, e->name, e->value, e->value_len};
+        keys[*n] = (rp_fn_key){e->kind, e->name, e->value, e->value_len, e->digest};
         (*n)++;
     }
     return 0;

@@ -9,7 +9,9 @@
  * This module parses and checks such a document into an immutable rp_fn_keyset that any number
  * of threads read at once, answers "which keys apply to a call of function F" as the rp_fn_key
  * array fnkeys.h's rp_fn_key_level takes, and makes changed copies (a new key, a regenerated one,
- * a deletion, defaults for new functions). It does no I/O. Values are wiped when a set is freed.
+ * a deletion, defaults for new functions). It does no I/O. Each key's SHA-256 is computed once
+ * when a set is parsed and kept with it, so checking a call's key against the set digests only
+ * the presented key. Values and digests are wiped when a set is freed.
  *
  * Function names compare ignoring ASCII case (Azure's function names do); key names exactly.
  */
@@ -32,19 +34,20 @@ typedef struct rp_fn_keyset rp_fn_keyset;
  * Parses doc into *out. Checks: the four members and nothing else (system, host, functions may
  * be absent: empty); every name passes rp_fn_key_name_ok ("_master" only as the master key);
  * every value rp_fn_key_value_ok; function names 1..RP_FN_NAME_MAX bytes; at most
- * RP_FN_KEYS_PER_SCOPE keys per scope. 0, RP_EPARSE (err says which member), RP_ETOOBIG, or
- * RP_ENOMEM. err may be NULL when cap is 0.
+ * RP_FN_KEYS_PER_SCOPE keys per scope. Computes every value's digest. 0, RP_EPARSE (err says
+ * which member), RP_ETOOBIG, or RP_ENOMEM (also when a digest cannot be made). err may be NULL
+ * when cap is 0.
  */
 int rp_fn_keyset_parse(const json_t *doc, rp_fn_keyset **out, char *err, size_t cap);
-void rp_fn_keyset_free(rp_fn_keyset *k); /* accepts NULL; wipes the values */
+void rp_fn_keyset_free(rp_fn_keyset *k); /* accepts NULL; wipes the values and digests */
 
 /* The document for k (new reference; its strings are copies the caller wipes or lets go). */
 json_t *rp_fn_keyset_json(const rp_fn_keyset *k);
 
 /*
  * The keys that may call function fn (NULL: only master, system and host keys): master, system,
- * host, then fn's own. Fills keys[0..*n) (pointers into k, valid while k lives); a cap of
- * RP_FN_KEYS_FOR_CALL is always enough. 0, or RP_ETOOBIG.
+ * host, then fn's own. Fills keys[0..*n) (pointers into k, digests included, valid while k
+ * lives); a cap of RP_FN_KEYS_FOR_CALL is always enough. 0, or RP_ETOOBIG.
  */
 #define RP_FN_KEYS_FOR_CALL (1 + 3 * RP_FN_KEYS_PER_SCOPE)
 int rp_fn_keyset_for(const rp_fn_keyset *k, const char *fn, rp_fn_key *keys, size_t cap, size_t *n);

@@ -61,6 +61,8 @@ struct rp_fn_timers {
     entry *entries; /* the timers' thread only */
     rp_fn_port_fn port_of;
     rp_fn_ran_fn ran;
+    rp_fn_tick_fn tick;
+    uv_timer_t ticker; /* tick, once a second */
     void *arg;
 };
 
@@ -345,7 +347,16 @@ static void on_wake(uv_async_t *h)
             entry_drop(e);
         }
         uv_close((uv_handle_t *)&t->wake, NULL);
+        uv_close((uv_handle_t *)&t->ticker, NULL);
     }
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    rp_fn_timers *t = h->data;
+
+    if (t->tick != NULL)
+        t->tick(t->arg);
 }
 
 static void run(void *arg)
@@ -355,7 +366,8 @@ static void run(void *arg)
     uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
-int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, void *arg, rp_fn_timers **out)
+int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, rp_fn_tick_fn tick, void *arg,
+                      rp_fn_timers **out)
 {
     rp_fn_timers *t = rp_calloc(1, sizeof(*t));
 
@@ -364,6 +376,7 @@ int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, void *arg, rp_fn_
         return RP_ENOMEM;
     t->port_of = port_of;
     t->ran = ran;
+    t->tick = tick;
     t->arg = arg;
     if (uv_loop_init(&t->loop) != 0) {
         rp_free(t);
@@ -381,7 +394,12 @@ int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, void *arg, rp_fn_
         rp_free(t);
         return RP_EIO;
     }
-    if (uv_thread_create(&t->thread, run, t) != 0) {
+    t->ticker.data = t;
+    if (uv_timer_init(&t->loop, &t->ticker) != 0 ||
+        uv_timer_start(&t->ticker, on_tick, 1000, 1000) != 0 ||
+        uv_thread_create(&t->thread, run, t) != 0) {
+        if (t->ticker.loop == &t->loop) /* initialised */
+            uv_close((uv_handle_t *)&t->ticker, NULL);
         uv_close((uv_handle_t *)&t->wake, NULL);
         uv_run(&t->loop, UV_RUN_DEFAULT);
         uv_loop_close(&t->loop);

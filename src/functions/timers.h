@@ -37,8 +37,13 @@ typedef int (*rp_fn_port_fn)(void *arg, const char *app, const char *fn);
  * app. Called on the timers' thread; inv is borrowed for the call. */
 typedef void (*rp_fn_ran_fn)(void *arg, const char *app, const rp_fn_inv *inv);
 
-/* Starts the timers' thread; ran may be NULL. 0 and *out, or RP_ENOMEM / RP_EIO. */
-int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, void *arg, rp_fn_timers **out);
+/* The owner's housekeeping, about once a second on the timers' thread (function apps that
+ * scale to zero when idle). */
+typedef void (*rp_fn_tick_fn)(void *arg);
+
+/* Starts the timers' thread; ran and tick may be NULL. 0 and *out, or RP_ENOMEM / RP_EIO. */
+int rp_fn_timers_open(rp_fn_port_fn port_of, rp_fn_ran_fn ran, rp_fn_tick_fn tick, void *arg,
+                      rp_fn_timers **out);
 
 /* Stops the thread (runs in flight are cancelled) and frees everything. Accepts NULL. */
 void rp_fn_timers_close(rp_fn_timers *t);

@@ -98,8 +98,10 @@ typedef struct app {
     rp_fn_invlog *invlog;     /* a function app's invocation log: NULL until first needed */
     json_t *workers;          /* functions whose own worker was started (names), or NULL */
     int env_want;             /* the identity session the last environment build asked for */
-    uint64_t fn_ids;          /* a hash of the functions with their own identity, at that build */
-    int env_ready;            /* the first build finished (its process may start) */
+    int parked;         /* a function app scaled to zero: its processes stopped until a call */
+    uint64_t last_call; /* monotonic ms of its last function call */
+    uint64_t fn_ids;    /* a hash of the functions with their own identity, at that build */
+    int env_ready;      /* the first build finished (its process may start) */
     struct app *next;
 } app;
 
@@ -1678,7 +1680,7 @@ static void sync_process(rp_sites *s, const char *name)
         release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
         rp_strlcpy(cmd, rp_appcfg_command(a->cfg), sizeof(cmd));
         run = 1;
-    } else if (a != NULL && a->live != NULL && a->live->fn != NULL &&
+    } else if (a != NULL && a->live != NULL && a->live->fn != NULL && !a->parked &&
                release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
         run = fn_command(a, cmd, sizeof(cmd)) == 0;
     }
@@ -2610,16 +2612,105 @@ static void fn_timer_ran(void *arg, const char *name, const rp_fn_inv *inv)
     rp_fn_invlog_unref(log);
 }
 
-/* fnhost's question: where does a function with its own worker answer? */
-typedef struct fn_where {
-    rp_sites *s;
-    const char *name;
-} fn_where;
-
-static int fn_worker_port(void *arg, const char *fn)
+/* RAMPART_FUNCTIONS_IDLE_SECONDS of a's settings (5-86400), or 0: never scaled to zero. An app
+ * with timer functions is never idle (its timers fire on their own). Caller holds mu. */
+static uint64_t idle_seconds(const app *a)
 {
-    const fn_where *w = arg;
-    return worker_port(w->s, w->name, fn);
+    static const char key[] = "RAMPART_FUNCTIONS_IDLE_SECONDS=";
+    const char *const *vars;
+    uint64_t v = 0;
+    size_t n;
+
+    if (!is_fn_app(a) || a->env == NULL)
+        return 0;
+    for (size_t i = 0; i < rp_fn_app_count(a->live->fn); i++) {
+        const rp_fn_function *f = rp_fn_app_function(a->live->fn, i);
+        if (!f->disabled && f->bindings[f->trigger].type == RP_FN_TIMER_TRIGGER)
+            return 0;
+    }
+    vars = rp_appenv_vars(a->env, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(vars[i], key, sizeof(key) - 1) == 0 &&
+            (rp_parse_u64(vars[i] + sizeof(key) - 1, strlen(vars[i] + sizeof(key) - 1), 86400,
+                          &v) != 0 ||
+             v < 5))
+            v = 0;
+    return v;
+}
+
+/*
+ * Scale to zero (the timers' thread, once a second): a function app idle for its
+ * RAMPART_FUNCTIONS_IDLE_SECONDS, with no call running or waiting, has its processes stopped;
+ * the next call starts them again (fn_resolve) and waits for them.
+ */
+static void fn_idle_tick(void *arg)
+{
+    rp_sites *s = arg;
+    char names[16][RP_SITES_NAME_MAX + 1];
+    size_t n = 0;
+    uint64_t now = uv_hrtime() / 1000000u;
+
+    uv_mutex_lock(&s->mu);
+    for (app *a = s->apps; a != NULL && n < 16; a = a->next) {
+        uint64_t idle = a->parked ? 0 : idle_seconds(a);
+        size_t running = 0, waiting = 0;
+        if (idle == 0 || now - a->last_call < idle * 1000u)
+            continue;
+        if (a->gate != NULL)
+            rp_fn_gate_counts(a->gate, &running, &waiting);
+        if (running + waiting > 0)
+            continue;
+        a->parked = 1;
+        rp_strlcpy(names[n++], a->name, sizeof(names[0]));
+    }
+    uv_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        rp_logline l;
+        rp_logline_begin(&l, RP_LOG_INFO, "functions.scale");
+        rp_logline_str(&l, "app", names[i]);
+        rp_logline_str(&l, "message", "idle: scaled to zero");
+        rp_logline_end(&l);
+        sync_process(s, names[i]);
+    }
+}
+
+/*
+ * fnhost's question: where does function fn of app answer? The port of the app's handler (or
+ * of fn's own worker), > 0 once it is ready; 0 while it is starting (the call waits: after a
+ * deploy, or a scaled-to-zero app this call wakes up); < 0 when nothing is meant to run.
+ */
+static int fn_resolve(void *arg, const char *name, const char *fn, int own)
+{
+    rp_sites *s = arg;
+    char wname[RP_SITES_NAME_MAX + RP_FN_NAME_MAX + 2], sock[RP_PROC_SOCKET_MAX + 1];
+    int wake = 0, port = 0, running = 0;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL) {
+        wake = a->parked;
+        a->parked = 0;
+        a->last_call = uv_hrtime() / 1000000u;
+    }
+    uv_mutex_unlock(&s->mu);
+    if (a == NULL)
+        return -1;
+    if (wake) {
+        rp_logline l;
+        rp_logline_begin(&l, RP_LOG_INFO, "functions.scale");
+        rp_logline_str(&l, "app", name);
+        rp_logline_str(&l, "message", "a call: starting from zero");
+        rp_logline_end(&l);
+        sync_process(s, name);
+    }
+    if (own && worker_name(name, fn, wname, sizeof(wname)) != 0)
+        return -1;
+    if (rp_procs_target(s->procs, own ? wname : name, &port, sock, sizeof(sock), &running) != 0)
+        return wake ? 0 : -1; /* its start is posted (a wake-up, or the environment it waits for) */
+    if (sock[0] != '\0')
+        return -1; /* the isolated tier: no function app runs there */
+    return running ? port : 0;
 }
 
 /* A request to a function app: the functions host (functions/fnhost.c) with the app's keys,
@@ -2633,7 +2724,6 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
     rp_fn_invlog *log = NULL;
     app *a;
     rp_fnhost_target t;
-    fn_where where = {s, name};
 
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
@@ -2644,6 +2734,8 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
         gate = rp_fn_gate_ref(a->gate);
     if (a != NULL && invlog_locked(s, a) != NULL)
         log = rp_fn_invlog_ref(a->invlog);
+    if (a != NULL)
+        a->last_call = uv_hrtime() / 1000000u;
     uv_mutex_unlock(&s->mu);
     snprintf(origin, sizeof(origin), "https://%s.%s%s", name, s->domain, port_part(s, pp));
     t = (rp_fnhost_target){.app = c->fn,
@@ -2655,8 +2747,9 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
                            .nextra = nextra,
                            .gate = gate,
                            .log = log,
-                           .port_for = fn_worker_port,
-                           .port_arg = &where,
+                           .app_name = name,
+                           .resolve = fn_resolve,
+                           .resolve_arg = s,
                            .keys_change = fn_keys_change,
                            .keys_arg = s};
     /* Synchronous as far as the keys go: nothing of them is used after it returns (the call
@@ -5406,7 +5499,7 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
         snprintf(err, errlen, "cannot start the app process supervisor");
         goto fail;
     }
-    rc = rp_fn_timers_open(fn_port, fn_timer_ran, s, &s->timers);
+    rc = rp_fn_timers_open(fn_port, fn_timer_ran, fn_idle_tick, s, &s->timers);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the timer triggers' thread");
         goto fail;

@@ -573,6 +573,34 @@ test('a timer occurrence runs once: never twice at the same moment, never skippe
   assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
 });
 
+test('scale to zero: an idle app stops its handler, the next call starts it and waits (cold)', async () => {
+  const app = appName('zero');
+  await createFunctionApp(app, variant({ tick: null, ticks: null }));
+  await apiOk(srv, 'PUT', `/api/apps/${app}/config/appsettings`, { body: { properties: { RAMPART_FUNCTIONS_IDLE_SECONDS: '5' } } }, 200);
+  await until(async () => (await call('/api/nap?ms=1', { app })).status === 200, 'the handler with the setting');
+  const view = async () => (await apiOk(srv, 'GET', `/api/apps/${app}`, {}, 200)).properties.process;
+  assert.equal((await view()).running, true);
+  // Idle for 5 s: scaled to zero.
+  await until(async () => !(await view())?.running, 'scaled to zero');
+  assert.match(srv.stderr, new RegExp(`"app":"${app}","message":"idle: scaled to zero"`));
+  // The keys API needs no handler; the next call starts it and waits for it.
+  assert.equal((await call('/admin/host/keys', { app, headers: { 'x-functions-key': (await listKeys(app)).masterKey } })).status, 200);
+  assert.ok(!(await view())?.running, 'still at zero');
+  const cold = await call('/api/nap?ms=1', { app });
+  assert.equal(cold.status, 200, cold.text);
+  const warm = await call('/api/nap?ms=1', { app });
+  assert.equal(warm.status, 200);
+  const recs = (await apiOk(srv, 'GET', `/api/apps/${app}/invocations?function=nap`, {}, 200)).value;
+  const byId = (r) => recs.find((x) => x.id === r.headers['x-ms-request-id']);
+  assert.equal(byId(cold).cold, true, JSON.stringify(byId(cold)));
+  assert.equal(byId(warm).cold, false);
+  assert.ok(byId(cold).durationMs > byId(warm).durationMs, 'the cold call waited for the start');
+  assert.equal((await apiOk(srv, 'GET', `/api/apps/${app}/metrics`, {}, 200)).functions.nap.cold, 1);
+  // Without the setting (or with timers) an app never scales to zero.
+  assert.equal((await view()).running, true);
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+});
+
 test('the invocation log and metrics: every call, its outcome and the handler Logs; rampart fn logs', async () => {
   const hello = await call('/api/hello/log', { headers: { 'x-functions-key': keys.functionKeys.default } });
   assert.equal(hello.status, 200);

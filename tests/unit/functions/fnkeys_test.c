@@ -1,8 +1,9 @@
 /*
  * fnkeys_test.c - function keys (src/functions/fnkeys.c): generated values, names and values
  * set by hand, which level a presented key grants (master, system, host and function keys,
- * the order among them when one value is set twice), and the authorization rule of the
- * Functions host (admin satisfies all, otherwise the levels must be equal).
+ * the order among them when one value is set twice) whether the stored keys' digests come made
+ * or are computed on the call, and the authorization rule of the Functions host (admin
+ * satisfies all, otherwise the levels must be equal).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,13 +67,16 @@ static void test_names_and_values(void **state)
 
 static rp_fn_key key(rp_fn_key_kind kind, const char *name, const char *value)
 {
-    rp_fn_key k = {kind, name, value, strlen(value)};
+    rp_fn_key k = {kind, name, value, strlen(value), NULL};
     return k;
 }
 
-static void test_level(void **state)
+#define NKEYS 6
+
+/* digests: 0 none made (computed per call), 1 all made, 2 every other one made. */
+static void check_levels(int digests)
 {
-    rp_fn_key keys[] = {
+    rp_fn_key keys[NKEYS] = {
         key(RP_FN_KEY_FUNCTION, "default", "function-key-value-0001"),
         key(RP_FN_KEY_HOST, "default", "host-key-value-0000001"),
         key(RP_FN_KEY_SYSTEM, "eventgrid_extension", "system-key-value-00001"),
@@ -80,10 +84,17 @@ static void test_level(void **state)
         key(RP_FN_KEY_FUNCTION, "shared", "same-value-twice-00001"),
         key(RP_FN_KEY_HOST, "shared-host", "same-value-twice-00001"),
     };
-    size_t n = sizeof(keys) / sizeof(keys[0]);
+    unsigned char d[NKEYS][RP_FN_KEY_DIGEST_LEN];
+    size_t n = NKEYS;
     const char *name = "unset";
+    char longer[RP_FN_KEY_VALUE_MAX + 2];
 
-    (void)state;
+    for (size_t i = 0; i < n; i++) {
+        if (digests == 0 || (digests == 2 && i % 2 == 1))
+            continue;
+        assert_int_equal(rp_fn_key_digest(keys[i].value, keys[i].value_len, d[i]), 0);
+        keys[i].digest = d[i];
+    }
     assert_int_equal(rp_fn_key_level(keys, n, "master-key-value-00001", 22, &name),
                      RP_FN_LEVEL_ADMIN);
     assert_string_equal(name, RP_FN_MASTER_NAME);
@@ -111,11 +122,64 @@ static void test_level(void **state)
     assert_int_equal(rp_fn_key_level(keys, n, NULL, 0, NULL), RP_FN_LEVEL_NONE);
     assert_int_equal(rp_fn_key_level(NULL, 0, "master-key-value-00001", 22, NULL),
                      RP_FN_LEVEL_NONE);
-    /* An empty stored key never matches anything. */
+    /* The longest value there can be matches; one byte more matches nothing, even itself. */
+    memset(longer, 'k', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    keys[0].value = longer;
+    keys[0].value_len = RP_FN_KEY_VALUE_MAX;
+    if (keys[0].digest != NULL)
+        assert_int_equal(rp_fn_key_digest(longer, RP_FN_KEY_VALUE_MAX, d[0]), 0);
+    assert_int_equal(rp_fn_key_level(keys, n, longer, RP_FN_KEY_VALUE_MAX, &name),
+                     RP_FN_LEVEL_FUNCTION);
+    assert_string_equal(name, "default");
+    keys[0].value_len = RP_FN_KEY_VALUE_MAX + 1;
+    if (keys[0].digest != NULL)
+        assert_int_equal(rp_fn_key_digest(longer, RP_FN_KEY_VALUE_MAX + 1, d[0]), 0);
+    assert_int_equal(rp_fn_key_level(keys, n, longer, RP_FN_KEY_VALUE_MAX + 1, &name),
+                     RP_FN_LEVEL_NONE);
+    assert_null(name);
+    /* An empty stored key never matches anything, made digest or not. */
     {
-        rp_fn_key empty = {RP_FN_KEY_MASTER, "master", "", 0};
+        rp_fn_key empty = {RP_FN_KEY_MASTER, "master", "", 0, NULL};
+        unsigned char de[RP_FN_KEY_DIGEST_LEN];
+        assert_int_equal(rp_fn_key_level(&empty, 1, "x", 1, NULL), RP_FN_LEVEL_NONE);
+        assert_int_equal(rp_fn_key_digest("x", 1, de), 0);
+        empty.digest = de;
         assert_int_equal(rp_fn_key_level(&empty, 1, "x", 1, NULL), RP_FN_LEVEL_NONE);
     }
+}
+
+static void test_level(void **state)
+{
+    (void)state;
+    check_levels(0);
+}
+
+static void test_level_digests_made(void **state)
+{
+    (void)state;
+    check_levels(1);
+    check_levels(2);
+}
+
+static void test_digest(void **state)
+{
+    /* FIPS 180-2 example: SHA-256("abc"). */
+    static const unsigned char abc[RP_FN_KEY_DIGEST_LEN] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    unsigned char d[RP_FN_KEY_DIGEST_LEN], other[RP_FN_KEY_DIGEST_LEN];
+    rp_fn_key k = key(RP_FN_KEY_HOST, "h", "stored-value-00001");
+
+    (void)state;
+    assert_int_equal(rp_fn_key_digest("abc", 3, d), 0);
+    assert_memory_equal(d, abc, sizeof(abc));
+    /* A made digest is what is compared: the stored value is not digested again. */
+    assert_int_equal(rp_fn_key_digest("digest-of-this-0001", 19, other), 0);
+    k.digest = other;
+    assert_int_equal(rp_fn_key_level(&k, 1, "digest-of-this-0001", 19, NULL), RP_FN_LEVEL_FUNCTION);
+    assert_int_equal(rp_fn_key_level(&k, 1, "stored-value-00001", 18, NULL), RP_FN_LEVEL_NONE);
 }
 
 static void test_authorized(void **state)
@@ -157,10 +221,9 @@ static void test_authorized(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate),
-        cmocka_unit_test(test_names_and_values),
-        cmocka_unit_test(test_level),
-        cmocka_unit_test(test_authorized),
+        cmocka_unit_test(test_generate), cmocka_unit_test(test_names_and_values),
+        cmocka_unit_test(test_level),    cmocka_unit_test(test_level_digests_made),
+        cmocka_unit_test(test_digest),   cmocka_unit_test(test_authorized),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

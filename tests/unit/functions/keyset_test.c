@@ -1,7 +1,7 @@
 /*
  * keyset_test.c - unit tests for src/functions/keyset.c: the keys document's checks, the keys
- * that apply to one function's calls, and the edits (new set, defaults, set, regenerate,
- * delete).
+ * that apply to one function's calls with the digests made when the set is parsed, and the
+ * edits (new set, defaults, set, regenerate, delete) and the digests of the sets they lead to.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -30,6 +31,33 @@ static int parse(const char *s, rp_fn_keyset **k, char *err, size_t cap)
     int rc = rp_fn_keyset_parse(j, k, err, cap);
     json_decref(j);
     return rc;
+}
+
+/* Every key fn's calls see carries the digest of its current value. Returns how many. */
+static size_t check_digests(const rp_fn_keyset *k, const char *fn)
+{
+    rp_fn_key keys[RP_FN_KEYS_FOR_CALL];
+    unsigned char d[RP_FN_KEY_DIGEST_LEN];
+    size_t n = 0;
+
+    assert_int_equal(rp_fn_keyset_for(k, fn, keys, RP_FN_KEYS_FOR_CALL, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(keys[i].digest);
+        assert_int_equal(rp_fn_key_digest(keys[i].value, keys[i].value_len, d), 0);
+        assert_memory_equal(keys[i].digest, d, sizeof(d));
+    }
+    return n;
+}
+
+/* The level value grants on a call of fn (NULL: host level) in k; *name gets the key's name. */
+static rp_fn_level level(const rp_fn_keyset *k, const char *fn, const char *value,
+                         const char **name)
+{
+    rp_fn_key keys[RP_FN_KEYS_FOR_CALL];
+    size_t n = 0;
+
+    assert_int_equal(rp_fn_keyset_for(k, fn, keys, RP_FN_KEYS_FOR_CALL, &n), 0);
+    return rp_fn_key_level(keys, n, value, value != NULL ? strlen(value) : 0, name);
 }
 
 static void test_parse_and_lookup(void **state)
@@ -59,9 +87,11 @@ static void test_parse_and_lookup(void **state)
                      RP_FN_LEVEL_ADMIN);
     assert_int_equal(rp_fn_key_level(keys, n, V1, strlen(V1), NULL), RP_FN_LEVEL_SYSTEM);
     assert_int_equal(rp_fn_key_level(keys, n, V2, strlen(V2), NULL), RP_FN_LEVEL_FUNCTION);
+    assert_int_equal(check_digests(k, "orders"), 4);
     /* Host-level calls see no function's keys. */
     assert_int_equal(rp_fn_keyset_for(k, NULL, keys, RP_FN_KEYS_FOR_CALL, &n), 0);
     assert_int_equal(n, 3);
+    assert_int_equal(check_digests(k, NULL), 3);
     assert_int_equal(rp_fn_keyset_for(k, "orders", keys, 2, &n), RP_ETOOBIG);
     assert_string_equal(rp_fn_keyset_get(k, "functions/orders", "default"), "fn-orders-0123456789");
     assert_string_equal(rp_fn_keyset_get(k, "master", "_master"), "master-key-0123456789");
@@ -76,6 +106,47 @@ static void test_parse_and_lookup(void **state)
         rp_fn_keyset_free(k2);
         json_decref(doc);
     }
+    rp_fn_keyset_free(k);
+}
+
+static void test_levels_from_set(void **state)
+{
+    rp_fn_keyset *k = NULL;
+    char err[200], big[RP_FN_KEY_VALUE_MAX + 2], doc[2 * RP_FN_KEY_VALUE_MAX];
+    const char *name = NULL;
+    (void)state;
+
+    /* The longest value a set takes, as a host key. */
+    memset(big, 'h', sizeof(big) - 1);
+    big[RP_FN_KEY_VALUE_MAX] = '\0';
+    snprintf(doc, sizeof(doc),
+             "{\"master\":\"master-key-0123456789\",\"system\":{\"eventgrid_extension\":\"" V1
+             "\"},\"host\":{\"default\":\"" V2 "\",\"big\":\"%s\"},\"functions\":{\"orders\":"
+             "{\"default\":\"fn-orders-0123456789\",\"dup\":\"" V2 "\"}}}",
+             big);
+    assert_int_equal(parse(doc, &k, err, sizeof(err)), 0);
+    assert_int_equal(check_digests(k, "orders"), 6);
+    assert_int_equal(level(k, "orders", "master-key-0123456789", &name), RP_FN_LEVEL_ADMIN);
+    assert_string_equal(name, RP_FN_MASTER_NAME);
+    assert_int_equal(level(k, NULL, V1, &name), RP_FN_LEVEL_SYSTEM);
+    assert_string_equal(name, "eventgrid_extension");
+    /* V2 is a host key and one of orders': the host key is checked first. */
+    assert_int_equal(level(k, "orders", V2, &name), RP_FN_LEVEL_FUNCTION);
+    assert_string_equal(name, "default");
+    assert_int_equal(level(k, "Orders", "fn-orders-0123456789", &name), RP_FN_LEVEL_FUNCTION);
+    assert_string_equal(name, "default");
+    assert_int_equal(level(k, NULL, "fn-orders-0123456789", &name), RP_FN_LEVEL_NONE);
+    assert_null(name);
+    assert_int_equal(level(k, "orders", big, &name), RP_FN_LEVEL_FUNCTION);
+    assert_string_equal(name, "big");
+    /* Wrong, a prefix, empty, nothing, one byte too long. */
+    assert_int_equal(level(k, "orders", "master-key-012345678", NULL), RP_FN_LEVEL_NONE);
+    assert_int_equal(level(k, "orders", "master-key-01234567890", NULL), RP_FN_LEVEL_NONE);
+    assert_int_equal(level(k, "orders", "", NULL), RP_FN_LEVEL_NONE);
+    assert_int_equal(level(k, "orders", NULL, NULL), RP_FN_LEVEL_NONE);
+    big[RP_FN_KEY_VALUE_MAX] = 'h';
+    big[RP_FN_KEY_VALUE_MAX + 1] = '\0';
+    assert_int_equal(level(k, "orders", big, NULL), RP_FN_LEVEL_NONE);
     rp_fn_keyset_free(k);
 }
 
@@ -142,6 +213,7 @@ static void test_new_defaults_and_edits(void **state)
     json_t *doc = NULL;
     rp_fn_keyset *k = NULL;
     char err[200], master[RP_FN_KEY_LEN + 1];
+    const char *which = NULL;
     (void)state;
 
     assert_int_equal(rp_fn_keyset_new(fns, 2, &doc), 0);
@@ -152,6 +224,8 @@ static void test_new_defaults_and_edits(void **state)
     assert_string_not_equal(rp_fn_keyset_get(k, "functions/orders", "default"),
                             rp_fn_keyset_get(k, "functions/list", "default"));
     memcpy(master, rp_fn_keyset_get(k, "master", "_master"), sizeof(master));
+    assert_int_equal(check_digests(k, "orders"), 3);
+    assert_int_equal(level(k, NULL, master, NULL), RP_FN_LEVEL_ADMIN);
     rp_fn_keyset_free(k);
     /* Defaults only for functions without keys (names ignore case). */
     assert_int_equal(rp_fn_keyset_add_defaults(doc, more, 2), 1);
@@ -167,6 +241,25 @@ static void test_new_defaults_and_edits(void **state)
     assert_string_not_equal(rp_fn_keyset_get(k, "master", "_master"), master);
     assert_string_equal(rp_fn_keyset_get(k, "functions/LIST", "ci"), V1);
     assert_non_null(rp_fn_keyset_get(k, "functions/new1", "default"));
+    /* The new set's digests are the new values': the old master key grants nothing, the
+     * regenerated one admin, the key set by hand function. */
+    assert_int_equal(check_digests(k, "list"), 4);
+    assert_int_equal(check_digests(k, "new1"), 3);
+    assert_int_equal(level(k, NULL, master, NULL), RP_FN_LEVEL_NONE);
+    assert_int_equal(level(k, NULL, rp_fn_keyset_get(k, "master", "_master"), NULL),
+                     RP_FN_LEVEL_ADMIN);
+    assert_int_equal(level(k, "list", V1, &which), RP_FN_LEVEL_FUNCTION);
+    assert_string_equal(which, "ci");
+    assert_int_equal(level(k, "new1", rp_fn_keyset_get(k, "functions/new1", "default"), NULL),
+                     RP_FN_LEVEL_FUNCTION);
+    rp_fn_keyset_free(k);
+    /* Setting a new value for an existing key: the old one stops working. */
+    assert_int_equal(rp_fn_keyset_set(doc, "functions/list", "ci", V2), 0);
+    assert_int_equal(rp_fn_keyset_parse(doc, &k, err, sizeof(err)), 0);
+    assert_int_equal(check_digests(k, "list"), 4);
+    assert_int_equal(level(k, "list", V1, NULL), RP_FN_LEVEL_NONE);
+    assert_int_equal(level(k, "list", V2, &which), RP_FN_LEVEL_FUNCTION);
+    assert_string_equal(which, "ci");
     rp_fn_keyset_free(k);
     assert_int_equal(rp_fn_keyset_delete(doc, "functions/list", "ci"), 0);
     assert_int_equal(rp_fn_keyset_delete(doc, "functions/list", "ci"), RP_ENOENT);
@@ -174,6 +267,8 @@ static void test_new_defaults_and_edits(void **state)
     assert_int_equal(rp_fn_keyset_delete(doc, "bogus", "x"), RP_EINVAL);
     assert_int_equal(rp_fn_keyset_parse(doc, &k, err, sizeof(err)), 0);
     assert_null(rp_fn_keyset_get(k, "functions/list", "ci"));
+    assert_int_equal(check_digests(k, "list"), 3);
+    assert_int_equal(level(k, "list", V2, NULL), RP_FN_LEVEL_NONE);
     rp_fn_keyset_free(k);
     json_decref(doc);
 }
@@ -182,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_lookup),
+        cmocka_unit_test(test_levels_from_set),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_too_many),
         cmocka_unit_test(test_new_defaults_and_edits),
