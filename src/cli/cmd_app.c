@@ -173,7 +173,7 @@ static int zip_to_temp(const char *dir, char *out, size_t cap)
 }
 
 /* Deploys src (a directory or a zip file) to the app; prints the result. */
-static int deploy(rp_cli_cmd *c, const char *name, const char *src)
+static int deploy(rp_cli_cmd *c, const char *name, const char *src, int allow_anon)
 {
     char path[PATH_CAP], url[700], tmpzip[4200], err[512], msg[600];
     const char *scm, *file = src;
@@ -195,7 +195,8 @@ static int deploy(rp_cli_cmd *c, const char *name, const char *src)
         (rc = app_request(c, "GET", path, NULL, &app, NULL)) != RP_EXIT_OK)
         goto out;
     scm = json_string_value(rp_cli_json_path(app, "properties.scmUri"));
-    if (scm == NULL || (size_t)snprintf(url, sizeof(url), "%sapi/zipdeploy", scm) >= sizeof(url)) {
+    if (scm == NULL || (size_t)snprintf(url, sizeof(url), "%sapi/zipdeploy%s", scm,
+                                        allow_anon ? "?allowAnonymous=true" : "") >= sizeof(url)) {
         rc = rp_cli_fail(RP_EXIT_SERVER, "the server did not name the app's deployment endpoint");
         goto out;
     }
@@ -297,7 +298,7 @@ static int app_create(int argc, char **argv, char **envp)
             rp_cli_put_safe(stdout, c.args.pos[0]);
             putchar('\n');
         }
-        rc = deploy(&c, c.args.pos[0], dir);
+        rc = deploy(&c, c.args.pos[0], dir, 0);
         goto out;
     }
     if (c.json) {
@@ -317,10 +318,10 @@ out:
 
 static int app_deploy(int argc, char **argv, char **envp)
 {
-    rp_opt opts[] = {RP_OPTS_CONN};
+    rp_opt opts[] = {RP_OPTS_CONN, RP_OPT("allow-anonymous", RP_OPT_FLAG)};
     rp_cli_cmd c;
     int rc = rp_cli_begin(&c, argc, argv, opts, NOPTS(opts), 2, 2,
-                          "rampart app deploy NAME DIR|ZIP", envp);
+                          "rampart app deploy NAME DIR|ZIP [--allow-anonymous]", envp);
 
     if (rc != RP_EXIT_OK)
         return rc;
@@ -331,7 +332,8 @@ static int app_deploy(int argc, char **argv, char **envp)
                (rc = rp_cli_connect(&c.cs, c.opts, c.nopts, c.envp, 1)) == RP_EXIT_OK) {
         c.connected = 1;
         c.cs.json_output = c.json;
-        rc = deploy(&c, c.args.pos[0], c.args.pos[1]);
+        rc = deploy(&c, c.args.pos[0], c.args.pos[1],
+                    rp_opt_get(opts, NOPTS(opts), "allow-anonymous") != NULL);
     }
     rp_cli_end(&c);
     return rc;

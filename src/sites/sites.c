@@ -185,6 +185,7 @@ struct op {
     int nprune;
     int fn_mode;           /* deploy: how the new release's host.json is read (content_open) */
     int fn_bad;            /* deploy: the release is a function app that does not load */
+    int allow_anon;        /* deploy: ?allowAnonymous=true (anonymous HTTP functions meant) */
     op *prev_op, *next_op; /* the loop's list, so loop stop can release them */
 };
 
@@ -2942,6 +2943,27 @@ static int work_orphaned(op *o)
     return 1;
 }
 
+/*
+ * Does fa have an enabled HTTP function with authLevel anonymous? 1 and err names the first
+ * (file and field, as fnapp's errors), or 0.
+ */
+static int anonymous_function(const rp_fn_app *fa, char *err, size_t cap)
+{
+    for (size_t i = 0; i < rp_fn_app_count(fa); i++) {
+        const rp_fn_function *f = rp_fn_app_function(fa, i);
+        const rp_fn_binding *b = &f->bindings[f->trigger];
+        if (f->disabled || b->type != RP_FN_HTTP_TRIGGER || b->auth_level != RP_FN_AUTH_ANONYMOUS)
+            continue;
+        snprintf(err, cap,
+                 "%s/function.json: bindings[%zu].authLevel: \"anonymous\" lets anyone call "
+                 "it; deploy with allowAnonymous=true (rampart app deploy --allow-anonymous) "
+                 "if that is meant",
+                 f->name, f->trigger);
+        return 1;
+    }
+    return 0;
+}
+
 static void unpack_work(uv_work_t *w)
 {
     op *o = w->data;
@@ -2980,6 +3002,12 @@ static void unpack_work(uv_work_t *w)
             o->fn_bad = 1; /* o->err names the file and the field */
         else if (o->rc != 0)
             snprintf(o->err, sizeof(o->err), "the new release cannot be opened");
+    }
+    /* Secure by default: a function anyone may call is deployed only when the deploy says so. */
+    if (o->rc == 0 && o->newc->fn != NULL && !o->allow_anon &&
+        anonymous_function(o->newc->fn, o->err, sizeof(o->err))) {
+        o->rc = RP_EPARSE;
+        o->fn_bad = 1;
     }
     /* A function app's keys exist before its first function can be called. */
     if (o->rc == 0 && o->newc->fn != NULL)
@@ -3059,6 +3087,10 @@ static void zipdeploy(rp_sites *s, rp_req *req, const rp_identity *who, const ch
     if (o == NULL) {
         rp_resp_error(req, 500, "InternalError", "out of memory");
         return;
+    }
+    {
+        const char *q = rp_req_query(req, "allowAnonymous");
+        o->allow_anon = q != NULL && strcasecmp(q, "true") == 0;
     }
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));

@@ -47,7 +47,7 @@ test.before(async () => {
   name = uniq('fnc').replace(/[^a-z0-9-]/g, '').slice(0, 40);
   const c = await cliAsync(['app', 'create', name], { env });
   assert.equal(c.status, 0, c.stderr + c.stdout);
-  const d = await cliAsync(['app', 'deploy', name, work], { env, timeoutMs: 120000 * SCALE });
+  const d = await cliAsync(['app', 'deploy', name, work, '--allow-anonymous'], { env, timeoutMs: 120000 * SCALE });
   assert.equal(d.status, 0, d.stderr + d.stdout);
   await until(async () => (await call('/api/ping')).status === 200, 'the C handler to answer');
   keys = await apiOk(srv, 'POST', `/api/apps/${name}/host/default/listkeys`, {}, 200);

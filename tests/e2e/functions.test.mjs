@@ -44,8 +44,9 @@ function variant(files = {}) {
   return dir;
 }
 
-async function deploy(app, dir) {
-  return cliAsync(['app', 'deploy', app, dir], { env, timeoutMs: 120000 * SCALE });
+// The example has anonymous functions: a deploy must say it means them.
+async function deploy(app, dir, flags = ['--allow-anonymous']) {
+  return cliAsync(['app', 'deploy', app, dir, ...flags], { env, timeoutMs: 120000 * SCALE });
 }
 
 async function until(pred, what) {
@@ -268,6 +269,30 @@ test('bad deploys name the file and field, and the live release keeps serving', 
   assert.equal((await call('/api/public/ping')).text, 'pong', 'the previous release still serves');
   const fnKey = (await apiOk(srv, 'POST', `/api/apps/${name}/functions/hello/listkeys`, {}, 200)).default;
   assert.equal((await call('/api/hello/again', { headers: { 'x-functions-key': fnKey } })).text, 'Hello, again');
+});
+
+test('secure default: anonymous functions are deployed only when the deploy says so', async () => {
+  const app = appName('anon');
+  assert.equal((await cliAsync(['app', 'create', app], { env })).status, 0);
+  let d = await deploy(app, EXAMPLE, []);
+  assert.notEqual(d.status, 0);
+  assert.match(d.stderr + d.stdout, /\/function\.json: bindings\[0\]\.authLevel: "anonymous" lets anyone call it; deploy with allowAnonymous=true/);
+  // Nothing went live.
+  assert.equal((await call('/api/public/ping', { app })).status, 404);
+  // Every function behind a key: deployed without the flag.
+  const keyed = variant(Object.fromEntries(['ping', 'items', 'slow', 'nap', 'ticks'].map((f) => {
+    const j = JSON.parse(readFileSync(join(EXAMPLE, f, 'function.json'), 'utf8'));
+    j.bindings[0].authLevel = 'function';
+    return [`${f}/function.json`, j];
+  })));
+  d = await deploy(app, keyed, []);
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  assert.equal((await call('/api/public/ping', { app })).status, 401);
+  // With the flag the example goes live as it is.
+  d = await deploy(app, EXAMPLE);
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  await until(async () => (await call('/api/public/ping', { app })).status === 200, 'the anonymous ping');
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
 });
 
 test('a redeploy adds keys for new functions and keeps the old ones', async () => {
