@@ -9,6 +9,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -525,6 +526,32 @@ http.createServer((req, res) => {
   });
 }).listen(Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT), '127.0.0.1');
 `;
+
+test('the example reads a Key Vault secret through an app setting reference', async () => {
+  const v = vaultName('fnref');
+  await createVault(srv, v);
+  const w = await kvPrincipal(srv, v, 'Key Vault Secrets Officer');
+  const secret = `ref-${uniq('s')}-value`;
+  assert.equal((await kv(srv, v, 'PUT', '/secrets/api-secret', { token: w.token, body: { value: secret } })).status, 200);
+  const app = appName('ref');
+  await createFunctionApp(app, EXAMPLE);
+  const k = await listKeys(app);
+  const id = (await apiOk(srv, 'GET', `/api/apps/${app}`, {}, 200)).identity;
+  const ref = `@Microsoft.KeyVault(VaultName=${v};SecretName=api-secret)`;
+  const seen = async () => JSON.parse((await call('/api/vaultref', { app, headers: { 'x-functions-key': k.functionKeys.default } })).text);
+  // Without a role the reference stays a literal (Azure's behaviour): not resolved.
+  await apiOk(srv, 'PUT', `/api/apps/${app}/config/appsettings`, { body: { properties: { API_SECRET: ref } } }, 200);
+  let st;
+  await until(async () => (st = (await apiOk(srv, 'GET', `/api/apps/${app}/config/configreferences/appsettings`, {}, 200)).value?.find((x) => x.name === 'API_SECRET')?.properties?.status) && st !== 'Initialized', 'the reference\'s status');
+  assert.notEqual(st, 'Resolved');
+  assert.equal((await seen()).resolved, false);
+  await assignRole(srv, id.principalId, 'Key Vault Secrets User', `/vaults/${v}/secrets/api-secret`);
+  // The same setting again: resolved now, and the function sees the value (shown as a fingerprint).
+  await apiOk(srv, 'PUT', `/api/apps/${app}/config/appsettings`, { body: { properties: { API_SECRET: ref, AGAIN: '1' } } }, 200);
+  const want = createHash('sha256').update(secret).digest('hex').slice(0, 16);
+  await until(async () => (await seen()).sha256 === want, 'the resolved secret in the function');
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+});
 
 test('per-function identity: each function reads only what its own identity may', async () => {
   const v = vaultName('fnid');

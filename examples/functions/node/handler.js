@@ -4,6 +4,7 @@
 // came (host.json enableForwardingHttpRequest) arrive on their own path, /api/...
 'use strict';
 const http = require('node:http');
+const crypto = require('node:crypto');
 
 const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT);
 
@@ -41,6 +42,15 @@ const functions = {
     await new Promise((resolve) => setTimeout(resolve, ms));
     naps.active -= 1;
     return { statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(naps) };
+  },
+  // A secret from Key Vault through an app setting reference (API_SECRET =
+  // @Microsoft.KeyVault(VaultName=...;SecretName=...)): the platform resolves it with the app's
+  // managed identity and hands it over in the environment. Shown only as a fingerprint.
+  vaultref: () => {
+    const v = process.env.API_SECRET;
+    const resolved = v !== undefined && !v.startsWith('@Microsoft.KeyVault(');
+    return { statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({
+      resolved, sha256: resolved ? crypto.createHash('sha256').update(v).digest('hex').slice(0, 16) : null }) };
   },
   // Ends the handler process mid-call (admin level: the master key only): the host replaces the
   // process, and only the calls that were inside this one fail.
