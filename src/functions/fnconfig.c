@@ -1158,6 +1158,12 @@ static int parse_function(const ctx *c, const char *fname, const json_t *root, r
         json_t *t;
         if ((rc = get_str(c, b, "identity", "type", &t)) != 0)
             return rc;
+        if (t != NULL && strcasecmp(json_string_value(t), "SystemAssigned") == 0 &&
+            strlen(fname) > RP_FN_IDENTITY_NAME_MAX)
+            return failf(c, RP_EPARSE, "identity.type",
+                         "a function with its own identity has a name of at most %d bytes (its "
+                         "identity's scope segment)",
+                         RP_FN_IDENTITY_NAME_MAX);
         if (t != NULL && strcasecmp(json_string_value(t), "SystemAssigned") == 0)
             f->own_identity = 1;
         else if (t == NULL || strcasecmp(json_string_value(t), "None") != 0)

@@ -103,27 +103,28 @@
 
 #include <stddef.h>
 
-#define RP_FN_FILE_MAX         (64u << 10) /* bytes of host.json or function.json */
-#define RP_FN_TIMEOUT_DEFAULT  1800u       /* seconds: Azure's Dedicated / Premium default */
-#define RP_FN_TIMEOUT_MAX      86400u      /* seconds: rampart's cap, also what "-1" means */
-#define RP_FN_UNBOUNDED        (-1L)       /* maxOutstandingRequests / maxConcurrentRequests */
-#define RP_FN_REQUESTS_MAX     1000000L    /* largest bound either may set */
-#define RP_FN_OUTSTANDING_DEF  200L
-#define RP_FN_CONCURRENT_DEF   100L
-#define RP_FN_PREFIX_MAX       128  /* bytes of routePrefix */
-#define RP_FN_HEADERS_MAX      32   /* customHeaders entries */
-#define RP_FN_HEADER_NAME_MAX  128  /* bytes of a custom header name */
-#define RP_FN_HEADER_VALUE_MAX 4096 /* bytes of a custom header value */
-#define RP_FN_PATH_MAX         1024 /* bytes of an executable, worker or working directory path */
-#define RP_FN_ARGS_MAX         64   /* entries of arguments, and of workerArguments */
-#define RP_FN_ARG_MAX          1024 /* bytes of one argument */
-#define RP_FN_NAME_MAX         128  /* bytes of a function name (Azure) */
-#define RP_FN_BINDING_NAME_MAX 128  /* bytes of a binding name (Azure) */
-#define RP_FN_BINDINGS_MAX     16   /* bindings of one function */
-#define RP_FN_ROUTE_MAX        RP_ROUTE_MAX_LEN /* bytes of a route template (route.h's) */
-#define RP_FN_SCHEDULE_MAX     256              /* bytes of a timer schedule */
-#define RP_FN_BLOB_PATH_MAX    1024             /* bytes of a blob trigger path */
-#define RP_FN_CONNECTION_MAX   256              /* bytes of a connection setting name */
+#define RP_FN_FILE_MAX          (64u << 10) /* bytes of host.json or function.json */
+#define RP_FN_TIMEOUT_DEFAULT   1800u       /* seconds: Azure's Dedicated / Premium default */
+#define RP_FN_TIMEOUT_MAX       86400u      /* seconds: rampart's cap, also what "-1" means */
+#define RP_FN_UNBOUNDED         (-1L)       /* maxOutstandingRequests / maxConcurrentRequests */
+#define RP_FN_REQUESTS_MAX      1000000L    /* largest bound either may set */
+#define RP_FN_OUTSTANDING_DEF   200L
+#define RP_FN_CONCURRENT_DEF    100L
+#define RP_FN_PREFIX_MAX        128  /* bytes of routePrefix */
+#define RP_FN_HEADERS_MAX       32   /* customHeaders entries */
+#define RP_FN_HEADER_NAME_MAX   128  /* bytes of a custom header name */
+#define RP_FN_HEADER_VALUE_MAX  4096 /* bytes of a custom header value */
+#define RP_FN_PATH_MAX          1024 /* bytes of an executable, worker or working directory path */
+#define RP_FN_ARGS_MAX          64   /* entries of arguments, and of workerArguments */
+#define RP_FN_ARG_MAX           1024 /* bytes of one argument */
+#define RP_FN_NAME_MAX          128  /* bytes of a function name (Azure) */
+#define RP_FN_IDENTITY_NAME_MAX 127  /* ... of one with its own identity (an RBAC scope segment) */
+#define RP_FN_BINDING_NAME_MAX  128  /* bytes of a binding name (Azure) */
+#define RP_FN_BINDINGS_MAX      16   /* bindings of one function */
+#define RP_FN_ROUTE_MAX         RP_ROUTE_MAX_LEN /* bytes of a route template (route.h's) */
+#define RP_FN_SCHEDULE_MAX      256              /* bytes of a timer schedule */
+#define RP_FN_BLOB_PATH_MAX     1024             /* bytes of a blob trigger path */
+#define RP_FN_CONNECTION_MAX    256              /* bytes of a connection setting name */
 
 /* One extensions.http.customHeaders entry, as written. */
 typedef struct rp_fn_header {

@@ -37,7 +37,10 @@ typedef struct entry {
     int run_on_startup;
     uv_timer_t timer;
     int timer_ready, dead;
-    int startup_tries;      /* runOnStartup: waits left for the handler to come up (0: done) */
+    int startup_tries;      /* waits left for the handler to come up (0: done) */
+    int monitor;            /* useMonitor: its last occurrence is kept, a missed one runs late */
+    int past_due;           /* the run being started is a missed occurrence */
+    char state[4096];       /* useMonitor's file (the app's timers.json), "" for none */
     rp_invoke *inv;         /* the run in flight, or NULL */
     char inv_id[37];        /* its invocation id */
     int64_t started_wall;   /* its start, Unix ms */
@@ -48,6 +51,7 @@ typedef struct entry {
 typedef struct update {
     struct update *next;
     char app[APP_MAX + 1];
+    char state[4096];
     entry *list;
 } update;
 
@@ -148,6 +152,8 @@ static void entry_drop(entry *e)
 }
 
 static void on_fire(uv_timer_t *h);
+static void state_save(const entry *e);
+static void state_save(const entry *e);
 
 /* Arms e's timer for its next occurrence after now (none: logged, left unarmed). */
 static void schedule(entry *e)
@@ -205,7 +211,7 @@ static json_t *envelope(const entry *e, int64_t fired)
         return NULL;
     return json_pack("{s:{s:{s:{s:b},s:{s:s,s:s,s:s},s:b}},s:{s:{s:s,s:s,s:s}}}", "Data",
                      e->binding, "Schedule", "AdjustForDST", 1, "ScheduleStatus", "Last", last,
-                     "Next", next, "LastUpdated", now, "IsPastDue", 0, "Metadata", "sys",
+                     "Next", next, "LastUpdated", now, "IsPastDue", e->past_due, "Metadata", "sys",
                      "MethodName", e->fn, "UtcNow", now, "RandGuid", guid);
 }
 
@@ -228,8 +234,10 @@ static int fire(entry *e)
         return 0;
     }
     port = t->port_of(t->arg, e->app, e->fn);
-    if (port <= 0)
-        return RP_EAGAIN;
+    if (port == 0)
+        return RP_EAGAIN; /* starting (a deploy, a restart, scale from zero): wait for it */
+    if (port < 0)
+        return RP_ENOENT;
     snprintf(path, sizeof(path), "/%s", e->fn);
     env = envelope(e, fired);
     if (env == NULL || (js = json_dumps(env, JSON_COMPACT)) == NULL) {
@@ -256,7 +264,9 @@ static int fire(entry *e)
         report(e, RP_FN_FAILED, 0, 0, e->started_wall, NULL);
     } else {
         e->last_s = fired;
+        state_save(e);
     }
+    e->past_due = 0;
     free(js); /* jansson's allocator */
     return 0;
 }
@@ -264,26 +274,74 @@ static int fire(entry *e)
 static void on_fire(uv_timer_t *h)
 {
     entry *e = h->data;
+    int rc;
 
-    if (fire(e) == RP_EAGAIN) {
-        /* The start-up run waits for the handler (it is being started with the release that
-         * installed these timers); a scheduled occurrence is skipped. */
-        if (e->startup_tries > 0) {
-            e->startup_tries--;
-            uv_timer_start(&e->timer, on_fire, STARTUP_RETRY_MS, 0);
-            return;
-        }
+    if (e->startup_tries == 0)
+        e->startup_tries = STARTUP_TRIES; /* a new occurrence: its own wait */
+    rc = fire(e);
+    if (rc == RP_EAGAIN && --e->startup_tries > 0) {
+        /* The handler is starting (with the release that installed these timers, after a
+         * crash, or from zero for this very run): the occurrence waits for it. */
+        uv_timer_start(&e->timer, on_fire, STARTUP_RETRY_MS, 0);
+        return;
+    }
+    if (rc != 0) {
         log_run(e, "skipped: the handler is not running", 0, -1);
         report(e, RP_FN_SKIPPED, 0, 0, now_ms(), NULL);
     }
     e->startup_tries = 0;
+    e->past_due = 0;
     schedule(e);
+}
+
+/*
+ * useMonitor (Azure keeps the schedule status in storage): the last occurrence each monitored
+ * function ran is kept in the app's timers.json, {"FUNCTION": UNIX_SECONDS}, rewritten whole
+ * (a temporary file renamed over it) after each run. An occurrence missed while the server or
+ * the app was down runs once as soon as the timers are installed, with IsPastDue true.
+ */
+static void state_save(const entry *e)
+{
+    char tmp[4200];
+    json_t *doc;
+    int ok = 0;
+
+    if (!e->monitor || e->state[0] == '\0')
+        return;
+    doc = json_load_file(e->state, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        doc = json_object();
+    }
+    for (const entry *x = e->t->entries; doc != NULL && x != NULL; x = x->next)
+        if (strcmp(x->app, e->app) == 0 && x->monitor && !x->dead && x->last_s > 0)
+            (void)json_object_set_new(doc, x->fn, json_integer((json_int_t)x->last_s));
+    if (doc != NULL && (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", e->state) < sizeof(tmp) &&
+        json_dump_file(doc, tmp, JSON_COMPACT) == 0)
+        ok = rename(tmp, e->state) == 0;
+    json_decref(doc);
+    if (!ok)
+        log_run(e, "the schedule status (timers.json) could not be saved", 0, -1);
+}
+
+/* Was an occurrence after the saved last run missed? Then e runs now, past due. */
+static void past_due_check(entry *e, const json_t *saved)
+{
+    json_t *v = json_object_get(saved, e->fn);
+    int64_t next;
+
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return;
+    e->last_s = (int64_t)json_integer_value(v);
+    if (rp_ncron_next(&e->sched, e->last_s, &next) == 0 && next < now_ms() / 1000)
+        e->past_due = 1;
 }
 
 /* Installs u's entries for its app in place of the old ones. */
 static void apply(rp_fn_timers *t, update *u)
 {
     entry **pp = &t->entries;
+    json_t *saved = u->state[0] ? json_load_file(u->state, 0, NULL) : NULL;
 
     while (*pp != NULL) {
         entry *e = *pp;
@@ -307,12 +365,15 @@ static void apply(rp_fn_timers *t, update *u)
         e->timer_ready = 1;
         e->next = t->entries;
         t->entries = e;
-        if (e->run_on_startup) {
-            e->startup_tries = STARTUP_TRIES;
+        rp_strlcpy(e->state, u->state, sizeof(e->state));
+        if (e->monitor)
+            past_due_check(e, saved);
+        if (e->run_on_startup || e->past_due)
             uv_timer_start(&e->timer, on_fire, 0, 0);
-        } else
+        else
             schedule(e);
     }
+    json_decref(saved);
 }
 
 static void on_wake(uv_async_t *h)
@@ -431,21 +492,49 @@ void rp_fn_timers_close(rp_fn_timers *t)
     rp_free(t);
 }
 
-int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa)
+/* A schedule as written, or the value of the app setting %NAME% names (Azure's rule): into
+ * out[cap]. 0, or -1 with why. */
+static int schedule_text(const char *sched, const char *const *env, size_t nenv, char *out,
+                         size_t cap, char *why, size_t wcap)
+{
+    size_t n = strlen(sched);
+
+    if (n < 2 || sched[0] != '%' || sched[n - 1] != '%')
+        return rp_strlcpy(out, sched, cap) == 0 ? 0 : -1;
+    for (size_t i = 0; i < nenv; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (eq != NULL && (size_t)(eq - env[i]) == n - 2 && memcmp(env[i], sched + 1, n - 2) == 0) {
+            if (rp_strlcpy(out, eq + 1, cap) != 0) {
+                snprintf(why, wcap, "the app setting %.*s is too long for a schedule",
+                         (int)(n - 2 > 64 ? 64 : n - 2), sched + 1);
+                return -1;
+            }
+            return 0;
+        }
+    }
+    snprintf(why, wcap, "the schedule names the app setting %.*s, which is not set",
+             (int)(n - 2 > 64 ? 64 : n - 2), sched + 1);
+    return -1;
+}
+
+int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa, const char *const *env,
+                     size_t nenv, const char *state)
 {
     update *u = rp_calloc(1, sizeof(*u));
     size_t n = fa != NULL ? rp_fn_app_count(fa) : 0;
 
     if (u == NULL)
         return RP_ENOMEM;
-    if (rp_strlcpy(u->app, app, sizeof(u->app)) != 0) {
+    if (rp_strlcpy(u->app, app, sizeof(u->app)) != 0 ||
+        rp_strlcpy(u->state, state != NULL ? state : "", sizeof(u->state)) != 0) {
         rp_free(u);
         return RP_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
         const rp_fn_function *f = rp_fn_app_function(fa, i);
         const rp_fn_binding *b = &f->bindings[f->trigger];
-        char why[160];
+        char why[160], text[RP_FN_SCHEDULE_MAX + 1];
+        int64_t n1, n2;
         entry *e;
         if (f->disabled || b->type != RP_FN_TIMER_TRIGGER)
             continue;
@@ -459,21 +548,23 @@ int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa)
         rp_strlcpy(e->binding, b->name, sizeof(e->binding));
         e->timeout_s = rp_fn_app_host(fa)->timeout_s;
         e->run_on_startup = b->run_on_startup;
-        if (b->schedule[0] == '%' ||
-            rp_ncron_parse(b->schedule, strlen(b->schedule), &e->sched, why, sizeof(why)) != 0) {
+        if (schedule_text(b->schedule, env, nenv, text, sizeof(text), why, sizeof(why)) != 0 ||
+            rp_ncron_parse(text, strlen(text), &e->sched, why, sizeof(why)) != 0) {
             rp_logline l;
             rp_logline_begin(&l, RP_LOG_ERROR, "functions.timer");
             rp_logline_str(&l, "app", app);
             rp_logline_str(&l, "function", f->name);
-            rp_logline_str(&l, "message",
-                           b->schedule[0] == '%'
-                               ? "a schedule from an app setting (%NAME%) is not supported yet: "
-                                 "the function is not scheduled"
-                               : why);
+            rp_logline_str(&l, "message", why);
+            rp_logline_str(&l, "outcome", "not scheduled");
             rp_logline_end(&l);
             rp_free(e);
             continue;
         }
+        /* useMonitor's default, as Azure's: on when occurrences are more than a minute apart. */
+        e->monitor = b->use_monitor >= 0
+                         ? b->use_monitor
+                         : rp_ncron_next(&e->sched, now_ms() / 1000, &n1) == 0 &&
+                               rp_ncron_next(&e->sched, n1, &n2) == 0 && n2 - n1 > 60;
         e->next = u->list;
         u->list = e;
     }

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <uv.h>
 
@@ -137,10 +138,11 @@ int rp_appenv_same(const rp_appenv *a, const rp_appenv *b)
     return 1;
 }
 
+/* Function names, like the identity resources they make, match ignoring case. */
 static const fnenv *fn_find(const rp_appenv *e, const char *fn)
 {
     for (size_t i = 0; e != NULL && fn != NULL && i < e->nfns; i++)
-        if (strcmp(e->fns[i].name, fn) == 0)
+        if (strcasecmp(e->fns[i].name, fn) == 0)
             return &e->fns[i];
     return NULL;
 }
@@ -375,7 +377,8 @@ static sess **sess_find(rp_appenvs *q, const char *res)
 {
     sess **pp = &q->sesss;
 
-    while (*pp != NULL && strcmp((*pp)->res, res) != 0)
+    /* Resources match ignoring case, as the identity service finds them. */
+    while (*pp != NULL && strcasecmp((*pp)->res, res) != 0)
         pp = &(*pp)->next;
     return pp;
 }
@@ -495,20 +498,21 @@ static int fn_envs(rp_appenvs *q, rp_appenv *e, const char *app, const char *app
         return RP_ENOMEM;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        fnenv *f = &e->fns[i];
+        fnenv *f = &e->fns[e->nfns];
         rp_identity who;
         size_t cap = e->nvars + 2;
+        /* This function's identity first: one that cannot be made leaves it without a worker
+         * (its calls are 503) while the app and its other functions go on. */
+        if ((size_t)snprintf(res, sizeof(res), "%s/functions/%s", scope, names[i]) >= sizeof(res) ||
+            (rc = rp_iam_system_identity(q->o.iam, res, f->principal)) != 0) {
+            rp_log_err("sites.identity", "a function's managed identity could not be created",
+                       rc != 0 ? rc : RP_ETOOBIG);
+            memset(f, 0, sizeof(*f));
+            rc = 0;
+            continue;
+        }
         rp_strlcpy(f->name, names[i], sizeof(f->name));
-        e->nfns = i + 1;
-        if ((size_t)snprintf(res, sizeof(res), "%s/functions/%s", scope, f->name) >= sizeof(res)) {
-            rc = RP_ETOOBIG;
-            break;
-        }
-        rc = rp_iam_system_identity(q->o.iam, res, f->principal);
-        if (rc != 0) {
-            rp_log_err("sites.identity", "a function's managed identity could not be created", rc);
-            break;
-        }
+        e->nfns++;
         if (rp_iam_identity_of(q->o.iam, f->principal, &who) == 0)
             rp_strlcpy(f->client, who.client_id, sizeof(f->client));
         if ((f->vars = rp_calloc(cap, sizeof(*f->vars))) == NULL) {
@@ -534,7 +538,7 @@ static int fn_envs(rp_appenvs *q, rp_appenv *e, const char *app, const char *app
     keep.prefix = (size_t)snprintf(res, sizeof(res), "%s/functions/", scope);
     for (sess *x = q->sesss, *next; x != NULL; x = next) {
         next = x->next;
-        if (strncmp(x->res, res, keep.prefix) == 0 && !fn_keep(&keep, x->res)) {
+        if (strncasecmp(x->res, res, keep.prefix) == 0 && !fn_keep(&keep, x->res)) {
             (void)rp_iam_workload_sessions_end(q->o.iam, x->principal);
             sess_drop(q, x->res);
         }
@@ -664,7 +668,7 @@ static void forget(rp_appenvs *q, const char *app, const char *appid)
         none.prefix = (size_t)snprintf(prefix, sizeof(prefix), "%s/functions/", scope);
         for (sess *x = q->sesss, *next; x != NULL; x = next) {
             next = x->next;
-            if (strncmp(x->res, prefix, none.prefix) == 0)
+            if (strncasecmp(x->res, prefix, none.prefix) == 0)
                 sess_drop(q, x->res);
         }
         rc = rp_iam_system_identity_sweep(q->o.iam, prefix, fn_keep, &none);

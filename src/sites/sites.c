@@ -98,10 +98,13 @@ typedef struct app {
     rp_fn_invlog *invlog;     /* a function app's invocation log: NULL until first needed */
     json_t *workers;          /* functions whose own worker was started (names), or NULL */
     int env_want;             /* the identity session the last environment build asked for */
-    int parked;         /* a function app scaled to zero: its processes stopped until a call */
-    uint64_t last_call; /* monotonic ms of its last function call */
-    uint64_t fn_ids;    /* a hash of the functions with their own identity, at that build */
-    int env_ready;      /* the first build finished (its process may start) */
+    int parked;             /* a function app scaled to zero: its processes stopped until a call */
+    int64_t timers_release; /* the release and environment its timers were installed from */
+    unsigned timers_gen;    /* ... (env_gen) */
+    unsigned env_gen;       /* counts the environments env has had */
+    uint64_t last_call;     /* monotonic ms of its last function call */
+    uint64_t fn_ids;        /* a hash of the functions with their own identity, at that build */
+    int env_ready;          /* the first build finished (its process may start) */
     struct app *next;
 } app;
 
@@ -1641,18 +1644,6 @@ static void sync_workers_locked(rp_sites *s, const char *name, app *a, const rp_
     json_decref(now);
 }
 
-/* The loopback port of function fn's own worker, or 0 (none, or not ready yet). */
-static int worker_port(rp_sites *s, const char *appname, const char *fn)
-{
-    char wname[RP_SITES_NAME_MAX + RP_FN_NAME_MAX + 2];
-    int running = 0, port;
-
-    if (worker_name(appname, fn, wname, sizeof(wname)) != 0)
-        return 0;
-    port = rp_procs_port(s->procs, wname, &running);
-    return running ? port : 0;
-}
-
 /*
  * Brings app name's process in line with its settings and live release: (re)started from the
  * release with appCommandLine in the sandbox its settings ask for (tier, limits) under the
@@ -1685,11 +1676,27 @@ static void sync_process(rp_sites *s, const char *name)
                release_path(s, name, a->live->release, dir, sizeof(dir)) == 0) {
         run = fn_command(a, cmd, sizeof(cmd)) == 0;
     }
-    /* A function app's timers follow its live release (none for anything else). */
-    if (s->timers != NULL)
-        (void)rp_fn_timers_set(
-            s->timers, name,
-            a != NULL && a->live != NULL && rp_appcfg_command(a->cfg) == NULL ? a->live->fn : NULL);
+    /* A function app's timers follow its live release and settings (none for anything else);
+     * scaling to zero and back changes neither, and reinstalls nothing. */
+    if (s->timers != NULL) {
+        const rp_fn_app *fa = a != NULL && is_fn_app(a) ? a->live->fn : NULL;
+        int64_t rel = fa != NULL ? a->live->release : 0;
+        if (a == NULL || rel != a->timers_release || a->env_gen != a->timers_gen || rel == 0) {
+            const char *const *env = NULL;
+            size_t nenv = 0;
+            char state[PATH_CAP];
+            if (fa != NULL)
+                env = rp_appenv_vars(a->env, &nenv);
+            if ((size_t)snprintf(state, sizeof(state), "%.3900s/%.60s/timers.json", s->apps_path,
+                                 name) >= sizeof(state))
+                state[0] = '\0';
+            (void)rp_fn_timers_set(s->timers, name, fa, env, nenv, state[0] ? state : NULL);
+            if (a != NULL) {
+                a->timers_release = rel;
+                a->timers_gen = a->env_gen;
+            }
+        }
+    }
     /* Posted under the lock: the supervisor gets the messages of concurrent deploys, config
      * changes and deletes in the order their state changed here. */
     if (!run) {
@@ -1842,7 +1849,7 @@ static void op_written(int status, void *arg)
                 rp_appenvs_forget(s->envs, gone->name, gone->id);
             app_free(s, gone);
             rp_procs_stop(s->procs, o->name);
-            (void)rp_fn_timers_set(s->timers, o->name, NULL);
+            (void)rp_fn_timers_set(s->timers, o->name, NULL, NULL, 0, NULL);
             remove_later(s, o->tomb);
         }
         break;
@@ -2546,26 +2553,25 @@ static int keys_mgmt(rp_sites *s, rp_req *req, const rp_identity *who, const cha
 }
 
 /* The timers' thread asks where a function app's handler listens (0: not running). */
+static int fn_resolve(void *arg, const char *name, const char *fn, int own);
+
+/* The timers' question: where does app's function fn answer now? (fn_resolve's answer: a
+ * scaled-to-zero app is woken for its timers.) */
 static int fn_port(void *arg, const char *name, const char *fn)
 {
     rp_sites *s = arg;
-    char sock[RP_PROC_SOCKET_MAX + 1];
-    int port = 0, running = 0, own = 0;
     const rp_fn_function *f;
+    int own = 0;
     app *a;
 
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
-    own = a != NULL && is_fn_app(a) && (f = rp_fn_app_find(a->live->fn, fn)) != NULL &&
-          fn_own_worker(f);
+    f = a != NULL && is_fn_app(a) ? rp_fn_app_find(a->live->fn, fn) : NULL;
+    own = f != NULL && fn_own_worker(f);
     uv_mutex_unlock(&s->mu);
-    if (own)
-        return worker_port(s, name, fn);
-
-    if (rp_procs_target(s->procs, name, &port, sock, sizeof(sock), &running) != 0 || !running ||
-        sock[0] != '\0')
-        return 0;
-    return port;
+    /* Fail closed: a function the live release no longer has (or an app that is no function
+     * app any more) runs nowhere, least of all in a process holding another identity. */
+    return f == NULL ? -1 : fn_resolve(s, name, fn, own);
 }
 
 /* App a's invocation log, made on first use (NULL when it cannot be). Caller holds mu. */
@@ -2613,8 +2619,8 @@ static void fn_timer_ran(void *arg, const char *name, const rp_fn_inv *inv)
     rp_fn_invlog_unref(log);
 }
 
-/* RAMPART_FUNCTIONS_IDLE_SECONDS of a's settings (5-86400), or 0: never scaled to zero. An app
- * with timer functions is never idle (its timers fire on their own). Caller holds mu. */
+/* RAMPART_FUNCTIONS_IDLE_SECONDS of a's settings (5-86400), or 0: never scaled to zero (a
+ * timer occurrence wakes an app at zero like a call does). Caller holds mu. */
 static uint64_t idle_seconds(const app *a)
 {
     static const char key[] = "RAMPART_FUNCTIONS_IDLE_SECONDS=";
@@ -2624,11 +2630,6 @@ static uint64_t idle_seconds(const app *a)
 
     if (!is_fn_app(a) || a->env == NULL)
         return 0;
-    for (size_t i = 0; i < rp_fn_app_count(a->live->fn); i++) {
-        const rp_fn_function *f = rp_fn_app_function(a->live->fn, i);
-        if (!f->disabled && f->bindings[f->trigger].type == RP_FN_TIMER_TRIGGER)
-            return 0;
-    }
     vars = rp_appenv_vars(a->env, &n);
     for (size_t i = 0; i < n; i++)
         if (strncmp(vars[i], key, sizeof(key) - 1) == 0 &&
@@ -2944,6 +2945,31 @@ static int work_orphaned(op *o)
 }
 
 /*
+ * A function with its own identity in an app whose handler gets HTTP requests forwarded as they
+ * came: the handler would route the raw path itself, its own way, and could run another
+ * function's code in that function's worker (or this one's in the app's). Refused: 1 and err.
+ */
+static int forwarded_identity(const rp_fn_app *fa, char *err, size_t cap)
+{
+    const rp_fn_handler *h = rp_fn_app_host(fa)->handler;
+
+    if (h == NULL || !h->forward)
+        return 0;
+    for (size_t i = 0; i < rp_fn_app_count(fa); i++) {
+        const rp_fn_function *f = rp_fn_app_function(fa, i);
+        if (!f->own_identity)
+            continue;
+        snprintf(err, cap,
+                 "%s/function.json: identity: a function with its own identity needs invocation "
+                 "mode; host.json forwards HTTP requests (enableForwardingHttpRequest), and the "
+                 "handler would choose by itself which code runs with the identity",
+                 f->name);
+        return 1;
+    }
+    return 0;
+}
+
+/*
  * Does fa have an enabled HTTP function with authLevel anonymous? 1 and err names the first
  * (file and field, as fnapp's errors), or 0.
  */
@@ -3004,8 +3030,9 @@ static void unpack_work(uv_work_t *w)
             snprintf(o->err, sizeof(o->err), "the new release cannot be opened");
     }
     /* Secure by default: a function anyone may call is deployed only when the deploy says so. */
-    if (o->rc == 0 && o->newc->fn != NULL && !o->allow_anon &&
-        anonymous_function(o->newc->fn, o->err, sizeof(o->err))) {
+    if (o->rc == 0 && o->newc->fn != NULL &&
+        ((!o->allow_anon && anonymous_function(o->newc->fn, o->err, sizeof(o->err))) ||
+         forwarded_identity(o->newc->fn, o->err, sizeof(o->err)))) {
         o->rc = RP_EPARSE;
         o->fn_bad = 1;
     }
@@ -4379,6 +4406,7 @@ static void env_ready(void *arg, const char *name, const char *id, rp_appenv *en
         a->must_restart = 0;
         old = a->env;
         a->env = env;
+        a->env_gen++;
         env = NULL;
         a->env_ready = 1;
     }

@@ -608,6 +608,12 @@ test('per-function identity: each function reads only what its own identity may'
   assert.equal((await read('a', 's1')).status, 403);
   assert.equal((await read('b', 's1')).status, 403);
   await until(async () => (await apiOk(srv, 'GET', `/api/roleAssignments?principal=${ids.a.principalId}`, {}, 200)).value.length === 0, 'the old identity\'s roles gone');
+  // Forwarding mode would let the handler pick the code that runs with an identity: refused.
+  writeFileSync(join(dir, 'b', 'function.json'), JSON.stringify(fn(true)));
+  writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0', customHandler: { enableForwardingHttpRequest: true, description: { defaultExecutablePath: 'node', arguments: ['handler.js'] } } }));
+  const fwd = await deploy(app, dir);
+  assert.notEqual(fwd.status, 0);
+  assert.match(fwd.stderr + fwd.stdout, /b\/function\.json: identity: a function with its own identity needs invocation mode/);
   // Deleting the app removes every function identity.
   assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
   await until(async () => (await api(srv, 'GET', `/api/roleAssignments?principal=${ids.b.principalId}`)).json?.value?.length === 0, 'b\'s identity gone');
@@ -650,6 +656,19 @@ test('scale to zero: an idle app stops its handler, the next call starts it and 
   assert.equal((await apiOk(srv, 'GET', `/api/apps/${app}/metrics`, {}, 200)).functions.nap.cold, 1);
   // Without the setting (or with timers) an app never scales to zero.
   assert.equal((await view()).running, true);
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+});
+
+test('a schedule from an app setting; a timer wakes an app scaled to zero', async () => {
+  const app = appName('wake');
+  await createFunctionApp(app, variant({ 'tick/function.json': { bindings: [{ type: 'timerTrigger', direction: 'in', name: 'myTimer', schedule: '%TICK_SCHEDULE%' }] } }));
+  await until(async () => srv.stderr.includes('the schedule names the app setting TICK_SCHEDULE, which is not set'), 'the unscheduled timer');
+  await apiOk(srv, 'PUT', `/api/apps/${app}/config/appsettings`, { body: { properties: { TICK_SCHEDULE: '*/15 * * * * *', RAMPART_FUNCTIONS_IDLE_SECONDS: '5' } } }, 200);
+  const runs = async () => (await apiOk(srv, 'GET', `/api/apps/${app}/invocations?function=tick`, {}, 200)).value.filter((x) => x.outcome === 'Succeeded').length;
+  await until(async () => (await runs()) >= 1, 'the first run on the setting\'s schedule');
+  await until(async () => srv.stderr.includes(`"app":"${app}","message":"idle: scaled to zero"`), 'scaled to zero between runs');
+  await until(async () => (await runs()) >= 2, 'the next run, waking the app');
+  assert.match(srv.stderr, new RegExp(`"app":"${app}","message":"a call: starting from zero"`));
   assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
 });
 
@@ -710,10 +729,16 @@ test('the invocation log and metrics: every call, its outcome and the handler Lo
   assert.equal((await api(srv, 'GET', `/api/apps/${name}/metrics`, { token: '' })).status, 401);
 });
 
-test('keys survive a restart and are never on disk in plaintext', async () => {
+test('keys survive a restart and are never on disk in plaintext; a missed timer runs past due', async () => {
+  // useMonitor: a timer that ran before the restart and missed an occurrence while the server
+  // was down runs once at start-up with IsPastDue.
+  const due = appName('due');
+  await createFunctionApp(due, variant({ 'tick/function.json': { bindings: [{ type: 'timerTrigger', direction: 'in', name: 'myTimer', schedule: '*/10 * * * * *', useMonitor: true }] } }));
+  await until(async () => JSON.parse((await call('/api/public/ticks', { app: due })).text).runs >= 1, 'a run before the restart');
   const before = await listKeys();
   const { dataDir, token } = srv;
   await srv.stop({ keepData: true });
+  await sleep(11000); // an occurrence passes while nothing runs
   srv = await startServer({ dataDir, init: false });
   srv.token = token;
   keepDir = dataDir;
@@ -724,4 +749,8 @@ test('keys survive a restart and are never on disk in plaintext', async () => {
   assert.equal((await call('/api/hello/back', { headers: { 'x-functions-key': fnKey } })).text, 'Hello, back');
   const needles = [before.masterKey, before.functionKeys.default, fnKey].map((k) => Buffer.from(k));
   assert.ok(assertNotOnDisk(srv.dataDir, needles, 'a function key') > 5, 'the walk saw the data directory');
+  await until(async () => {
+    const r = await call('/api/public/ticks', { app: due });
+    return r.status === 200 && JSON.parse(r.text).pastDue >= 1;
+  }, 'the past-due run');
 });

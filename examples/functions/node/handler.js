@@ -10,7 +10,7 @@ const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT);
 
 // The timer's record: how often it ran, how many runs were in flight at once at most, and what
 // the host told it last (the TimerInfo binding).
-const timer = { runs: 0, active: 0, maxActive: 0, last: null };
+const timer = { runs: 0, active: 0, maxActive: 0, pastDue: 0, last: null };
 const naps = { active: 0, maxActive: 0 };
 
 const functions = {
@@ -21,6 +21,7 @@ const functions = {
     timer.active += 1;
     timer.maxActive = Math.max(timer.maxActive, timer.active);
     timer.last = inv.Data.myTimer;
+    if (inv.Data.myTimer.IsPastDue) timer.pastDue += 1; // an occurrence missed while down
     await new Promise((resolve) => setTimeout(resolve, 1500));
     timer.active -= 1;
     return null;

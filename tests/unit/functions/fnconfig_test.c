@@ -1140,6 +1140,22 @@ static void test_identity(void **state)
            "the function's own) or \"None\"");
     fn_bad("fn", "{\"identity\":{\"type\":1},\"bindings\":[" HTTP_IN "}]}",
            "fn/function.json: identity.type: must be a string");
+    {
+        /* A name of 128 bytes is a function's, but too long for its own identity's scope. */
+        char name[RP_FN_NAME_MAX + 1], want[400];
+        memset(name, 'a', RP_FN_NAME_MAX);
+        name[RP_FN_NAME_MAX] = '\0';
+        snprintf(want, sizeof(want),
+                 "%s/function.json: identity.type: a function with its own identity has a name "
+                 "of at most 127 bytes (its identity's scope segment)",
+                 name);
+        fn_bad(name, "{\"identity\":{\"type\":\"SystemAssigned\"},\"bindings\":[" HTTP_IN "}]}",
+               want);
+        name[RP_FN_NAME_MAX - 1] = '\0';
+        f = fn_ok(name, "{\"identity\":{\"type\":\"SystemAssigned\"},\"bindings\":[" HTTP_IN "}]}");
+        assert_int_equal(f->own_identity, 1);
+        rp_fn_function_free(f);
+    }
 }
 
 static void test_function_names_and_file(void **state)
