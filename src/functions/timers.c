@@ -534,7 +534,7 @@ int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa, cons
         const rp_fn_function *f = rp_fn_app_function(fa, i);
         const rp_fn_binding *b = &f->bindings[f->trigger];
         char why[160], text[RP_FN_SCHEDULE_MAX + 1];
-        int64_t n1, n2;
+        int64_t n1 = 0, n2 = 0;
         entry *e;
         if (f->disabled || b->type != RP_FN_TIMER_TRIGGER)
             continue;
