@@ -46,8 +46,10 @@ typedef struct run {
     int own;      /* the function runs in its own worker */
     int port;     /* where it goes when there is no resolve */
     char *app;    /* for resolve */
-    int (*resolve)(void *arg, const char *app, const char *fn, int own);
+    int (*resolve)(void *arg, const char *app, const char *fn, int own, int *slot);
+    void (*release)(void *arg, const char *app, int slot);
     void *resolve_arg;
+    int slot;         /* the instance resolve placed it on, or -1 */
     uv_timer_t *wait; /* polling for the handler to start, or NULL */
     uint64_t wait_until;
     int forward; /* forwarding mode: pt is what goes to the proxy */
@@ -642,9 +644,13 @@ static void invoked(int rc, const rp_invoke_result *res, void *arg)
 
     c->inv = NULL;
     c->run->outcome = RP_FN_FAILED;
-    /* The handler is done with it: the slot goes on now, not once the client read the answer. */
+    /* The handler is done with it: the slot goes on now, not once the client read the answer,
+     * and so does its place on the instance (the next call may go there). */
     rp_fn_gate_leave(c->run->ticket);
     c->run->ticket = NULL;
+    if (c->run->slot >= 0 && c->run->release != NULL)
+        c->run->release(c->run->resolve_arg, c->run->app, c->run->slot);
+    c->run->slot = -1;
     if (rc == RP_ETIMEDOUT) {
         c->run->outcome = RP_FN_TIMEDOUT;
         rp_resp_error(req, 504, "GatewayTimeout", "the function did not finish in time");
@@ -823,6 +829,9 @@ static void run_done(void *arg)
 
     rp_fn_gate_leave(r->ticket);
     r->ticket = NULL;
+    if (r->slot >= 0 && r->release != NULL)
+        r->release(r->resolve_arg, r->app, r->slot);
+    r->slot = -1;
     if (r->wait != NULL) {
         uv_close((uv_handle_t *)r->wait, wait_closed);
         r->wait = NULL;
@@ -867,7 +876,9 @@ static run *run_new(rp_req *req, const rp_fnhost_target *t, const char *fn)
     r->log = t->log != NULL ? rp_fn_invlog_ref(t->log) : NULL;
     r->port = t->port;
     r->resolve = t->resolve;
+    r->release = t->release;
     r->resolve_arg = t->resolve_arg;
+    r->slot = -1;
     if (t->resolve != NULL &&
         (r->app = rp_arena_strndup(req->arena, t->app_name, strlen(t->app_name))) == NULL)
         return NULL;
@@ -905,9 +916,10 @@ static void not_running(run *r)
                   "the function app's custom handler is not running");
 }
 
-static int resolve(const run *r)
+static int resolve(run *r)
 {
-    return r->resolve != NULL ? r->resolve(r->resolve_arg, r->app, r->fn, r->own) : r->port;
+    return r->resolve != NULL ? r->resolve(r->resolve_arg, r->app, r->fn, r->own, &r->slot)
+                              : r->port;
 }
 
 /* Waiting for the handler to start (a deploy, a restart, scale from zero): asked every 5 ms. */

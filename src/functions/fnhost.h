@@ -68,9 +68,12 @@ typedef struct rp_fnhost_target {
     /* Where function fn answers when its call is let through: the port of the app's handler or,
      * own set, of fn's own worker (beyond Azure: a function with its own identity); 0 while it
      * is starting (the call waits, up to RP_FNHOST_START_MS, and is recorded as cold); < 0 when
-     * nothing runs it (503). NULL: port, as given. Called on the loop thread, also after
+     * nothing runs it (503). *slot: the instance it chose (its calls in flight are counted
+     * until release), or -1. NULL: port, as given. Called on the loop thread, also after
      * rp_fnhost_serve returned (app_name is copied). */
-    int (*resolve)(void *arg, const char *app, const char *fn, int own);
+    int (*resolve)(void *arg, const char *app, const char *fn, int own, int *slot);
+    /* The call that resolve placed on instance slot (*slot >= 0) has ended. */
+    void (*release)(void *arg, const char *app, int slot);
     void *resolve_arg;
     const char *app_name;
     rp_fn_gate *gate;              /* the app's throttle, or NULL (borrowed: the host refs it) */

@@ -53,8 +53,10 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#define PATH_CAP  4096
-#define SCOPE_CAP (16 + 2 * RP_SITES_NAME_MAX)
+#define RP_SITES_INSTANCES_MAX 16    /* WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT at most */
+#define RP_SITES_SCALE_IN_MS   10000 /* an extra instance stops once no call waited this long */
+#define PATH_CAP               4096
+#define SCOPE_CAP              (16 + 2 * RP_SITES_NAME_MAX)
 /* In every app's releases/: the rdir it belongs to (see owner_write). */
 #define OWNER_FILE ".owner"
 
@@ -98,7 +100,11 @@ typedef struct app {
     rp_fn_invlog *invlog;     /* a function app's invocation log: NULL until first needed */
     json_t *workers;          /* functions whose own worker was started (names), or NULL */
     int env_want;             /* the identity session the last environment build asked for */
-    int parked;             /* a function app scaled to zero: its processes stopped until a call */
+    int parked;        /* a function app scaled to zero: its processes stopped until a call */
+    int instances;     /* a function app's extra handler instances wanted (scale out) */
+    int instances_run; /* ... and started */
+    unsigned inflight[RP_SITES_INSTANCES_MAX]; /* calls on each instance (0: the first) */
+    uint64_t queue_seen;    /* monotonic ms calls last waited in line (scale in after quiet) */
     int64_t timers_release; /* the release and environment its timers were installed from */
     unsigned timers_gen;    /* ... (env_gen) */
     unsigned env_gen;       /* counts the environments env has had */
@@ -953,9 +959,10 @@ static json_t *app_json_locked(const rp_sites *s, const app *a)
         rp_proc_state ps;
         if (rp_procs_state(s->procs, a->name, &ps) == 0)
             json_object_set_new(json_object_get(o, "properties"), "process",
-                                json_pack("{s:b,s:b,s:b,s:I,s:s}", "running", ps.running, "ready",
-                                          ps.ready, "healthy", ps.healthy, "restarts",
-                                          (json_int_t)ps.restarts, "lastFailure", ps.last_failure));
+                                json_pack("{s:b,s:b,s:b,s:I,s:s,s:i}", "running", ps.running,
+                                          "ready", ps.ready, "healthy", ps.healthy, "restarts",
+                                          (json_int_t)ps.restarts, "lastFailure", ps.last_failure,
+                                          "instances", 1 + a->instances_run));
     }
     /* Azure's shape: present once the system-assigned identity exists. */
     if (o != NULL && a->env != NULL && rp_appenv_principal(a->env)[0])
@@ -1651,7 +1658,106 @@ static void sync_workers_locked(rp_sites *s, const char *name, app *a, const rp_
  * stopped when there is no command or nothing deployed. A function app's functions with their
  * own identity get their workers (sync_workers_locked).
  */
+/* App setting name of a function app as a number lo..hi, or def (absent or out of range).
+ * Caller holds mu. */
+static uint64_t fn_setting(const app *a, const char *name, uint64_t lo, uint64_t hi, uint64_t def)
+{
+    const char *const *vars;
+    size_t n, k = strlen(name);
+    uint64_t v;
+
+    if (!is_fn_app(a) || a->env == NULL)
+        return def;
+    vars = rp_appenv_vars(a->env, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(vars[i], name, k) == 0 && vars[i][k] == '=')
+            return rp_parse_u64(vars[i] + k + 1, strlen(vars[i] + k + 1), hi, &v) == 0 && v >= lo
+                       ? v
+                       : def;
+    return def;
+}
+
+/* RAMPART_FUNCTIONS_IDLE_SECONDS of a's settings (5-86400), or 0: never scaled to zero (a
+ * timer occurrence wakes an app at zero like a call does). Caller holds mu. */
+static uint64_t idle_seconds(const app *a)
+{
+    return fn_setting(a, "RAMPART_FUNCTIONS_IDLE_SECONDS", 5, 86400, 0);
+}
+
+/* Azure's WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT: instances of the handler at most (1-16,
+ * default 1: one instance, as on a dedicated plan). Caller holds mu. */
+static int max_instances(const app *a)
+{
+    return (int)fn_setting(a, "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", 1,
+                           RP_SITES_INSTANCES_MAX, 1);
+}
+
+/* The supervisor's name of extra instance k (1..) of app: "APP#k". */
+static void instance_name(const char *appname, int k, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s#%d", appname, k);
+}
+
+/* The gate's concurrency for a's instances: maxConcurrentRequests for each one ready (the
+ * first always counts: calls wait for it to start). Caller holds mu. */
+static void gate_instances_locked(rp_sites *s, app *a)
+{
+    char iname[RP_SITES_NAME_MAX + 16], sock[RP_PROC_SOCKET_MAX + 1];
+    long per = a->gate_conc, ready = 1;
+    int port, running;
+
+    for (int k = 1; k <= a->instances_run; k++) {
+        instance_name(a->name, k, iname, sizeof(iname));
+        ready +=
+            rp_procs_target(s->procs, iname, &port, sock, sizeof(sock), &running) == 0 && running;
+    }
+    if (a->gate != NULL && per > 0)
+        rp_fn_gate_limits(a->gate, per * ready, a->gate_out);
+}
+
+/*
+ * A function app's extra instances (scale out): instances 1..a->instances run the app's handler
+ * as "APP#k" beside the first, with its spec (base; NULL: none runs). from: the first instance
+ * to (re)start (1 after a new release or environment, else the first new one: a scale-out does
+ * not restart the running ones). Caller holds mu.
+ */
+static void sync_instances_locked(rp_sites *s, const char *name, app *a, const rp_proc_spec *base,
+                                  int from)
+{
+    char iname[RP_SITES_NAME_MAX + 16], irun[PATH_CAP], tag[16];
+    int want = base != NULL && a != NULL && is_fn_app(a) ? a->instances : 0;
+
+    for (int k = from; k <= want; k++) {
+        rp_proc_spec spec = *base;
+        instance_name(name, k, iname, sizeof(iname));
+        snprintf(tag, sizeof(tag), "#%d", k);
+        if ((size_t)snprintf(irun, sizeof(irun), "%.3900s/%.60s/run-%08x", s->apps_path, name,
+                             fnv32(tag)) >= sizeof(irun))
+            continue;
+        spec.name = iname;
+        spec.site = name;
+        spec.run_dir = irun;
+        if (rp_procs_set(s->procs, &spec) != 0)
+            rp_log_msg(RP_LOG_ERROR, "functions.scale", "an instance could not be scheduled");
+    }
+    for (int k = want + 1; a != NULL && k <= a->instances_run; k++) {
+        instance_name(name, k, iname, sizeof(iname));
+        rp_procs_stop(s->procs, iname);
+    }
+    if (a != NULL) {
+        a->instances_run = want;
+        gate_instances_locked(s, a);
+    }
+}
+
+static void sync_process_(rp_sites *s, const char *name, int only_instances);
+
 static void sync_process(rp_sites *s, const char *name)
+{
+    sync_process_(s, name, 0);
+}
+
+static void sync_process_(rp_sites *s, const char *name, int only_instances)
 {
     char dir[PATH_CAP], logs[PATH_CAP], run_dir[PATH_CAP], host[300];
     char cmd[RP_PROC_COMMAND_MAX + 1];
@@ -1678,7 +1784,7 @@ static void sync_process(rp_sites *s, const char *name)
     }
     /* A function app's timers follow its live release and settings (none for anything else);
      * scaling to zero and back changes neither, and reinstalls nothing. */
-    if (s->timers != NULL) {
+    if (s->timers != NULL && !only_instances) {
         const rp_fn_app *fa = a != NULL && is_fn_app(a) ? a->live->fn : NULL;
         int64_t rel = fa != NULL ? a->live->release : 0;
         if (a == NULL || rel != a->timers_release || a->env_gen != a->timers_gen || rel == 0) {
@@ -1700,8 +1806,11 @@ static void sync_process(rp_sites *s, const char *name)
     /* Posted under the lock: the supervisor gets the messages of concurrent deploys, config
      * changes and deletes in the order their state changed here. */
     if (!run) {
-        rp_procs_stop(s->procs, name);
-        sync_workers_locked(s, name, a, NULL);
+        if (!only_instances) {
+            rp_procs_stop(s->procs, name);
+            sync_workers_locked(s, name, a, NULL);
+        }
+        sync_instances_locked(s, name, a, NULL, 1);
     } else if ((size_t)snprintf(logs, sizeof(logs), "%.3900s/%.60s/logs", s->apps_path, name) <
                    sizeof(logs) &&
                (size_t)snprintf(run_dir, sizeof(run_dir), "%.3900s/%.60s/run", s->apps_path, name) <
@@ -1732,6 +1841,12 @@ static void sync_process(rp_sites *s, const char *name)
             spec.env = vars;
             spec.nenv = k;
         }
+        if (only_instances) {
+            /* A scale out or in: the running processes stay as they are. */
+            sync_instances_locked(s, name, a, &spec, a->instances_run + 1);
+            uv_mutex_unlock(&s->mu);
+            return;
+        }
         rc = rp_procs_set(s->procs, &spec);
         if (rc == RP_ETOOBIG)
             rp_log_msg(RP_LOG_ERROR, "sites.process",
@@ -1740,6 +1855,7 @@ static void sync_process(rp_sites *s, const char *name)
         else if (rc != 0)
             rp_log_msg(RP_LOG_ERROR, "sites.process", "an app's process could not be scheduled");
         sync_workers_locked(s, name, a, rp_appcfg_command(a->cfg) == NULL ? &spec : NULL);
+        sync_instances_locked(s, name, a, rp_appcfg_command(a->cfg) == NULL ? &spec : NULL, 1);
     }
     uv_mutex_unlock(&s->mu);
 }
@@ -2553,7 +2669,7 @@ static int keys_mgmt(rp_sites *s, rp_req *req, const rp_identity *who, const cha
 }
 
 /* The timers' thread asks where a function app's handler listens (0: not running). */
-static int fn_resolve(void *arg, const char *name, const char *fn, int own);
+static int fn_resolve(void *arg, const char *name, const char *fn, int own, int *slot);
 
 /* The timers' question: where does app's function fn answer now? (fn_resolve's answer: a
  * scaled-to-zero app is woken for its timers.) */
@@ -2571,7 +2687,7 @@ static int fn_port(void *arg, const char *name, const char *fn)
     uv_mutex_unlock(&s->mu);
     /* Fail closed: a function the live release no longer has (or an app that is no function
      * app any more) runs nowhere, least of all in a process holding another identity. */
-    return f == NULL ? -1 : fn_resolve(s, name, fn, own);
+    return f == NULL ? -1 : fn_resolve(s, name, fn, own, NULL);
 }
 
 /* App a's invocation log, made on first use (NULL when it cannot be). Caller holds mu. */
@@ -2587,18 +2703,22 @@ static rp_fn_invlog *invlog_locked(rp_sites *s, app *a)
 
 /* App a's throttle with the bounds of fa's host.json (NULL when it cannot be made). Caller
  * holds mu. */
-static rp_fn_gate *gate_locked(app *a, const rp_fn_app *fa)
+static rp_fn_gate *gate_locked(rp_sites *s, app *a, const rp_fn_app *fa)
 {
     const rp_fn_host *h = rp_fn_app_host(fa);
 
     if (a->gate == NULL) {
         if (rp_fn_gate_new(h->max_concurrent, h->max_outstanding, &a->gate) != 0)
             return NULL;
+        a->gate_conc = a->gate_out = 0; /* set below, with the instances counted */
     } else if (a->gate_conc != h->max_concurrent || a->gate_out != h->max_outstanding) {
         rp_fn_gate_limits(a->gate, h->max_concurrent, h->max_outstanding);
     }
-    a->gate_conc = h->max_concurrent;
-    a->gate_out = h->max_outstanding;
+    if (a->gate_conc != h->max_concurrent || a->gate_out != h->max_outstanding) {
+        a->gate_conc = h->max_concurrent;
+        a->gate_out = h->max_outstanding;
+        gate_instances_locked(s, a); /* maxConcurrentRequests is per instance */
+    }
     return a->gate;
 }
 
@@ -2619,27 +2739,6 @@ static void fn_timer_ran(void *arg, const char *name, const rp_fn_inv *inv)
     rp_fn_invlog_unref(log);
 }
 
-/* RAMPART_FUNCTIONS_IDLE_SECONDS of a's settings (5-86400), or 0: never scaled to zero (a
- * timer occurrence wakes an app at zero like a call does). Caller holds mu. */
-static uint64_t idle_seconds(const app *a)
-{
-    static const char key[] = "RAMPART_FUNCTIONS_IDLE_SECONDS=";
-    const char *const *vars;
-    uint64_t v = 0;
-    size_t n;
-
-    if (!is_fn_app(a) || a->env == NULL)
-        return 0;
-    vars = rp_appenv_vars(a->env, &n);
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(vars[i], key, sizeof(key) - 1) == 0 &&
-            (rp_parse_u64(vars[i] + sizeof(key) - 1, strlen(vars[i] + sizeof(key) - 1), 86400,
-                          &v) != 0 ||
-             v < 5))
-            v = 0;
-    return v;
-}
-
 /*
  * Scale to zero (the timers' thread, once a second): a function app idle for its
  * RAMPART_FUNCTIONS_IDLE_SECONDS, with no call running or waiting, has its processes stopped;
@@ -2652,17 +2751,44 @@ static void fn_idle_tick(void *arg)
     size_t n = 0;
     uint64_t now = uv_hrtime() / 1000000u;
 
+    const char *why[16];
+    int scale[16];
+
     uv_mutex_lock(&s->mu);
     for (app *a = s->apps; a != NULL && n < 16; a = a->next) {
         uint64_t idle = a->parked ? 0 : idle_seconds(a);
         size_t running = 0, waiting = 0;
-        if (idle == 0 || now - a->last_call < idle * 1000u)
+        if (!is_fn_app(a) || a->parked)
             continue;
         if (a->gate != NULL)
             rp_fn_gate_counts(a->gate, &running, &waiting);
-        if (running + waiting > 0)
+        if (waiting > 0)
+            a->queue_seen = now;
+        if (a->instances_run > 0)
+            gate_instances_locked(s, a); /* instances that became ready take calls */
+        /* Scale out: calls wait in line and another instance is allowed. */
+        if (waiting > 0 && a->instances + 1 < max_instances(a)) {
+            a->instances++;
+            why[n] = "calls wait: one more instance";
+            scale[n] = 1;
+            rp_strlcpy(names[n++], a->name, sizeof(names[0]));
+            continue;
+        }
+        /* Scale in: no call has waited for a while (or fewer are allowed now). */
+        if (a->instances > 0 &&
+            (a->instances + 1 > max_instances(a) || now - a->queue_seen > RP_SITES_SCALE_IN_MS)) {
+            a->instances--;
+            why[n] = "no calls wait: one instance fewer";
+            scale[n] = 1;
+            rp_strlcpy(names[n++], a->name, sizeof(names[0]));
+            continue;
+        }
+        if (idle == 0 || now - a->last_call < idle * 1000u || running + waiting > 0)
             continue;
         a->parked = 1;
+        a->instances = 0;
+        why[n] = "idle: scaled to zero";
+        scale[n] = 0;
         rp_strlcpy(names[n++], a->name, sizeof(names[0]));
     }
     uv_mutex_unlock(&s->mu);
@@ -2670,9 +2796,9 @@ static void fn_idle_tick(void *arg)
         rp_logline l;
         rp_logline_begin(&l, RP_LOG_INFO, "functions.scale");
         rp_logline_str(&l, "app", names[i]);
-        rp_logline_str(&l, "message", "idle: scaled to zero");
+        rp_logline_str(&l, "message", why[i]);
         rp_logline_end(&l);
-        sync_process(s, names[i]);
+        sync_process_(s, names[i], scale[i]);
     }
 }
 
@@ -2681,7 +2807,7 @@ static void fn_idle_tick(void *arg)
  * of fn's own worker), > 0 once it is ready; 0 while it is starting (the call waits: after a
  * deploy, or a scaled-to-zero app this call wakes up); < 0 when nothing is meant to run.
  */
-static int fn_resolve(void *arg, const char *name, const char *fn, int own)
+static int fn_resolve(void *arg, const char *name, const char *fn, int own, int *slot)
 {
     rp_sites *s = arg;
     char wname[RP_SITES_NAME_MAX + RP_FN_NAME_MAX + 2], sock[RP_PROC_SOCKET_MAX + 1];
@@ -2708,11 +2834,53 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own)
     }
     if (own && worker_name(name, fn, wname, sizeof(wname)) != 0)
         return -1;
+    if (slot != NULL)
+        *slot = -1;
+    if (!own && slot != NULL) {
+        /* The ready instance with the fewest calls in flight (the gate lets in
+         * maxConcurrentRequests per ready instance). */
+        int best = -1, best_port = 0;
+        uv_mutex_lock(&s->mu);
+        a = find_locked(s, name, strlen(name));
+        for (int k = 0; a != NULL && k <= a->instances_run && k < RP_SITES_INSTANCES_MAX; k++) {
+            if (best >= 0 && a->inflight[k] >= a->inflight[best])
+                continue;
+            if (k == 0)
+                rp_strlcpy(wname, name, sizeof(wname));
+            else
+                instance_name(name, k, wname, sizeof(wname));
+            if (rp_procs_target(s->procs, wname, &port, sock, sizeof(sock), &running) == 0 &&
+                running && sock[0] == '\0' && port > 0) {
+                best = k;
+                best_port = port;
+            }
+        }
+        if (best >= 0) {
+            a->inflight[best]++;
+            *slot = best;
+        }
+        uv_mutex_unlock(&s->mu);
+        if (best >= 0)
+            return best_port;
+    }
     if (rp_procs_target(s->procs, own ? wname : name, &port, sock, sizeof(sock), &running) != 0)
         return wake ? 0 : -1; /* its start is posted (a wake-up, or the environment it waits for) */
     if (sock[0] != '\0')
         return -1; /* the isolated tier: no function app runs there */
     return running ? port : 0;
+}
+
+/* A call placed on instance slot by fn_resolve has ended. */
+static void fn_release(void *arg, const char *name, int slot)
+{
+    rp_sites *s = arg;
+    app *a;
+
+    uv_mutex_lock(&s->mu);
+    a = find_locked(s, name, strlen(name));
+    if (a != NULL && slot >= 0 && slot < RP_SITES_INSTANCES_MAX && a->inflight[slot] > 0)
+        a->inflight[slot]--;
+    uv_mutex_unlock(&s->mu);
 }
 
 /* A request to a function app: the functions host (functions/fnhost.c) with the app's keys,
@@ -2732,7 +2900,7 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
     if (a != NULL && (k = a->keys) != NULL)
         k->refs++;
     /* The bounds of the live release, not of this request's (a deploy may have just passed). */
-    if (a != NULL && gate_locked(a, is_fn_app(a) ? a->live->fn : c->fn) != NULL)
+    if (a != NULL && gate_locked(s, a, is_fn_app(a) ? a->live->fn : c->fn) != NULL)
         gate = rp_fn_gate_ref(a->gate);
     if (a != NULL && invlog_locked(s, a) != NULL)
         log = rp_fn_invlog_ref(a->invlog);
@@ -2751,6 +2919,7 @@ static void fn_request(rp_sites *s, rp_req *req, const content *c, const char *n
                            .log = log,
                            .app_name = name,
                            .resolve = fn_resolve,
+                           .release = fn_release,
                            .resolve_arg = s,
                            .keys_change = fn_keys_change,
                            .keys_arg = s};

@@ -672,6 +672,33 @@ test('a schedule from an app setting; a timer wakes an app scaled to zero', asyn
   assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
 });
 
+test('scale out: calls waiting in line start another instance (WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT), which stops when the line is empty', async () => {
+  const app = appName('out');
+  const host = JSON.parse(readFileSync(join(EXAMPLE, 'host.json'), 'utf8'));
+  host.extensions = { http: { maxConcurrentRequests: 1, maxOutstandingRequests: 20 } };
+  await createFunctionApp(app, variant({ 'host.json': host, tick: null, ticks: null }));
+  const before = JSON.parse((await call('/api/nap?ms=1', { app })).text).instance;
+  await apiOk(srv, 'PUT', `/api/apps/${app}/config/appsettings`, { body: { properties: { WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT: '2' } } }, 200);
+  // A settings change restarts the handler: wait for the new process (and the old one's drain).
+  await until(async () => { const r = await call('/api/nap?ms=1', { app }); return r.status === 200 && JSON.parse(r.text).instance !== before; }, 'the handler with the setting');
+  await sleep(2500);
+  const view = async () => (await apiOk(srv, 'GET', `/api/apps/${app}`, {}, 200)).properties.process;
+  assert.equal((await view()).instances, 1);
+  // Ten calls of a second each, one at a time per instance: the line makes a second instance.
+  const rs = await Promise.all(Array.from({ length: 10 }, () => call('/api/nap?ms=1000', { app })));
+  assert.deepEqual(rs.map((r) => r.status), Array(10).fill(200));
+  const seen = new Set(rs.map((r) => JSON.parse(r.text).instance));
+  assert.equal(seen.size, 2, 'two instances answered');
+  for (const r of rs) assert.equal(JSON.parse(r.text).maxActive, 1, 'one call at a time in each: ' + rs.map((x) => x.text).join(' '));
+  assert.match(srv.stderr, new RegExp(`"app":"${app}","message":"calls wait: one more instance"`));
+  assert.equal((await view()).instances, 2);
+  // No line for a while: back to one.
+  await until(async () => (await view()).instances === 1, 'the scale in');
+  assert.match(srv.stderr, new RegExp(`"app":"${app}","message":"no calls wait: one instance fewer"`));
+  assert.equal((await call('/api/nap?ms=1', { app })).status, 200);
+  assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+});
+
 test('the invocation log and metrics: every call, its outcome and the handler Logs; rampart fn logs', async () => {
   const hello = await call('/api/hello/log', { headers: { 'x-functions-key': keys.functionKeys.default } });
   assert.equal(hello.status, 200);

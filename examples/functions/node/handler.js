@@ -11,7 +11,7 @@ const port = Number(process.env.FUNCTIONS_CUSTOMHANDLER_PORT);
 // The timer's record: how often it ran, how many runs were in flight at once at most, and what
 // the host told it last (the TimerInfo binding).
 const timer = { runs: 0, active: 0, maxActive: 0, pastDue: 0, last: null };
-const naps = { active: 0, maxActive: 0 };
+const naps = { active: 0, maxActive: 0, instance: crypto.randomUUID() }; // instance: this process
 
 const functions = {
   // A timer function: takes 1.5 s, so a schedule faster than that shows the host never
