@@ -452,9 +452,18 @@ static json_t *headers_json(const call *c)
 static json_t *query_json(const rp_req *req)
 {
     json_t *o = json_object();
+    rp_query_param *q = NULL;
+    size_t nq = 0;
 
-    for (size_t i = 0; o != NULL && i < req->nquery; i++) {
-        const rp_query_param *p = &req->query[i];
+    /* As ASP.NET reads a query ('+' is a space), not as the front door does (RFC 3986). */
+    if (o == NULL ||
+        (req->head->query.n > 0 &&
+         rp_query_parse(req->arena, req->head->query.p, req->head->query.n, 1, &q, &nq) != 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    for (size_t i = 0; o != NULL && i < nq; i++) {
+        const rp_query_param *p = &q[i];
         const char *had;
         if (strcasecmp(p->name, "code") == 0)
             continue;

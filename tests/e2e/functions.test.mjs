@@ -142,7 +142,7 @@ test('routes: optional parameters, constraints, methods, the prefix, reserved pa
 });
 
 test('the invocation envelope the handler gets, and its answer', async () => {
-  const r = await call('/api/echo?a=1&a=2&b=x&code=ignored', {
+  const r = await call('/api/echo?a=1&a=2&b=x&code=ignored&s=c+d%2Be', {
     method: 'POST', body: '{"n":1}',
     headers: { 'x-functions-key': keys.functionKeys.default, 'content-type': 'application/json', 'x-ms-client-principal-id': 'spoofed' },
   });
@@ -152,8 +152,8 @@ test('the invocation envelope the handler gets, and its answer', async () => {
   const req = inv.Data.req;
   assert.equal(req.Method, 'POST');
   assert.equal(req.Body, '{"n":1}');
-  assert.deepEqual(req.Query, { a: '1,2', b: 'x' });
-  assert.equal(req.Url, `https://${name}.${DOMAIN}:${srv.port}/api/echo?a=1&a=2&b=x`, 'no key in the Url');
+  assert.deepEqual(req.Query, { a: '1,2', b: 'x', s: 'c d+e' }, "'+' is a space, as ASP.NET reads a query");
+  assert.equal(req.Url, `https://${name}.${DOMAIN}:${srv.port}/api/echo?a=1&a=2&b=x&s=c+d%2Be`, 'no key in the Url');
   assert.deepEqual(req.Headers['content-type'], ['application/json']);
   assert.equal(req.Headers['x-functions-key'], undefined, 'the key is not passed on');
   assert.equal(req.Headers['x-ms-client-principal-id'], undefined, 'client principal headers are stripped');
