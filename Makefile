@@ -14,7 +14,7 @@ FUZZERS    := codec_fuzz path_fuzz query_fuzz sni_fuzz range_fuzz token_fuzz jwt
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps deps-c build asan-build fuzz-build run check unit unit-asan e2e e2e-asan \
-        fuzz-replay fuzz bench bench-iam bench-vault bench-sites bench-proxy bench-functions lint lint-format lint-banned lint-cppcheck \
+        fuzz-replay fuzz bench bench-iam bench-vault bench-sites bench-proxy bench-functions bench-functions-cold lint lint-format lint-banned lint-cppcheck \
         testssl clean
 
 all: build
@@ -94,6 +94,7 @@ bench: deps build
 	bench/sites-deploy $(BUILD)/rampart
 	bench/sites-proxy $(BUILD)/rampart
 	bench/functions $(BUILD)/rampart
+	bench/functions-cold $(BUILD)/rampart
 
 bench-iam: deps build
 	bench/iam-auth $(BUILD)/rampart
@@ -109,6 +110,9 @@ bench-proxy: deps build
 
 bench-functions: deps build
 	bench/functions $(BUILD)/rampart
+
+bench-functions-cold: deps build
+	bench/functions-cold $(BUILD)/rampart
 
 lint: lint-format lint-banned lint-cppcheck
 

@@ -931,14 +931,25 @@ static int resolve(run *r)
                               : r->port;
 }
 
-/* Waiting for the handler to start (a deploy, a restart, scale from zero): asked every 5 ms. */
+/* Waiting for the handler to start (a deploy, a restart, scale from zero): asked after 5 ms,
+ * the interval doubling to 100 ms. */
 static void on_wait(uv_timer_t *h)
 {
     run *r = h->data;
-    int port = resolve(r);
+    int port;
 
-    if (port == 0 && uv_now(h->loop) < r->wait_until)
+    if (r->req->status != 0) { /* answered meanwhile: nothing to wait for */
+        uv_close((uv_handle_t *)h, wait_closed);
+        r->wait = NULL;
         return;
+    }
+    port = resolve(r);
+    if (port == 0 && uv_now(h->loop) < r->wait_until) {
+        /* 5 ms, doubling to 100 ms: quick for a quick start, cheap for a slow one. */
+        uint64_t rep = uv_timer_get_repeat(h);
+        uv_timer_set_repeat(h, rep * 2 > 100 ? 100 : rep * 2);
+        return;
+    }
     uv_close((uv_handle_t *)h, wait_closed);
     r->wait = NULL;
     if (port <= 0) {

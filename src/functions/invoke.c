@@ -1,24 +1,43 @@
 /*
- * invoke.c - one invocation request to a custom handler (invoke.h).
+ * invoke.c - invocation requests to a custom handler (invoke.h).
  *
- * Workload: one short-lived loopback connection per function invocation; the request is a small
- * JSON envelope (the payload is the caller's, already bounded by the trigger that made it) and
- * the answer a small JSON document. So the request is built once into one buffer and written
- * with one uv_write, and the answer is collected whole (bounded) rather than streamed.
+ * Workload: a warm function app answers thousands of invocations a second on each loop, each a
+ * small JSON envelope (the payload is the caller's, already bounded by the trigger that made
+ * it) answered by a small JSON document. Connection set-up and tear-down used to be most of the
+ * cost (a connect, a close and a TIME_WAIT socket per call), so connections are kept alive in a
+ * per-loop-thread pool; the request is built once into one buffer and written with one
+ * uv_try_write (uv_write only for what the socket does not take at once), and the answer is
+ * collected whole (bounded) rather than streamed.
  *
- * Lifetime: an rp_invoke lives from rp_invoke_start until the close callback of the last of its
- * two handles (the TCP handle and one timer). The timer does three jobs in turn: the connect
- * deadline (connect_ms, or timeout_ms if that is shorter), then the rest of the overall deadline,
- * and at start a zero timeout that reports a failure uv_tcp_connect returned synchronously (so
- * the callback never runs inside rp_invoke_start). Once the callback has run or the call was
- * cancelled, `closing` is set and every libuv callback that still arrives (a connect or write
- * request cancelled by uv_close) returns at once; memory is freed only in the last close
- * callback, which libuv runs after those request callbacks.
+ * Objects: an rp_invoke is one call; a conn is one TCP connection to a worker. A conn is
+ * attached to exactly one rp_invoke (c->inv, inv->conn), idle in this thread's pool, or closing;
+ * nothing else refers to it, and it is freed in its handle's close callback. The pool is
+ * thread-local (tl_pool; one loop per thread, so no locks), like sites/proxy's: ports keep their
+ * idle conns newest first (reused first, so a burst's extra connections age out), and the pool
+ * keeps all of them oldest first for the idle timer and for evicting at RP_INVOKE_IDLE_MAX. An
+ * empty port entry is freed at once. Idle conns go on reading (an EOF or stray bytes close
+ * them) but are unreferenced, so a cache of connections never keeps a loop alive on its own.
+ *
+ * Lifetime of an rp_invoke: from rp_invoke_start until its timer handle is closed and no write
+ * of its request is in flight on any conn (inv->writes: a conn closed mid-write still holds the
+ * request buffer until libuv reports the write cancelled). The timer does three jobs in turn:
+ * the connect deadline (connect_ms, or what is left of timeout_ms if that is shorter), then the
+ * rest of the overall deadline, and at start a zero timeout that reports a failure that happened
+ * synchronously (so the callback never runs inside rp_invoke_start). Once the callback has run or
+ * the call was cancelled, `closing` is set and every libuv callback that still arrives for it
+ * (a connect or write cancelled by uv_close) returns at once.
+ *
+ * Retry: a conn taken from the pool may have been closed by the worker just as it was taken
+ * (the EOF not read yet). If it fails before any byte of the answer (EOF, ECONNRESET, EPIPE),
+ * the request is sent once more on a new connection; the request buffer is kept until that can
+ * no longer happen, then wiped (the payload may carry a secret) and freed (a large payload need
+ * not wait for the answer).
  *
  * Answer head size: bytes are counted until the final head ends. To know exactly where it ends
  * in a read, on_headers_complete pauses the parser; llhttp_get_error_pos then points at the first
  * byte after the head, and parsing resumes from there. Interim (1xx) heads count towards the
  * same limit, so a stream of them cannot keep the call going on memory it never accounts for.
+ * The end of the answer pauses the parser too, which tells whether anything followed it.
  */
 #include "functions/invoke.h"
 #include "http/codec.h"
@@ -29,6 +48,7 @@
 
 #include <limits.h>
 #include <llhttp.h>
+#include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
 
@@ -37,23 +57,60 @@
 #define DEFAULT_MAX_BODY   (4u << 20)
 #define FIXED_HEAD_MAX     256 /* the request line and our own headers, less path and numbers */
 
-struct rp_invoke {
+typedef struct conn conn;
+typedef struct portq portq;
+typedef struct pool pool;
+
+struct conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;
     uv_connect_t connect;
     uv_write_t write;
+    rp_invoke *inv;  /* the invocation using it, or NULL (idle or closing) */
+    rp_invoke *winv; /* whose request the write in flight sends, or NULL */
+    int port;
+    int closing;
+    int reading;
+    uint64_t idle_since;
+    portq *q;            /* while idle */
+    conn *qnext, *qprev; /* the port's idle list, newest first */
+    conn *older, *younger;
+};
+
+struct portq {
+    pool *pl;
+    int port;
+    conn *idle; /* newest first */
+    size_t nidle;
+    portq *next;
+};
+
+struct pool {
     uv_loop_t *loop;
+    uv_timer_t timer;
+    portq *ports;
+    conn *oldest, *youngest;
+    size_t nidle;
+};
+
+struct rp_invoke {
+    uv_timer_t timer;
+    uv_loop_t *loop;
+    conn *conn; /* the connection in use, or NULL */
     rp_invoke_cb cb;
     void *arg;
-    int nopen;    /* handles not closed yet: the last close callback frees */
-    int tcp_open; /* tcp was initialised (and must be closed) */
-    int closing;  /* the callback has run or the call was cancelled */
-    int deferred; /* a failure for the timer to report, or 0 */
-    int writing;  /* the request's write is in flight */
-    int got_bytes;
+    int port;
+    int timer_open; /* the timer handle is not closed yet */
+    int writes;     /* writes of req in flight, on any conn */
+    int closing;    /* the callback has run or the call was cancelled */
+    int deferred;   /* a failure for the timer to report, or 0 */
+    int reused;     /* conn came from the pool: if it is found dead, one new one replaces it */
+    int retried;    /* ... which happened already */
+    int sent;       /* req went out whole on conn */
+    int got_bytes;  /* something of the answer arrived on conn */
     uint64_t started;
+    uint64_t connect_ms;
     uint64_t timeout_ms;
-    char *req; /* the request, head and body; freed once written */
+    char *req; /* the request, head and body; freed once it cannot be sent again */
     size_t req_len;
 
     llhttp_t parser;
@@ -71,6 +128,13 @@ struct rp_invoke {
     size_t nh;
     rp_buf body;
 };
+
+static __thread pool *tl_pool;
+/* RP_INVOKE_IDLE_MS, a variable so that the unit test can wait less than 30 s for it. */
+static uint64_t idle_ms = RP_INVOKE_IDLE_MS;
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
 /* ---------------------------------------------------------------- validation */
 
@@ -148,7 +212,7 @@ static int build_request(rp_invoke *inv, const rp_invoke_opts *o)
         rc = rp_buf_appendf(&b,
                             "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                             "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                            "Connection: close\r\nUser-Agent: rampart-functions-host\r\n",
+                            "User-Agent: rampart-functions-host\r\n",
                             o->path, o->port, o->body_len);
     for (size_t i = 0; rc == 0 && i < o->nextra; i++)
         rc = rp_buf_appendf(&b, "%s: %s\r\n", o->extra[i].name, o->extra[i].value);
@@ -165,40 +229,276 @@ static int build_request(rp_invoke *inv, const rp_invoke_opts *o)
     return 0;
 }
 
+/* ---------------------------------------------------------------- connections and the pool */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    rp_free(h->data);
+}
+
+static void pool_remove(conn *c)
+{
+    portq *q = c->q;
+    pool *pl = q->pl;
+
+    if (c->qprev != NULL)
+        c->qprev->qnext = c->qnext;
+    else
+        q->idle = c->qnext;
+    if (c->qnext != NULL)
+        c->qnext->qprev = c->qprev;
+    if (c->younger != NULL)
+        c->younger->older = c->older;
+    else
+        pl->youngest = c->older;
+    if (c->older != NULL)
+        c->older->younger = c->younger;
+    else
+        pl->oldest = c->younger;
+    c->qnext = c->qprev = c->older = c->younger = NULL;
+    c->q = NULL;
+    q->nidle--;
+    pl->nidle--;
+    if (q->nidle == 0) {
+        for (portq **qp = &pl->ports; *qp != NULL; qp = &(*qp)->next) {
+            if (*qp == q) {
+                *qp = q->next;
+                break;
+            }
+        }
+        rp_free(q);
+    }
+}
+
+/* Closes c for good, whatever state it is in (a no-op for NULL and the second time). A connect
+ * or write still in flight is cancelled: its callback sees `closing`. */
+static void conn_close(conn *c)
+{
+    if (c == NULL || c->closing)
+        return;
+    c->closing = 1;
+    if (c->q != NULL)
+        pool_remove(c);
+    c->inv = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_pool_timer(uv_timer_t *tm)
+{
+    pool *pl = tm->data;
+    uint64_t now = uv_now(pl->loop);
+
+    while (pl->oldest != NULL && now - pl->oldest->idle_since >= idle_ms)
+        conn_close(pl->oldest);
+    if (pl->oldest != NULL)
+        uv_timer_start(&pl->timer, on_pool_timer, idle_ms - (now - pl->oldest->idle_since), 0);
+}
+
+/* This thread's pool for loop, made on first use; NULL when there is none to be had (out of
+ * memory, or the thread's pool belongs to another loop): then connections are not kept. */
+static pool *pool_for(uv_loop_t *loop)
+{
+    pool *pl = tl_pool;
+
+    if (pl != NULL)
+        return pl->loop == loop ? pl : NULL;
+    pl = rp_calloc(1, sizeof(*pl));
+    if (pl == NULL)
+        return NULL;
+    if (uv_timer_init(loop, &pl->timer) != 0) {
+        rp_free(pl);
+        return NULL;
+    }
+    uv_unref((uv_handle_t *)&pl->timer); /* idle connections alone are no work to wait for */
+    pl->loop = loop;
+    pl->timer.data = pl;
+    tl_pool = pl;
+    return pl;
+}
+
+/* The newest idle connection to port, taken out of the pool and referenced again, or NULL. */
+static conn *pool_take(uv_loop_t *loop, int port)
+{
+    pool *pl = pool_for(loop);
+    conn *c;
+
+    if (pl == NULL)
+        return NULL;
+    for (portq *q = pl->ports; q != NULL; q = q->next) {
+        if (q->port != port)
+            continue;
+        c = q->idle;
+        if (uv_now(loop) - c->idle_since >= idle_ms) {
+            /* The timer is late (a busy loop): this one, the newest, is due, and so are the
+             * others. */
+            conn_close(c);
+            return NULL;
+        }
+        pool_remove(c);
+        uv_ref((uv_handle_t *)&c->tcp);
+        return c;
+    }
+    return NULL;
+}
+
+static portq *portq_of(pool *pl, int port)
+{
+    portq *q;
+
+    for (q = pl->ports; q != NULL; q = q->next)
+        if (q->port == port)
+            break;
+    return q;
+}
+
+/* Gives c (detached, reading, no write in flight) to this thread's pool, or closes it. */
+static void pool_put(conn *c)
+{
+    pool *pl = tl_pool;
+    portq *q;
+
+    if (c == NULL)
+        return;
+    /* No pool (rp_invoke_loop_stop ran since the call started), or another loop's. */
+    if (pl == NULL || pl->loop != c->tcp.loop || !c->reading)
+        goto fail;
+    if ((q = portq_of(pl, c->port)) != NULL && q->nidle >= RP_INVOKE_IDLE_PER_PORT)
+        goto fail;
+    if (pl->nidle >= RP_INVOKE_IDLE_MAX) {
+        conn_close(pl->oldest);
+        q = portq_of(pl, c->port); /* that may have been q's last one, and q is gone */
+    }
+    if (q == NULL) {
+        if ((q = rp_calloc(1, sizeof(*q))) == NULL)
+            goto fail;
+        q->pl = pl;
+        q->port = c->port;
+        q->next = pl->ports;
+        pl->ports = q;
+    }
+    c->q = q;
+    c->qnext = q->idle;
+    if (q->idle != NULL)
+        q->idle->qprev = c;
+    q->idle = c;
+    q->nidle++;
+    c->older = pl->youngest;
+    if (pl->youngest != NULL)
+        pl->youngest->younger = c;
+    else
+        pl->oldest = c;
+    pl->youngest = c;
+    pl->nidle++;
+    c->idle_since = uv_now(pl->loop);
+    uv_unref((uv_handle_t *)&c->tcp);
+    if (!uv_is_active((uv_handle_t *)&pl->timer))
+        uv_timer_start(&pl->timer, on_pool_timer, idle_ms, 0);
+    return;
+fail:
+    conn_close(c);
+}
+
+static void on_pool_closed(uv_handle_t *h)
+{
+    rp_free(h->data);
+}
+
+void rp_invoke_loop_stop(void)
+{
+    pool *pl = tl_pool;
+
+    if (pl == NULL)
+        return;
+    tl_pool = NULL;
+    while (pl->oldest != NULL)
+        conn_close(pl->oldest);
+    uv_close((uv_handle_t *)&pl->timer, on_pool_closed);
+}
+
 /* ---------------------------------------------------------------- lifetime */
 
-static void on_closed(uv_handle_t *h)
+/* Wipes and frees the request: its body may carry a secret (fnhost wipes its own copy too). */
+static void req_free(rp_invoke *inv)
 {
-    rp_invoke *inv = h->data;
-
-    if (--inv->nopen > 0)
+    if (inv->req == NULL)
         return;
+    OPENSSL_cleanse(inv->req, inv->req_len);
     rp_free(inv->req);
+    inv->req = NULL;
+}
+
+/* Frees inv once nothing refers to it any more: its timer is closed and no conn is still
+ * writing its request. */
+static void inv_release(rp_invoke *inv)
+{
+    if (inv->timer_open || inv->writes > 0)
+        return;
+    req_free(inv);
     rp_buf_free(&inv->hb);
     rp_buf_free(&inv->body);
     rp_free(inv);
 }
 
-/* Closes both handles (a no-op the second time); cancels what libuv still has in flight. */
+static void on_timer_closed(uv_handle_t *h)
+{
+    rp_invoke *inv = h->data;
+
+    inv->timer_open = 0;
+    inv_release(inv);
+}
+
+/* 1 if inv's conn came from the pool and may be replaced once, having failed with err (a libuv
+ * code) before any byte of the answer. */
+static int may_retry(const rp_invoke *inv, int err)
+{
+    return inv->reused && !inv->retried && !inv->got_bytes &&
+           (err == UV_EOF || err == UV_ECONNRESET || err == UV_EPIPE);
+}
+
+/* Frees the request as soon as it can no longer be sent again: it went out whole on the conn
+ * whose answer counts (or the answer has started), and no write of it is in flight. */
+static void req_done(rp_invoke *inv)
+{
+    if (inv->req == NULL || inv->writes > 0)
+        return;
+    if (!inv->closing && !inv->got_bytes && (!inv->sent || inv->reused))
+        return;
+    req_free(inv);
+}
+
+static conn *detach(rp_invoke *inv)
+{
+    conn *c = inv->conn;
+
+    if (c != NULL)
+        c->inv = NULL;
+    inv->conn = NULL;
+    return c;
+}
+
+/* Closes the timer and the conn still attached (a no-op the second time). */
 static void inv_close(rp_invoke *inv)
 {
     if (inv->closing)
         return;
     inv->closing = 1;
+    conn_close(detach(inv));
     uv_timer_stop(&inv->timer);
-    uv_close((uv_handle_t *)&inv->timer, on_closed);
-    if (inv->tcp_open)
-        uv_close((uv_handle_t *)&inv->tcp, on_closed);
+    uv_close((uv_handle_t *)&inv->timer, on_timer_closed);
 }
 
-/* Ends the call with rc and runs the callback once. The result points into inv, which lives
- * until the close callbacks, so past the callback's return. */
-static void deliver(rp_invoke *inv, int rc)
+/* Ends the call with rc and runs the callback once. keep: the conn is in step for another
+ * request and goes to the pool (first: the callback may start the next call on it). The result
+ * points into inv, which lives until its timer's close callback, so past the callback's
+ * return. */
+static void deliver(rp_invoke *inv, int rc, int keep)
 {
     rp_invoke_result res;
 
     if (inv->closing)
         return;
+    if (keep)
+        pool_put(detach(inv));
     memset(&res, 0, sizeof(res));
     if (rc == 0) {
         res.status = inv->status;
@@ -213,13 +513,16 @@ static void deliver(rp_invoke *inv, int rc)
         res.nheaders = inv->nh;
     }
     inv_close(inv);
+    req_done(inv);
     inv->cb(rc, &res, inv->arg);
 }
 
 void rp_invoke_cancel(rp_invoke *inv)
 {
-    if (inv != NULL)
+    if (inv != NULL) {
         inv_close(inv);
+        req_done(inv);
+    }
 }
 
 /* ---------------------------------------------------------------- the answer */
@@ -303,7 +606,7 @@ static int on_headers_complete(llhttp_t *l)
     int rc;
 
     if (l->status_code < 200) {
-        /* 101 would switch protocols on a connection that only speaks this one request. */
+        /* 101 would switch protocols on a connection that only speaks request and answer. */
         if (l->status_code == 101)
             return fail_cb(inv, RP_EPARSE);
         /* An interim answer: its headers are not the answer's. */
@@ -340,7 +643,9 @@ static int on_message_complete(llhttp_t *l)
     if (!inv->got_head) /* the end of an interim answer: the final one follows */
         return 0;
     inv->done = 1;
-    return HPE_PAUSED; /* anything after the answer is ignored */
+    /* Anything after the answer is ignored; pausing tells on_read where the answer ended (and
+     * keeps llhttp's flags for llhttp_should_keep_alive). */
+    return HPE_PAUSED;
 }
 
 static const llhttp_settings_t parser_settings = {
@@ -392,28 +697,45 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(chunk, sizeof(chunk));
 }
 
+static void retry(rp_invoke *inv);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    rp_invoke *inv = s->data;
+    conn *c = s->data;
+    rp_invoke *inv = c->inv;
     int rc;
 
-    if (inv->closing || n == 0)
+    if (c->closing || n == 0)
         return;
+    if (inv == NULL) { /* idle: the worker closed it, or sent what nobody asked for */
+        conn_close(c);
+        return;
+    }
+    if (n < 0 && may_retry(inv, (int)n)) {
+        retry(inv);
+        return;
+    }
     if (n == UV_EOF) {
         /* An answer framed by the close ends here (llhttp_finish runs on_message_complete); any
-         * other answer is cut short. */
+         * other answer is cut short. Either way the connection is done. */
         (void)llhttp_finish(&inv->parser);
-        deliver(inv, inv->done ? 0 : RP_EIO);
+        deliver(inv, inv->done ? 0 : RP_EIO, 0);
         return;
     }
     if (n < 0) {
-        deliver(inv, RP_EIO);
+        deliver(inv, RP_EIO, 0);
         return;
     }
     inv->got_bytes = 1;
+    req_done(inv); /* the worker has it: it will not be sent again */
     rc = feed(inv, buf->base, (size_t)n);
-    if (rc != RP_EAGAIN)
-        deliver(inv, rc);
+    if (rc == RP_EAGAIN)
+        return;
+    /* In step for another request only if the answer ended by its own framing, the worker did
+     * not ask to close, nothing followed it, and the whole request went out. */
+    deliver(inv, rc,
+            rc == 0 && llhttp_get_error_pos(&inv->parser) == buf->base + n &&
+                llhttp_should_keep_alive(&inv->parser) && c->winv == NULL && inv->sent);
 }
 
 /* ---------------------------------------------------------------- the request */
@@ -422,61 +744,157 @@ static void on_timer(uv_timer_t *t)
 {
     rp_invoke *inv = t->data;
 
-    deliver(inv, inv->deferred != 0 ? inv->deferred : RP_ETIMEDOUT);
+    deliver(inv, inv->deferred != 0 ? inv->deferred : RP_ETIMEDOUT, 0);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
-    rp_invoke *inv = w->data;
+    conn *c = w->data;
+    rp_invoke *inv = c->winv;
 
-    inv->writing = 0;
-    rp_free(inv->req); /* libuv is done with it; a large payload need not wait for the answer */
-    inv->req = NULL;
-    if (inv->closing)
+    c->winv = NULL;
+    inv->writes--;
+    if (inv->closing || c->inv != inv) {
+        /* The call ended, or moved to a new connection: c is closed, and how its write went
+         * no longer matters. */
+        req_done(inv);
+        inv_release(inv);
         return;
+    }
+    if (status == 0) {
+        inv->sent = 1;
+        req_done(inv);
+        return;
+    }
     /* A worker may answer (say 413) and close without reading all of the body: once its answer
      * has started, the read side decides. */
-    if (status < 0 && !inv->got_bytes)
-        deliver(inv, RP_EIO);
+    if (inv->got_bytes)
+        return;
+    if (may_retry(inv, status))
+        retry(inv);
+    else
+        deliver(inv, RP_EIO, 0);
 }
 
-static void on_connect(uv_connect_t *c, int status)
+/*
+ * Sends inv's request on inv->conn (connected) and reads its answer. Straight to the socket
+ * when it takes it all (the usual case: no write request, and the request is known to be out
+ * whole before any answer can arrive), else the rest through uv_write. 0 or RP_EIO.
+ */
+static int send_request(rp_invoke *inv)
 {
-    rp_invoke *inv = c->data;
-    uint64_t elapsed;
-    uv_buf_t buf;
+    conn *c = inv->conn;
+    uv_buf_t buf = uv_buf_init(inv->req, (unsigned)inv->req_len);
+    int n;
 
-    if (inv->closing) /* cancelled: status is UV_ECANCELED */
+    /* Reading from the start: a worker that answers before reading the body is still heard. */
+    if (!c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+            return RP_EIO;
+        c->reading = 1;
+    }
+    n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n == UV_EAGAIN)
+        n = 0;
+    if (n < 0)
+        return RP_EIO;
+    if ((size_t)n == inv->req_len) {
+        inv->sent = 1;
+        req_done(inv);
+        return 0;
+    }
+    buf = uv_buf_init(inv->req + n, (unsigned)(inv->req_len - (size_t)n));
+    if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0)
+        return RP_EIO;
+    c->winv = inv;
+    inv->writes++;
+    return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn *c = req->data;
+    rp_invoke *inv = c->inv;
+    uint64_t elapsed;
+
+    if (c->closing) /* cancelled: status is UV_ECANCELED */
         return;
     if (status < 0) {
-        deliver(inv, RP_EIO);
+        deliver(inv, RP_EIO, 0);
         return;
     }
     elapsed = uv_now(inv->loop) - inv->started;
     if (elapsed >= inv->timeout_ms) {
-        deliver(inv, RP_ETIMEDOUT);
+        deliver(inv, RP_ETIMEDOUT, 0);
         return;
     }
     uv_timer_start(&inv->timer, on_timer, inv->timeout_ms - elapsed, 0);
-    /* Reading from the start: a worker that answers before reading the body is still heard. */
-    if (uv_read_start((uv_stream_t *)&inv->tcp, on_alloc, on_read) != 0) {
-        deliver(inv, RP_EIO);
+    /* A request's last segment must not wait for the ACK of the one before. */
+    (void)uv_tcp_nodelay(&c->tcp, 1);
+    if (send_request(inv) != 0)
+        deliver(inv, RP_EIO, 0);
+}
+
+/* Attaches c (zeroed memory, rp_calloc'd) to inv as a new connection and starts connecting it.
+ * 0, or RP_EIO when that failed at once (c is freed, or stays attached for inv_close). */
+static int connect_new(rp_invoke *inv, conn *c)
+{
+    struct sockaddr_in addr;
+
+    inv->reused = 0;
+    inv->sent = 0;
+    if (uv_tcp_init(inv->loop, &c->tcp) != 0) {
+        rp_free(c);
+        return RP_EIO;
+    }
+    c->tcp.data = c;
+    c->connect.data = c;
+    c->write.data = c;
+    c->port = inv->port;
+    c->inv = inv;
+    inv->conn = c;
+    uv_ip4_addr("127.0.0.1", inv->port, &addr);
+    if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *)&addr, on_connect) != 0)
+        return RP_EIO; /* no socket, say */
+    return 0;
+}
+
+/* The connect deadline: connect_ms, or what is left of the whole call if that is less. */
+static uint64_t connect_deadline(const rp_invoke *inv)
+{
+    uint64_t elapsed = uv_now(inv->loop) - inv->started;
+    uint64_t left = elapsed < inv->timeout_ms ? inv->timeout_ms - elapsed : 0;
+
+    return inv->connect_ms < left ? inv->connect_ms : left;
+}
+
+/*
+ * inv's conn came from the pool and turned out dead before any byte of the answer: the worker
+ * closed it (its keep-alive timeout, a restart) as it was taken. The request is whole in memory
+ * and the worker has answered none of it, so it goes once more on a new connection.
+ */
+static void retry(rp_invoke *inv)
+{
+    conn *c = rp_calloc(1, sizeof(*c));
+
+    inv->retried = 1;
+    conn_close(detach(inv));
+    if (c == NULL) {
+        deliver(inv, RP_ENOMEM, 0);
         return;
     }
-    buf = uv_buf_init(inv->req, (unsigned)inv->req_len);
-    if (uv_write(&inv->write, (uv_stream_t *)&inv->tcp, &buf, 1, on_written) != 0) {
-        deliver(inv, RP_EIO);
+    if (connect_new(inv, c) != 0) {
+        deliver(inv, RP_EIO, 0);
         return;
     }
-    inv->writing = 1;
+    uv_timer_start(&inv->timer, on_timer, connect_deadline(inv), 0);
 }
 
 int rp_invoke_start(uv_loop_t *loop, const rp_invoke_opts *o, rp_invoke_cb cb, void *arg,
                     rp_invoke **out)
 {
     rp_invoke *inv = NULL;
-    uint64_t connect_ms;
-    struct sockaddr_in addr;
+    conn *c;
     int rc;
 
     if (out != NULL)
@@ -491,41 +909,46 @@ int rp_invoke_start(uv_loop_t *loop, const rp_invoke_opts *o, rp_invoke_cb cb, v
     inv->loop = loop;
     inv->cb = cb;
     inv->arg = arg;
+    inv->port = o->port;
     inv->timeout_ms = o->timeout_ms != 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
-    connect_ms = o->connect_ms != 0 ? o->connect_ms : DEFAULT_CONNECT_MS;
+    inv->connect_ms = o->connect_ms != 0 ? o->connect_ms : DEFAULT_CONNECT_MS;
     rp_buf_init(&inv->hb, RP_INVOKE_HEAD_MAX + 2 * RP_INVOKE_HEADERS);
     rp_buf_init(&inv->body, o->max_body != 0 ? o->max_body : DEFAULT_MAX_BODY);
     llhttp_init(&inv->parser, HTTP_RESPONSE, &parser_settings);
     inv->parser.data = inv;
-    inv->connect.data = inv;
-    inv->write.data = inv;
     /* The last step that can fail synchronously: from here on failures reach the callback. */
     if (uv_timer_init(loop, &inv->timer) != 0) {
         rc = RP_ENOMEM;
         goto fail;
     }
     inv->timer.data = inv;
-    inv->nopen = 1;
+    inv->timer_open = 1;
     inv->started = uv_now(loop);
-    if (uv_tcp_init(loop, &inv->tcp) == 0) {
-        inv->tcp.data = inv;
-        inv->tcp_open = 1;
-        inv->nopen++;
-        uv_ip4_addr("127.0.0.1", o->port, &addr);
-        if (uv_tcp_connect(&inv->connect, &inv->tcp, (const struct sockaddr *)&addr, on_connect) !=
-            0)
-            inv->deferred = RP_EIO; /* no socket, say: reported from the loop */
-    } else {
-        inv->deferred = RP_EIO;
+    if ((c = pool_take(loop, o->port)) != NULL) {
+        c->inv = inv;
+        inv->conn = c;
+        inv->reused = 1;
+        if (send_request(inv) == 0) {
+            uv_timer_start(&inv->timer, on_timer, inv->timeout_ms, 0);
+            goto out;
+        }
+        conn_close(detach(inv)); /* nothing went out on it: a new one, as if it was not there */
     }
-    uv_timer_start(
-        &inv->timer, on_timer,
-        inv->deferred != 0 ? 0 : (connect_ms < inv->timeout_ms ? connect_ms : inv->timeout_ms), 0);
+    if ((c = rp_calloc(1, sizeof(*c))) == NULL) {
+        /* Nothing started after all; the timer's close callback frees inv. */
+        inv->closing = 1;
+        uv_close((uv_handle_t *)&inv->timer, on_timer_closed);
+        return RP_ENOMEM;
+    }
+    if (connect_new(inv, c) != 0)
+        inv->deferred = RP_EIO; /* reported from the loop */
+    uv_timer_start(&inv->timer, on_timer, inv->deferred != 0 ? 0 : connect_deadline(inv), 0);
+out:
     if (out != NULL)
         *out = inv;
     return 0;
 fail:
-    rp_free(inv->req);
+    req_free(inv);
     rp_free(inv);
     return rc;
 }

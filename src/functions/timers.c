@@ -407,6 +407,7 @@ static void on_wake(uv_async_t *h)
             t->entries = e->next;
             entry_drop(e);
         }
+        rp_invoke_loop_stop(); /* this loop's idle connections to handlers */
         uv_close((uv_handle_t *)&t->wake, NULL);
         uv_close((uv_handle_t *)&t->ticker, NULL);
     }
@@ -548,8 +549,15 @@ int rp_fn_timers_set(rp_fn_timers *t, const char *app, const rp_fn_app *fa, cons
         rp_strlcpy(e->binding, b->name, sizeof(e->binding));
         e->timeout_s = rp_fn_app_host(fa)->timeout_s;
         e->run_on_startup = b->run_on_startup;
-        if (schedule_text(b->schedule, env, nenv, text, sizeof(text), why, sizeof(why)) != 0 ||
-            rp_ncron_parse(text, strlen(text), &e->sched, why, sizeof(why)) != 0) {
+        int bad = schedule_text(b->schedule, env, nenv, text, sizeof(text), why, sizeof(why));
+        if (bad == 0 && rp_ncron_parse(text, strlen(text), &e->sched, why, sizeof(why)) != 0) {
+            bad = 1;
+            /* The parser quotes what it read: not a setting's value (it could be a secret). */
+            if (b->schedule[0] == '%')
+                snprintf(why, sizeof(why), "the app setting %.64s does not hold a schedule",
+                         b->schedule + 1);
+        }
+        if (bad) {
             rp_logline l;
             rp_logline_begin(&l, RP_LOG_ERROR, "functions.timer");
             rp_logline_str(&l, "app", app);

@@ -66,7 +66,8 @@ _Static_assert(RP_PROC_ENV_MAX + RP_PROC_COMMAND_MAX + 1024 <= RP_SANDBOX_BLOB_M
 #define PATH_CAP       4096
 #define HOST_CAP       300
 #define SLOTS          10  /* instances of one app alive at once, at most (one digit) */
-#define READY_POLL_MS  250 /* between readiness probes of a starting process */
+#define READY_POLL_MS  250 /* between readiness probes of a starting process, at most ... */
+#define READY_FIRST_MS 5   /* ... and the first, the interval doubling from there */
 #define PROBE_READ_MAX 512 /* bytes of an answer a probe reads: the status line is enough */
 #define SLOT_SUFFIX    ".9"
 #define SOCK_NAME      "/app.sock"
@@ -109,6 +110,7 @@ struct inst {
     int pid;
     int handles; /* open handles; the instance is freed when the last one has closed */
     uint64_t started_ms;
+    uint64_t poll_ms;             /* the next readiness probe's delay (ready_poll) */
     char why[RP_PROC_REASON_MAX]; /* the last probe's failure */
     uv_pipe_t out, err;
     uv_timer_t timer;  /* readiness polls, health checks, drain, SIGKILL */
@@ -944,6 +946,20 @@ static int log_pipe(uv_pipe_t *h, int *wr)
  * else on the app's address. restart: nobody asked for it (a crash, a failed start, failed
  * health checks).
  */
+/*
+ * The next readiness probe of a starting process: 5 ms after the start, the interval doubling
+ * up to READY_POLL_MS. A handler that listens within tens of ms takes calls (a cold start has
+ * them waiting) within tens of ms, not at the first 250 ms tick; one that takes seconds costs
+ * a few probes more (a refused connection is cheap).
+ */
+static void ready_poll(inst *i)
+{
+    uint64_t ms = i->poll_ms ? i->poll_ms : READY_POLL_MS;
+
+    i->poll_ms = ms * 2 > READY_POLL_MS ? READY_POLL_MS : ms * 2;
+    uv_timer_start(&i->timer, on_inst_timer, ms, 0);
+}
+
 static void spawn(entry *e, int restart)
 {
     rp_helper_spawn hs;
@@ -1037,7 +1053,8 @@ static void spawn(entry *e, int restart)
                  (ps->layers & RP_SANDBOX_UID) ? e->s.uid : (unsigned)geteuid(), e->s.command);
         log_note(e, what);
     }
-    uv_timer_start(&i->timer, on_inst_timer, READY_POLL_MS, 0);
+    i->poll_ms = READY_FIRST_MS;
+    ready_poll(i);
 }
 
 /* ---------------------------------------------------------------- readiness and health */
@@ -1122,7 +1139,7 @@ static void probe_result(inst *i, int ok, const char *why)
             replace_pending(e);
             return;
         }
-        uv_timer_start(&i->timer, on_inst_timer, READY_POLL_MS, 0);
+        ready_poll(i);
         return;
     }
     if (ok) {

@@ -30,6 +30,7 @@
 #include "iam/oidc.h"
 #include "functions/fnapp.h"
 #include "functions/fnhost.h"
+#include "functions/invoke.h"
 #include "functions/keyset.h"
 #include "functions/timers.h"
 #include "sites/settings.h"
@@ -104,6 +105,8 @@ typedef struct app {
     int instances;     /* a function app's extra handler instances wanted (scale out) */
     int instances_run; /* ... and started */
     unsigned inflight[RP_SITES_INSTANCES_MAX]; /* calls on each instance (0: the first) */
+    uint64_t drain_since;   /* monotonic ms an instance stopped taking calls (scale in) */
+    int timer_runs;         /* timer runs in flight (no scale to zero meanwhile) */
     uint64_t queue_seen;    /* monotonic ms calls last waited in line (scale in after quiet) */
     int64_t timers_release; /* the release and environment its timers were installed from */
     unsigned timers_gen;    /* ... (env_gen) */
@@ -780,6 +783,7 @@ void rp_sites_loop_stop(rp_sites *s)
     int waited = 0;
 
     rp_proxy_loop_stop();
+    rp_invoke_loop_stop(); /* the functions host's idle connections to handlers */
     if (l == NULL || l->s != s)
         return;
     rp_store_port_close(l->port);
@@ -1416,7 +1420,7 @@ static int release_write(sqlite3 *db, void *arg)
         return 0; /* the row exists (checked by the caller, and kept: nothing prunes it) */
     if ((st = prep(db,
                    "INSERT INTO app_releases (app, seq, created_at, files, bytes, skipped,"
-                   " principal) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   " principal, allow_anon) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                    o->name)) == NULL)
         return RP_EDB;
     sqlite3_bind_int64(st, 2, o->release);
@@ -1425,6 +1429,7 @@ static int release_write(sqlite3 *db, void *arg)
     sqlite3_bind_int64(st, 5, (sqlite3_int64)o->res.bytes);
     sqlite3_bind_int64(st, 6, o->res.skipped);
     sqlite3_bind_text(st, 7, o->who.id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, o->allow_anon != 0);
     if (step_done(st) != 0)
         return RP_EDB;
     /* Older releases beyond the ones kept for rollback go (their directories after commit). */
@@ -1699,8 +1704,9 @@ static void instance_name(const char *appname, int k, char *out, size_t cap)
 }
 
 /* The gate's concurrency for a's instances: maxConcurrentRequests for each one ready (the
- * first always counts: calls wait for it to start). Caller holds mu. */
-static void gate_instances_locked(rp_sites *s, app *a)
+ * first always counts: calls wait for it to start). Returns how many extra instances are
+ * ready. Caller holds mu. */
+static long gate_instances_locked(rp_sites *s, app *a)
 {
     char iname[RP_SITES_NAME_MAX + 16], sock[RP_PROC_SOCKET_MAX + 1];
     long per = a->gate_conc, ready = 1;
@@ -1713,6 +1719,7 @@ static void gate_instances_locked(rp_sites *s, app *a)
     }
     if (a->gate != NULL && per > 0)
         rp_fn_gate_limits(a->gate, per * ready, a->gate_out);
+    return ready - 1;
 }
 
 /*
@@ -2677,7 +2684,7 @@ static int fn_port(void *arg, const char *name, const char *fn)
 {
     rp_sites *s = arg;
     const rp_fn_function *f;
-    int own = 0;
+    int own = 0, port;
     app *a;
 
     uv_mutex_lock(&s->mu);
@@ -2687,7 +2694,16 @@ static int fn_port(void *arg, const char *name, const char *fn)
     uv_mutex_unlock(&s->mu);
     /* Fail closed: a function the live release no longer has (or an app that is no function
      * app any more) runs nowhere, least of all in a process holding another identity. */
-    return f == NULL ? -1 : fn_resolve(s, name, fn, own, NULL);
+    if (f == NULL)
+        return -1;
+    port = fn_resolve(s, name, fn, own, NULL);
+    if (port > 0) { /* a run starts: no scale to zero until it ends (fn_timer_ran) */
+        uv_mutex_lock(&s->mu);
+        if ((a = find_locked(s, name, strlen(name))) != NULL)
+            a->timer_runs++;
+        uv_mutex_unlock(&s->mu);
+    }
+    return port;
 }
 
 /* App a's invocation log, made on first use (NULL when it cannot be). Caller holds mu. */
@@ -2733,6 +2749,11 @@ static void fn_timer_ran(void *arg, const char *name, const rp_fn_inv *inv)
     a = find_locked(s, name, strlen(name));
     if (a != NULL && invlog_locked(s, a) != NULL)
         log = rp_fn_invlog_ref(a->invlog);
+    if (a != NULL && inv->outcome != RP_FN_SKIPPED) { /* a run that had a port has ended */
+        if (a->timer_runs > 0)
+            a->timer_runs--;
+        a->last_call = uv_hrtime() / 1000000u;
+    }
     uv_mutex_unlock(&s->mu);
     if (log != NULL)
         rp_fn_invlog_add(log, inv);
@@ -2748,42 +2769,56 @@ static void fn_idle_tick(void *arg)
 {
     rp_sites *s = arg;
     char names[16][RP_SITES_NAME_MAX + 1];
+    const char *why[16];
+    int scale[16];
     size_t n = 0;
     uint64_t now = uv_hrtime() / 1000000u;
 
-    const char *why[16];
-    int scale[16];
-
     uv_mutex_lock(&s->mu);
     for (app *a = s->apps; a != NULL && n < 16; a = a->next) {
-        uint64_t idle = a->parked ? 0 : idle_seconds(a);
+        uint64_t idle = idle_seconds(a);
         size_t running = 0, waiting = 0;
+        long ready = 0;
+        int busy = 0;
         if (!is_fn_app(a) || a->parked)
             continue;
+        if (a->last_call == 0)
+            a->last_call = now; /* a fresh start is no idleness */
         if (a->gate != NULL)
             rp_fn_gate_counts(a->gate, &running, &waiting);
         if (waiting > 0)
             a->queue_seen = now;
-        if (a->instances_run > 0)
-            gate_instances_locked(s, a); /* instances that became ready take calls */
-        /* Scale out: calls wait in line and another instance is allowed. */
-        if (waiting > 0 && a->instances + 1 < max_instances(a)) {
+        ready = gate_instances_locked(s, a); /* instances that became ready take calls */
+        /* Scale out: calls wait in line, every instance started is ready, another is allowed. */
+        if (waiting > 0 && a->instances == a->instances_run && ready == a->instances_run &&
+            a->instances + 1 < max_instances(a)) {
             a->instances++;
             why[n] = "calls wait: one more instance";
             scale[n] = 1;
             rp_strlcpy(names[n++], a->name, sizeof(names[0]));
             continue;
         }
-        /* Scale in: no call has waited for a while (or fewer are allowed now). */
-        if (a->instances > 0 &&
+        /* Scale in: no call has waited for a while (or fewer are allowed now). The last
+         * instance gets no new calls from now on; it stops once its calls are done. */
+        if (a->instances > 0 && a->instances == a->instances_run &&
             (a->instances + 1 > max_instances(a) || now - a->queue_seen > RP_SITES_SCALE_IN_MS)) {
             a->instances--;
+            a->drain_since = now;
+            continue;
+        }
+        if (a->instances_run > a->instances) {
+            uint64_t limit = (uint64_t)rp_fn_app_host(a->live->fn)->timeout_s * 1000u;
+            for (int k = a->instances + 1; k <= a->instances_run && k < RP_SITES_INSTANCES_MAX; k++)
+                busy |= a->inflight[k] > 0;
+            if (busy && now - a->drain_since < limit)
+                continue;
             why[n] = "no calls wait: one instance fewer";
             scale[n] = 1;
             rp_strlcpy(names[n++], a->name, sizeof(names[0]));
             continue;
         }
-        if (idle == 0 || now - a->last_call < idle * 1000u || running + waiting > 0)
+        if (idle == 0 || now - a->last_call < idle * 1000u || running + waiting > 0 ||
+            a->timer_runs > 0)
             continue;
         a->parked = 1;
         a->instances = 0;
@@ -2814,6 +2849,8 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own, int 
     int wake = 0, port = 0, running = 0;
     app *a;
 
+    int meant;
+
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
     if (a != NULL) {
@@ -2821,6 +2858,9 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own, int 
         a->parked = 0;
         a->last_call = uv_hrtime() / 1000000u;
     }
+    /* Something is meant to run it: a start is on its way even while the supervisor shows
+     * nothing yet (a wake-up posted by another call, a process between two states). */
+    meant = a != NULL && is_fn_app(a) && a->env_ready;
     uv_mutex_unlock(&s->mu);
     if (a == NULL)
         return -1;
@@ -2842,7 +2882,9 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own, int 
         int best = -1, best_port = 0;
         uv_mutex_lock(&s->mu);
         a = find_locked(s, name, strlen(name));
-        for (int k = 0; a != NULL && k <= a->instances_run && k < RP_SITES_INSTANCES_MAX; k++) {
+        for (int k = 0;
+             a != NULL && k <= a->instances && k <= a->instances_run && k < RP_SITES_INSTANCES_MAX;
+             k++) {
             if (best >= 0 && a->inflight[k] >= a->inflight[best])
                 continue;
             if (k == 0)
@@ -2864,7 +2906,7 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own, int 
             return best_port;
     }
     if (rp_procs_target(s->procs, own ? wname : name, &port, sock, sizeof(sock), &running) != 0)
-        return wake ? 0 : -1; /* its start is posted (a wake-up, or the environment it waits for) */
+        return meant ? 0 : -1; /* its start is posted; the caller's deadline decides */
     if (sock[0] != '\0')
         return -1; /* the isolated tier: no function app runs there */
     return running ? port : 0;
@@ -3713,6 +3755,23 @@ static void put_body(rp_req *req)
     op_submit(o, create_write);
 }
 
+/* Did release seq of app name's deploy allow anonymous functions? (0 when unknown.) */
+static int release_allows_anonymous(sqlite3 *db, const char *name, int64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    int yes = 0;
+
+    if (db != NULL &&
+        sqlite3_prepare_v2(db, "SELECT allow_anon FROM app_releases WHERE app = ?1 AND seq = ?2",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, seq);
+        yes = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    }
+    sqlite3_finalize(st);
+    return yes;
+}
+
 static int64_t rollback_target(const char *name, int64_t want, int64_t live)
 {
     sqlite3_stmt *st = NULL;
@@ -3793,6 +3852,16 @@ static void rollback_body(rp_req *req)
     if (content_open(s, o->name, target, FN_LENIENT, &o->newc, NULL, 0) != 0) {
         deploy_end(s, o->name);
         fail(req, 500, "InternalError", "the release's files cannot be opened");
+        op_free(o);
+        return;
+    }
+    /* The deploy-time rules again: the release may have been deployed to the app while it had
+     * a command (no function checks then), or without allowAnonymous. */
+    if (o->newc->fn != NULL && (forwarded_identity(o->newc->fn, o->err, sizeof(o->err)) ||
+                                (!release_allows_anonymous(tl->db, o->name, target) &&
+                                 anonymous_function(o->newc->fn, o->err, sizeof(o->err))))) {
+        deploy_end(s, o->name);
+        fail(req, 400, "InvalidFunctionApp", o->err);
         op_free(o);
         return;
     }
@@ -5505,7 +5574,7 @@ static void owners_repair(rp_sites *s)
 }
 
 /* Opens every app's live release (start-up, after owners_repair). */
-static void open_live(rp_sites *s)
+static void open_live(rp_sites *s, sqlite3 *db)
 {
     for (app *a = s->apps; a != NULL; a = a->next) {
         if (a->load_release > 0 &&
@@ -5519,6 +5588,25 @@ static void open_live(rp_sites *s)
             rp_logline_str(&l, "app", a->name);
             rp_logline_int(&l, "release", a->load_release);
             rp_logline_end(&l);
+        }
+        /* The deploy-time rules again (the release may have been deployed while the app had a
+         * command): a release that breaks them serves without its functions. */
+        if (a->live != NULL && a->live->fn != NULL) {
+            char why[400];
+            if (forwarded_identity(a->live->fn, why, sizeof(why)) ||
+                (!release_allows_anonymous(db, a->name, a->load_release) &&
+                 anonymous_function(a->live->fn, why, sizeof(why)))) {
+                rp_logline l;
+                rp_logline_begin(&l, RP_LOG_ERROR, "functions.load");
+                rp_logline_str(&l, "message",
+                               "the live release breaks a deploy rule; no function "
+                               "answers until a release that keeps them is live");
+                rp_logline_str(&l, "app", a->name);
+                rp_logline_str(&l, "reason", why);
+                rp_logline_end(&l);
+                rp_fn_app_free(a->live->fn);
+                a->live->fn = NULL;
+            }
         }
         /* A function app's keys: loaded, or made for a release deployed before there were any. */
         if (a->live != NULL && a->live->fn != NULL) {
@@ -5739,7 +5827,7 @@ int rp_sites_open(const rp_sites_opts *o, rp_sites **out, char *err, size_t errl
     if (rc == 0) {
         owners_repair(s);
         sweep_dirs(s, db);
-        open_live(s);
+        open_live(s, db);
     }
     sqlite3_close(db);
     if (rc != 0)

@@ -102,6 +102,10 @@ static const char *const migrations[] = {
      * ciphertext in obj.blobs as "apps/NAME/fnkeys". */
     "CREATE TABLE app_fnkeys (app TEXT PRIMARY KEY REFERENCES apps (name) ON DELETE CASCADE,"
     " wdek BLOB NOT NULL, updated_at INTEGER NOT NULL);",
+    /* 8: whether a release's deploy allowed anonymous HTTP functions (allowAnonymous=true),
+     * checked again whenever it goes live by another way (a rollback, a start-up). Releases
+     * deployed before the rule keep serving as they did. */
+    "ALTER TABLE app_releases ADD COLUMN allow_anon INTEGER NOT NULL DEFAULT 1;",
 };
 
 #define RP_SCHEMA_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

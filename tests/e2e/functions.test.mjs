@@ -294,6 +294,20 @@ test('secure default: anonymous functions are deployed only when the deploy says
   assert.equal(d.status, 0, d.stderr + d.stdout);
   await until(async () => (await call('/api/public/ping', { app })).status === 200, 'the anonymous ping');
   assert.equal((await cliAsync(['app', 'delete', app], { env })).status, 0);
+  // No way around it: a release deployed while the app had a command (no function checks then)
+  // cannot be rolled back to once the app is a function app.
+  const cmd = appName('anoncmd');
+  assert.equal((await cliAsync(['app', 'create', cmd, '--command', 'sleep 3600'], { env })).status, 0);
+  d = await deploy(cmd, EXAMPLE, []);
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  await apiOk(srv, 'PUT', `/api/apps/${cmd}`, { body: { properties: { appCommandLine: '' } } }, 200);
+  d = await deploy(cmd, keyed, []);
+  assert.equal(d.status, 0, d.stderr + d.stdout);
+  const rb = await cliAsync(['app', 'rollback', cmd, '--to', '1'], { env });
+  assert.notEqual(rb.status, 0);
+  assert.match(rb.stderr + rb.stdout, /authLevel: "anonymous" lets anyone call it/);
+  assert.equal((await call('/api/public/ping', { app: cmd })).status, 401, 'the keyed release still serves');
+  assert.equal((await cliAsync(['app', 'delete', cmd], { env })).status, 0);
 });
 
 test('a redeploy adds keys for new functions and keeps the old ones', async () => {

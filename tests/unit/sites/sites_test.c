@@ -46,8 +46,8 @@ static int seed(sqlite3 *db, void *arg)
     return rp_store_exec(db, "INSERT INTO apps (name, id, release, next_release, created_at,"
                              " updated_at, uid) VALUES ('a', 'id-a', 1, 3, 1, 1, 1879048192),"
                              " ('b', 'id-b', 4, 5, 1, 1, 1879048193);"
-                             "INSERT INTO app_releases VALUES ('a', 1, 1, 1, 5, 0, 'p'),"
-                             " ('b', 4, 1, 1, 5, 0, 'p');");
+                             "INSERT INTO app_releases VALUES ('a', 1, 1, 1, 5, 0, 'p', 1),"
+                             " ('b', 4, 1, 1, 5, 0, 'p', 1);");
 }
 
 static void touch(const char *dir, const char *rel, const char *text)

@@ -345,7 +345,7 @@ static void test_schema_exact(void **state)
 
     (void)state;
     db_path("schema", path, sizeof(path));
-    assert_int_equal(rp_schema_version(), 7);
+    assert_int_equal(rp_schema_version(), 8);
     assert_int_equal(rp_store_open(path, &s), 0);
     assert_int_equal(rp_store_reader_open(s, &r), 0);
     assert_int_equal(query_int(r, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 17);
