@@ -21,7 +21,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define COUNTERS_MAX 1024 /* functions with counters (a deploy may rename them all) */
+#define COUNTERS_MAX 1024        /* functions with counters (a deploy may rename them all) */
+#define FILE_BUF_MAX (32u << 10) /* lines waiting for the file; written when full or flushed */
 
 typedef struct counters {
     struct counters *next;
@@ -30,6 +31,19 @@ typedef struct counters {
     uint64_t total, cold, dur_us, dur_max_us;
 } counters;
 
+/* One record as kept: plain fields (JSON is made only for the API and the file). */
+typedef struct rec {
+    uint64_t seq; /* 0: empty slot */
+    char id[37];
+    char fn[RP_FN_NAME_MAX_LOG + 1];
+    char trigger[16];
+    int64_t start_ms;
+    uint64_t dur_us;
+    int status;
+    unsigned char outcome, cold;
+    json_t *logs; /* the bounded copy, or NULL */
+} rec;
+
 struct rp_fn_invlog {
     atomic_int refs;
     uv_mutex_t mu;
@@ -37,8 +51,10 @@ struct rp_fn_invlog {
     int fd;     /* -1 until the first write (and after a failed one) */
     uint64_t size;
     int warned;
+    char *fbuf; /* lines not yet in the file */
+    size_t flen;
     uint64_t seq; /* of the newest record */
-    json_t *ring[RP_FN_INVLOG_KEEP];
+    rec ring[RP_FN_INVLOG_KEEP];
     counters *fns;
     size_t nfns;
 };
@@ -58,11 +74,14 @@ int rp_fn_invlog_new(const char *path, rp_fn_invlog **out)
     *out = NULL;
     if (l == NULL)
         return RP_ENOMEM;
-    if (path != NULL && (l->path = rp_strdup(path)) == NULL) {
+    if ((path != NULL && (l->path = rp_strdup(path)) == NULL) ||
+        (path != NULL && (l->fbuf = rp_malloc(FILE_BUF_MAX)) == NULL)) {
+        rp_free(l->path);
         rp_free(l);
         return RP_ENOMEM;
     }
     if (uv_mutex_init(&l->mu) != 0) {
+        rp_free(l->fbuf);
         rp_free(l->path);
         rp_free(l);
         return RP_ENOMEM;
@@ -79,12 +98,15 @@ rp_fn_invlog *rp_fn_invlog_ref(rp_fn_invlog *l)
     return l;
 }
 
+static void flush_locked(rp_fn_invlog *l);
+
 void rp_fn_invlog_unref(rp_fn_invlog *l)
 {
     if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
         return;
+    flush_locked(l); /* the last reference: nobody else holds the lock */
     for (size_t i = 0; i < RP_FN_INVLOG_KEEP; i++)
-        json_decref(l->ring[i]);
+        json_decref(l->ring[i].logs);
     while (l->fns != NULL) {
         counters *c = l->fns;
         l->fns = c->next;
@@ -94,6 +116,7 @@ void rp_fn_invlog_unref(rp_fn_invlog *l)
     if (l->fd >= 0)
         close(l->fd);
     uv_mutex_destroy(&l->mu);
+    rp_free(l->fbuf);
     rp_free(l->path);
     rp_free(l);
 }
@@ -112,15 +135,16 @@ static void iso_ms(int64_t ms, char out[48])
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-/* The handler's Logs, bounded: strings only, each cut on a character boundary. */
+/* The handler's Logs, bounded: strings only, each cut on a character boundary. NULL when there
+ * are none (or no memory). */
 static json_t *logs_copy(const json_t *logs)
 {
-    json_t *a = json_array();
+    json_t *a;
     size_t i, total = 0;
     const json_t *v;
 
-    if (a == NULL || !json_is_array(logs))
-        return a;
+    if (!json_is_array(logs) || json_array_size(logs) == 0 || (a = json_array()) == NULL)
+        return NULL;
     json_array_foreach(logs, i, v)
     {
         const char *s = json_string_value(v);
@@ -145,6 +169,19 @@ static json_t *logs_copy(const json_t *logs)
     return a;
 }
 
+/* A record as the API and the file show it. NULL when out of memory. */
+static json_t *rec_json(const rec *r)
+{
+    char start[48];
+
+    iso_ms(r->start_ms, start);
+    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:f,s:i,s:s,s:b,s:o}", "seq", (json_int_t)r->seq, "id",
+                     r->id, "function", r->fn, "trigger", r->trigger, "start", start, "durationMs",
+                     (double)r->dur_us / 1000.0, "status", r->status, "outcome",
+                     outcome_names[r->outcome], "cold", r->cold != 0, "logs",
+                     r->logs != NULL ? json_incref(r->logs) : json_array());
+}
+
 static counters *counters_of(rp_fn_invlog *l, const char *fn)
 {
     counters *c;
@@ -164,16 +201,16 @@ static counters *counters_of(rp_fn_invlog *l, const char *fn)
     return c;
 }
 
-/* Appends line to the file, rotating it first when it would pass the limit. Caller holds mu. */
-static void file_write_locked(rp_fn_invlog *l, const char *line, size_t n)
+/* Writes the waiting lines to the file, rotating it first when it would pass the limit. Caller
+ * holds mu (or has the last reference). */
+static void flush_locked(rp_fn_invlog *l)
 {
     struct stat st;
-    struct iovec iov[2];
     ssize_t w;
 
-    if (l->path == NULL)
+    if (l->path == NULL || l->flen == 0)
         return;
-    if (l->fd >= 0 && l->size + n + 1 > RP_FN_INVLOG_FILE_MAX) {
+    if (l->fd >= 0 && l->size + l->flen > RP_FN_INVLOG_FILE_MAX) {
         char old[4096];
         close(l->fd);
         l->fd = -1;
@@ -187,14 +224,14 @@ static void file_write_locked(rp_fn_invlog *l, const char *line, size_t n)
         else if (l->fd >= 0)
             l->size = 0;
     }
-    /* One writev on an O_APPEND file: the line and its newline land together. */
-    iov[0] = (struct iovec){(void *)line, n};
-    iov[1] = (struct iovec){(void *)"\n", 1};
-    w = l->fd >= 0 ? writev(l->fd, iov, 2) : -1;
-    if (w == (ssize_t)n + 1) {
-        l->size += n + 1;
+    /* One write on an O_APPEND file: whole lines land together. */
+    w = l->fd >= 0 ? write(l->fd, l->fbuf, l->flen) : -1;
+    if (w == (ssize_t)l->flen) {
+        l->size += l->flen;
+        l->flen = 0;
         return;
     }
+    l->flen = 0; /* dropped: the records stay in memory */
     if (!l->warned) {
         rp_logline g;
         l->warned = 1;
@@ -212,20 +249,57 @@ static void file_write_locked(rp_fn_invlog *l, const char *line, size_t n)
     }
 }
 
+void rp_fn_invlog_flush(rp_fn_invlog *l)
+{
+    uv_mutex_lock(&l->mu);
+    flush_locked(l);
+    uv_mutex_unlock(&l->mu);
+}
+
+/* Appends r's line to the file buffer (flushed first when it would not fit). Caller holds mu. */
+static void line_locked(rp_fn_invlog *l, const rec *r)
+{
+    char head[512], start[48], *logs = NULL;
+    size_t hn, ln = 0;
+
+    if (l->path == NULL)
+        return;
+    iso_ms(r->start_ms, start);
+    /* The fields are server-made (a UUID, a checked function name, fixed words): no escaping. */
+    hn = (size_t)snprintf(head, sizeof(head),
+                          "{\"seq\":%llu,\"id\":\"%s\",\"function\":\"%s\",\"trigger\":\"%s\","
+                          "\"start\":\"%s\",\"durationMs\":%.3f,\"status\":%d,\"outcome\":\"%s\","
+                          "\"cold\":%s",
+                          (unsigned long long)r->seq, r->id, r->fn, r->trigger, start,
+                          (double)r->dur_us / 1000.0, r->status, outcome_names[r->outcome],
+                          r->cold ? "true" : "false");
+    if (hn >= sizeof(head))
+        return;
+    if (r->logs != NULL && (logs = json_dumps(r->logs, JSON_COMPACT)) != NULL)
+        ln = strlen(logs);
+    if (l->flen + hn + ln + 16 > FILE_BUF_MAX)
+        flush_locked(l);
+    if (l->flen + hn + ln + 16 <= FILE_BUF_MAX) {
+        memcpy(l->fbuf + l->flen, head, hn);
+        l->flen += hn;
+        if (logs != NULL) {
+            memcpy(l->fbuf + l->flen, ",\"logs\":", 8);
+            memcpy(l->fbuf + l->flen + 8, logs, ln);
+            l->flen += 8 + ln;
+        }
+        memcpy(l->fbuf + l->flen, "}\n", 2);
+        l->flen += 2;
+    }
+    free(logs); /* jansson's allocator */
+}
+
 void rp_fn_invlog_add(rp_fn_invlog *l, const rp_fn_inv *inv)
 {
-    char start[48];
-    json_t *rec;
-    char *line = NULL;
-    counters *c;
     unsigned o = (unsigned)inv->outcome < RP_FN_OUTCOMES ? (unsigned)inv->outcome : RP_FN_FAILED;
+    json_t *logs = logs_copy(inv->logs), *old;
+    counters *c;
+    rec *r;
 
-    iso_ms(inv->start_ms, start);
-    rec = json_pack("{s:s,s:s,s:s,s:s,s:f,s:i,s:s,s:b,s:o*}", "id", inv->id ? inv->id : "",
-                    "function", inv->function ? inv->function : "", "trigger",
-                    inv->trigger ? inv->trigger : "", "start", start, "durationMs",
-                    (double)inv->duration_us / 1000.0, "status", inv->status, "outcome",
-                    outcome_names[o], "cold", inv->cold != 0, "logs", logs_copy(inv->logs));
     uv_mutex_lock(&l->mu);
     if ((c = counters_of(l, inv->function ? inv->function : "")) != NULL) {
         c->total++;
@@ -235,19 +309,24 @@ void rp_fn_invlog_add(rp_fn_invlog *l, const rp_fn_inv *inv)
         if (inv->duration_us > c->dur_max_us)
             c->dur_max_us = inv->duration_us;
     }
-    if (rec != NULL &&
-        json_object_set_new(rec, "seq", json_integer((json_int_t)(l->seq + 1))) == 0) {
-        size_t slot;
-        l->seq++;
-        slot = (size_t)(l->seq % RP_FN_INVLOG_KEEP);
-        json_decref(l->ring[slot]);
-        l->ring[slot] = json_incref(rec);
-        if ((line = json_dumps(rec, JSON_COMPACT)) != NULL)
-            file_write_locked(l, line, strlen(line));
-    }
+    l->seq++;
+    r = &l->ring[l->seq % RP_FN_INVLOG_KEEP];
+    old = r->logs;
+    r->seq = l->seq;
+    rp_strlcpy(r->id, inv->id ? inv->id : "", sizeof(r->id));
+    rp_strlcpy(r->fn, inv->function ? inv->function : "", sizeof(r->fn));
+    rp_strlcpy(r->trigger, inv->trigger ? inv->trigger : "", sizeof(r->trigger));
+    r->start_ms = inv->start_ms;
+    r->dur_us = inv->duration_us;
+    r->status = inv->status;
+    r->outcome = (unsigned char)o;
+    r->cold = inv->cold != 0;
+    r->logs = logs;
+    line_locked(l, r);
+    if (l->flen >= FILE_BUF_MAX / 2)
+        flush_locked(l);
     uv_mutex_unlock(&l->mu);
-    free(line);
-    json_decref(rec);
+    json_decref(old);
 }
 
 json_t *rp_fn_invlog_page(rp_fn_invlog *l, uint64_t after, size_t limit, const char *fn)
@@ -266,13 +345,11 @@ json_t *rp_fn_invlog_page(rp_fn_invlog *l, uint64_t after, size_t limit, const c
     if (after > l->seq)
         s = first;
     for (; s <= l->seq && json_array_size(arr) < limit; s++) {
-        json_t *rec = l->ring[s % RP_FN_INVLOG_KEEP];
+        const rec *r = &l->ring[s % RP_FN_INVLOG_KEEP];
         next = s;
-        if (rec == NULL)
+        if (r->seq != s || (fn != NULL && strcmp(r->fn, fn) != 0))
             continue;
-        if (fn != NULL && strcmp(json_string_value(json_object_get(rec, "function")), fn) != 0)
-            continue;
-        if (json_array_append(arr, rec) != 0) {
+        if (json_array_append_new(arr, rec_json(r)) != 0) {
             uv_mutex_unlock(&l->mu);
             json_decref(arr);
             return NULL;
@@ -282,7 +359,6 @@ json_t *rp_fn_invlog_page(rp_fn_invlog *l, uint64_t after, size_t limit, const c
     o = json_pack("{s:o,s:I}", "value", arr, "next", (json_int_t)next);
     return o;
 }
-
 json_t *rp_fn_invlog_metrics(rp_fn_invlog *l)
 {
     json_t *fns = json_object(), *o;

@@ -5,7 +5,7 @@
  * function, its trigger, start time, duration, the HTTP status, the outcome, cold or warm, and
  * the Logs lines the handler returned. The newest RP_FN_INVLOG_KEEP records stay in memory for
  * the management API (GET /api/apps/NAME/invocations, `rampart fn logs`); each is also appended
- * as one JSON line to a file (DATA/apps/NAME/logs/invocations.log, rotated to .1 past
+ * as one JSON line to a file, written in batches (DATA/apps/NAME/logs/invocations.log, rotated to .1 past
  * RP_FN_INVLOG_FILE_MAX). Per-function counters (GET /api/apps/NAME/metrics) live as long as
  * the log, that is as long as the app in this run of the server.
  *
@@ -26,6 +26,7 @@
 #define RP_FN_INVLOG_LINE_MAX 1024        /* ... bytes each (longer ones are cut) ... */
 #define RP_FN_INVLOG_LOGS_MAX 4096        /* ... and bytes of them all together */
 #define RP_FN_INVLOG_PAGE_MAX 500         /* records per page of the API */
+#define RP_FN_NAME_MAX_LOG    128         /* bytes of a function name kept (fnconfig's limit) */
 
 typedef enum rp_fn_outcome {
     RP_FN_SUCCEEDED = 0, /* the handler answered (whatever status it chose) */
@@ -57,8 +58,12 @@ int rp_fn_invlog_new(const char *path, rp_fn_invlog **out);
 rp_fn_invlog *rp_fn_invlog_ref(rp_fn_invlog *l);
 void rp_fn_invlog_unref(rp_fn_invlog *l); /* accepts NULL */
 
-/* Records inv. A file that cannot be written is logged once and the record stays in memory. */
+/* Records inv. Its file line waits in a buffer (32 KiB) written when half full, by
+ * rp_fn_invlog_flush, or when the last reference goes; a file that cannot be written is logged
+ * once and the records stay in memory. */
 void rp_fn_invlog_add(rp_fn_invlog *l, const rp_fn_inv *inv);
+/* Writes the lines waiting for the file (the owner calls it about once a second). */
+void rp_fn_invlog_flush(rp_fn_invlog *l);
 
 /*
  * The records after sequence number after (0: from the oldest kept), at most limit (1 ..

@@ -2774,7 +2774,14 @@ static void fn_idle_tick(void *arg)
     size_t n = 0;
     uint64_t now = uv_hrtime() / 1000000u;
 
+    rp_fn_invlog *logs[64];
+    size_t nlogs = 0;
+
     uv_mutex_lock(&s->mu);
+    /* Invocation records reach their files once a second (written after the lock). */
+    for (app *a = s->apps; a != NULL && nlogs < 64; a = a->next)
+        if (a->invlog != NULL)
+            logs[nlogs++] = rp_fn_invlog_ref(a->invlog);
     for (app *a = s->apps; a != NULL && n < 16; a = a->next) {
         uint64_t idle = idle_seconds(a);
         size_t running = 0, waiting = 0;
@@ -2827,6 +2834,10 @@ static void fn_idle_tick(void *arg)
         rp_strlcpy(names[n++], a->name, sizeof(names[0]));
     }
     uv_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < nlogs; i++) {
+        rp_fn_invlog_flush(logs[i]);
+        rp_fn_invlog_unref(logs[i]);
+    }
     for (size_t i = 0; i < n; i++) {
         rp_logline l;
         rp_logline_begin(&l, RP_LOG_INFO, "functions.scale");
@@ -2846,24 +2857,51 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own, int 
 {
     rp_sites *s = arg;
     char wname[RP_SITES_NAME_MAX + RP_FN_NAME_MAX + 2], sock[RP_PROC_SOCKET_MAX + 1];
-    int wake = 0, port = 0, running = 0;
+    int wake = 0, port = 0, running = 0, meant = 0, best = -1, best_port = 0;
     app *a;
 
-    int meant;
-
+    if (slot != NULL)
+        *slot = -1;
+    if (own && worker_name(name, fn, wname, sizeof(wname)) != 0)
+        return -1;
+    /* One pass under the lock (the supervisor's lock nests inside it, as in sync_process). */
     uv_mutex_lock(&s->mu);
     a = find_locked(s, name, strlen(name));
     if (a != NULL) {
         wake = a->parked;
         a->parked = 0;
         a->last_call = uv_hrtime() / 1000000u;
+        /* Something is meant to run it: a start is on its way even while the supervisor shows
+         * nothing yet (a wake-up posted by another call, a process between two states). */
+        meant = is_fn_app(a) && a->env_ready;
     }
-    /* Something is meant to run it: a start is on its way even while the supervisor shows
-     * nothing yet (a wake-up posted by another call, a process between two states). */
-    meant = a != NULL && is_fn_app(a) && a->env_ready;
+    /* The ready instance with the fewest calls in flight (the gate lets in
+     * maxConcurrentRequests per ready instance); a woken app has none ready yet. */
+    for (int k = 0; a != NULL && !wake && !own && slot != NULL && k <= a->instances &&
+                    k <= a->instances_run && k < RP_SITES_INSTANCES_MAX;
+         k++) {
+        char iname[RP_SITES_NAME_MAX + 16];
+        if (best >= 0 && a->inflight[k] >= a->inflight[best])
+            continue;
+        if (k == 0)
+            rp_strlcpy(iname, name, sizeof(iname));
+        else
+            instance_name(name, k, iname, sizeof(iname));
+        if (rp_procs_target(s->procs, iname, &port, sock, sizeof(sock), &running) == 0 && running &&
+            sock[0] == '\0' && port > 0) {
+            best = k;
+            best_port = port;
+        }
+    }
+    if (best >= 0) {
+        a->inflight[best]++;
+        *slot = best;
+    }
     uv_mutex_unlock(&s->mu);
     if (a == NULL)
         return -1;
+    if (best >= 0)
+        return best_port;
     if (wake) {
         rp_logline l;
         rp_logline_begin(&l, RP_LOG_INFO, "functions.scale");
@@ -2871,39 +2909,6 @@ static int fn_resolve(void *arg, const char *name, const char *fn, int own, int 
         rp_logline_str(&l, "message", "a call: starting from zero");
         rp_logline_end(&l);
         sync_process(s, name);
-    }
-    if (own && worker_name(name, fn, wname, sizeof(wname)) != 0)
-        return -1;
-    if (slot != NULL)
-        *slot = -1;
-    if (!own && slot != NULL) {
-        /* The ready instance with the fewest calls in flight (the gate lets in
-         * maxConcurrentRequests per ready instance). */
-        int best = -1, best_port = 0;
-        uv_mutex_lock(&s->mu);
-        a = find_locked(s, name, strlen(name));
-        for (int k = 0;
-             a != NULL && k <= a->instances && k <= a->instances_run && k < RP_SITES_INSTANCES_MAX;
-             k++) {
-            if (best >= 0 && a->inflight[k] >= a->inflight[best])
-                continue;
-            if (k == 0)
-                rp_strlcpy(wname, name, sizeof(wname));
-            else
-                instance_name(name, k, wname, sizeof(wname));
-            if (rp_procs_target(s->procs, wname, &port, sock, sizeof(sock), &running) == 0 &&
-                running && sock[0] == '\0' && port > 0) {
-                best = k;
-                best_port = port;
-            }
-        }
-        if (best >= 0) {
-            a->inflight[best]++;
-            *slot = best;
-        }
-        uv_mutex_unlock(&s->mu);
-        if (best >= 0)
-            return best_port;
     }
     if (rp_procs_target(s->procs, own ? wname : name, &port, sock, sizeof(sock), &running) != 0)
         return meant ? 0 : -1; /* its start is posted; the caller's deadline decides */

@@ -759,8 +759,9 @@ test('the invocation log and metrics: every call, its outcome and the handler Lo
   assert.match(r.stdout, /hello\s+\d+\s+\d+/);
   assert.match(r.stdout, /running now: \d+, waiting: 0/);
   // The log file: one JSON line per record, in the app's log directory.
-  const lines = readFileSync(join(srv.dataDir, 'apps', name, 'logs', 'invocations.log'), 'utf8').trim().split('\n');
-  assert.ok(lines.some((l) => JSON.parse(l).id === hello.headers['x-ms-request-id']), 'the hello record on disk');
+  // (written in batches, within a second)
+  await until(() => readFileSync(join(srv.dataDir, 'apps', name, 'logs', 'invocations.log'), 'utf8').trim().split('\n')
+    .some((l) => JSON.parse(l).id === hello.headers['x-ms-request-id'] && JSON.parse(l).logs[0] === 'hello ran'), 'the hello record on disk');
   // RBAC: a Reader sees the counters but not the log (the handler's Logs are what it printed).
   const reader = await createSp(srv);
   await assignRole(srv, reader.id, 'Reader', `/apps/${name}`);
