@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, request, DOMAIN, SCALE, sleep } from './lib/harness.mjs';
+import { startServer, request, DOMAIN, SCALE, sleep, cgroupDir, cgroupRead } from './lib/harness.mjs';
 import { api, apiOk, uniq, cliAsync, cliEnv } from './lib/iam.mjs';
 import { makeZip } from './lib/zip.mjs';
 
@@ -395,18 +395,6 @@ test.after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-// The app's cgroup directory for a controller on this machine's layout (v2 or v1), or null.
-function cgroupDir(name, controller) {
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const base = v2 ? '/sys/fs/cgroup/rampart' : `/sys/fs/cgroup/${controller}/rampart`;
-  if (!existsSync(base)) return null;
-  const leaf = readdirSync(base).find((d) => d.startsWith(`app-${name}-`));
-  return leaf ? join(base, leaf) : null;
-}
-function cgroupRead(name, controller, file) {
-  const d = cgroupDir(name, controller);
-  return d && existsSync(join(d, file)) ? readFileSync(join(d, file), 'utf8').trim() : null;
-}
 const v2 = () => existsSync('/sys/fs/cgroup/cgroup.controllers');
 
 // The system calls the filter denies, made directly (perl's syscall, numbers from syscall.ph),

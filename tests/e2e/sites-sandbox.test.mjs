@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, request, DOMAIN, SCALE, sleep, processIds } from './lib/harness.mjs';
+import { startServer, request, DOMAIN, SCALE, sleep, processIds, cgroupDir, cgroupRead } from './lib/harness.mjs';
 import { api, apiOk, uniq } from './lib/iam.mjs';
 import { makeZip } from './lib/zip.mjs';
 
@@ -97,18 +97,6 @@ let srv;
 const apps = {};
 const appName = (p) => uniq(p).replace(/[^a-z0-9-]/g, '').slice(0, 30);
 
-// The app's cgroup directory for a controller, on this machine's layout (null if none).
-function cgroupDir(name, controller) {
-  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
-  const base = v2 ? '/sys/fs/cgroup/rampart' : `/sys/fs/cgroup/${controller}/rampart`;
-  if (!existsSync(base)) return null;
-  const leaf = readdirSync(base).find((d) => d.startsWith(`app-${name}-`));
-  return leaf ? join(base, leaf) : null;
-}
-const cgroupRead = (name, controller, file) => {
-  const d = cgroupDir(name, controller);
-  return d ? readFileSync(join(d, file), 'utf8').trim() : null;
-};
 
 // Calls the probe through the front door (shared tier) or straight on its socket.
 async function probe(name, path, { timeout = 30000 * SCALE } = {}) {

@@ -5,7 +5,7 @@
 // sanitizer printed, fails the test that owned it. Host names under the platform domain are
 // resolved to 127.0.0.1 here (glibc does not resolve *.localhost), never through /etc/hosts.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -428,4 +428,18 @@ export function assertNotOnDisk(dir, needles, what = 'a secret') {
   };
   walk(dir);
   return files;
+}
+
+// An app's cgroup directory for a controller on this machine's layout (v2 or v1), or null; and
+// one of its files' contents (trimmed), or null when the group or the file is not there.
+export function cgroupDir(name, controller) {
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const base = v2 ? '/sys/fs/cgroup/rampart' : `/sys/fs/cgroup/${controller}/rampart`;
+  if (!existsSync(base)) return null;
+  const leaf = readdirSync(base).find((d) => d.startsWith(`app-${name}-`));
+  return leaf ? join(base, leaf) : null;
+}
+export function cgroupRead(name, controller, file) {
+  const d = cgroupDir(name, controller);
+  return d && existsSync(join(d, file)) ? readFileSync(join(d, file), 'utf8').trim() : null;
 }
