@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/str.h"
+#include "functions/fnconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +36,7 @@ typedef struct counters {
 typedef struct rec {
     uint64_t seq; /* 0: empty slot */
     char id[37];
-    char fn[RP_FN_NAME_MAX_LOG + 1];
+    char fn[RP_FN_NAME_MAX + 1];
     char trigger[16];
     int64_t start_ms;
     uint64_t dur_us;

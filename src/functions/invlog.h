@@ -26,7 +26,6 @@
 #define RP_FN_INVLOG_LINE_MAX 1024        /* ... bytes each (longer ones are cut) ... */
 #define RP_FN_INVLOG_LOGS_MAX 4096        /* ... and bytes of them all together */
 #define RP_FN_INVLOG_PAGE_MAX 500         /* records per page of the API */
-#define RP_FN_NAME_MAX_LOG    128         /* bytes of a function name kept (fnconfig's limit) */
 
 typedef enum rp_fn_outcome {
     RP_FN_SUCCEEDED = 0, /* the handler answered (whatever status it chose) */
